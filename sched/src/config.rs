@@ -1,0 +1,135 @@
+//! Runtime settings: environment variables, their defaults, and the unjoined-panic policy.
+//!
+//! | variable          | meaning                                   | default                     |
+//! |-------------------|-------------------------------------------|-----------------------------|
+//! | `GORT_MAXPROCS`   | number of Ps (goroutines running at once) | available CPUs              |
+//! | `GORT_STACK_SIZE` | default goroutine stack (`65536`, `64k`, `1m`) | 256 KiB                |
+//! | `GORT_DEADLOCK`   | `off` disables deadlock detection         | on                          |
+//!
+//! Values are read once, the first time they are needed, and cached in atomics (the stack size
+//! is read on every goroutine start).
+
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+
+/// Default usable stack size per goroutine.
+pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
+
+static STACK_SIZE: AtomicUsize = AtomicUsize::new(0);
+static MAXPROCS_BEFORE_START: AtomicUsize = AtomicUsize::new(0);
+
+pub(crate) fn default_stack_size() -> usize {
+    match STACK_SIZE.load(Ordering::Relaxed) {
+        0 => {
+            let size = crate::stack::round_stack_size(stack_size_from_env());
+            STACK_SIZE.store(size, Ordering::Relaxed);
+            size
+        }
+        size => size,
+    }
+}
+
+fn stack_size_from_env() -> usize {
+    let Ok(v) = std::env::var("GORT_STACK_SIZE") else {
+        return DEFAULT_STACK_SIZE;
+    };
+    match parse_size(&v) {
+        Some(n) if n > 0 => n,
+        _ => {
+            eprintln!("gort: ignoring GORT_STACK_SIZE={v:?} (expected bytes, or a number with k/m suffix)");
+            DEFAULT_STACK_SIZE
+        }
+    }
+}
+
+/// Parses `4096`, `64k`, `64K`, `1m`, `1M` into bytes.
+pub(crate) fn parse_size(s: &str) -> Option<usize> {
+    let s = s.trim();
+    let (digits, mult) = match s.as_bytes().last()? {
+        b'k' | b'K' => (&s[..s.len() - 1], 1024),
+        b'm' | b'M' => (&s[..s.len() - 1], 1024 * 1024),
+        _ => (s, 1),
+    };
+    digits.trim().parse::<usize>().ok()?.checked_mul(mult)
+}
+
+/// Ps at start: a value set with `set_maxprocs` before the runtime started, else
+/// `GORT_MAXPROCS`, else the available parallelism.
+pub(crate) fn initial_maxprocs() -> usize {
+    match MAXPROCS_BEFORE_START.load(Ordering::Relaxed) {
+        0 => std::env::var("GORT_MAXPROCS")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .filter(|&n: &usize| n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        n => n,
+    }
+}
+
+pub(crate) fn set_maxprocs_before_start(n: usize) {
+    MAXPROCS_BEFORE_START.store(n, Ordering::Relaxed);
+}
+
+pub(crate) fn deadlock_detection() -> bool {
+    !matches!(std::env::var("GORT_DEADLOCK").as_deref(), Ok("off" | "0" | "false"))
+}
+
+/// What happens when a goroutine panics and nobody joins it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnjoinedPanic {
+    /// Print `goroutine N (name) panicked and was not joined: message` on stderr (default).
+    Report,
+    /// Print the report, then abort the process (Go's behaviour for any goroutine panic).
+    Abort,
+    /// Say nothing (the panic hook has already printed the panic itself).
+    Ignore,
+}
+
+static POLICY: AtomicU8 = AtomicU8::new(0);
+
+/// Sets what happens when a goroutine panics and its [`JoinHandle`](crate::JoinHandle) is
+/// dropped without `join`. The default is [`UnjoinedPanic::Report`].
+///
+/// ```
+/// sched::set_unjoined_panic_policy(sched::UnjoinedPanic::Report);
+/// ```
+pub fn set_unjoined_panic_policy(policy: UnjoinedPanic) {
+    POLICY.store(policy as u8, Ordering::Relaxed);
+}
+
+fn policy() -> UnjoinedPanic {
+    match POLICY.load(Ordering::Relaxed) {
+        1 => UnjoinedPanic::Abort,
+        2 => UnjoinedPanic::Ignore,
+        _ => UnjoinedPanic::Report,
+    }
+}
+
+pub(crate) fn report_unjoined_panic(id: u64, name: &str, msg: &str) {
+    let who = if name.is_empty() {
+        format!("goroutine {id}")
+    } else {
+        format!("goroutine {id} ({name})")
+    };
+    match policy() {
+        UnjoinedPanic::Ignore => {}
+        UnjoinedPanic::Report => eprintln!("{who} panicked and was not joined: {msg}"),
+        UnjoinedPanic::Abort => {
+            eprintln!("{who} panicked and was not joined: {msg}");
+            std::process::abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("4096"), Some(4096));
+        assert_eq!(parse_size("64k"), Some(65536));
+        assert_eq!(parse_size(" 1M "), Some(1 << 20));
+        assert_eq!(parse_size("x"), None);
+        assert_eq!(parse_size(""), None);
+    }
+}

@@ -1,0 +1,46 @@
+//! `sched`: gort's scheduler, the bottom layer of the runtime.
+//!
+//! Goroutines (G) are stackful coroutines (corosensei) multiplexed onto OS threads (M) through
+//! logical processors (P), as in Go's runtime (`src/runtime/proc.go`). This crate owns:
+//!
+//! - goroutines and their stacks (`goroutine.rs`, `stack.rs`, `signal.rs` for overflow reports);
+//! - Ps with their local run queues and `runnext`, the global queue, work stealing and the
+//!   parking of idle Ms (`processor.rs`, `scheduler.rs`, `machine.rs`);
+//! - the park/unpark primitive everything blocking is built on ([`park`], [`Unparker`]);
+//! - joining ([`JoinHandle`]), goroutine-local storage ([`local!`]), deadlock detection.
+//!
+//! Users depend on the `gort` crate, which re-exports what is public here. `docs/ARCHITECTURE.md`
+//! tells the life of a goroutine; `docs/SOUNDNESS.md` what gort does about thread-locals.
+//!
+//! ```
+//! let h = sched::spawn(|| {
+//!     let inner = sched::spawn(|| 20);
+//!     inner.join().unwrap() + 22
+//! });
+//! assert_eq!(h.join().unwrap(), 42);
+//! ```
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod config;
+mod deadlock;
+mod goroutine;
+mod join;
+mod local;
+mod loom;
+mod machine;
+mod park;
+mod processor;
+mod scheduler;
+mod signal;
+mod spawn;
+mod stack;
+
+pub use config::{set_unjoined_panic_policy, UnjoinedPanic, DEFAULT_STACK_SIZE};
+pub use goroutine::Panic;
+pub use join::JoinHandle;
+pub use local::LocalKey;
+pub use machine::{current_id, current_machine_id, current_name, yield_now};
+pub use park::{park, park_timeout, unparker, Unparker};
+pub use scheduler::MAX_PROCS;
+pub use spawn::{maxprocs, num_goroutine, run, set_maxprocs, spawn, Builder, PanicPayload};
+pub use stack::StackError;

@@ -1,0 +1,123 @@
+//! Goroutine-local storage: the safe alternative to `thread_local!` for code that blocks.
+//!
+//! A goroutine may resume on another OS thread after any blocking call, so a reference into a
+//! `thread_local!` held across such a call would point at another thread's value (see
+//! `docs/SOUNDNESS.md`). A [`LocalKey`] instead stores one value per goroutine, in the
+//! goroutine's own header, so the value travels with the goroutine. Outside any goroutine (a
+//! plain thread) the thread itself plays the goroutine's part.
+//!
+//! Invariants: a goroutine's `LocalMap` is touched only by that goroutine (it runs on one thread
+//! at a time, and the scheduler's hand-off orders its accesses). Each value is boxed, so adding
+//! a key never moves a value a caller holds a reference to. Values are dropped on the goroutine's
+//! own stack when it ends (after its closure returned), never while borrowed.
+
+use std::any::Any;
+
+use crate::goroutine::Header;
+
+/// The values of one goroutine (or plain thread), keyed by the address of their `LocalKey`.
+pub(crate) struct LocalMap(Option<Box<Vec<(usize, Box<dyn Any + Send>)>>>);
+
+impl LocalMap {
+    pub(crate) const fn new() -> LocalMap {
+        LocalMap(None)
+    }
+
+    /// The value for `key`, created with `init` on first use.
+    fn get_or_init<T: Send + 'static>(&mut self, key: usize, init: fn() -> T) -> *const T {
+        let entries = self.0.get_or_insert_with(Default::default);
+        if let Some((_, v)) = entries.iter().find(|(k, _)| *k == key) {
+            return v.downcast_ref::<T>().expect("local key type") as *const T;
+        }
+        let boxed: Box<dyn Any + Send> = Box::new(init());
+        let ptr = boxed.downcast_ref::<T>().expect("local key type") as *const T;
+        entries.push((key, boxed));
+        ptr
+    }
+
+    fn take(&mut self) -> Option<Box<Vec<(usize, Box<dyn Any + Send>)>>> {
+        self.0.take()
+    }
+}
+
+/// A goroutine-local variable, declared with [`local!`](crate::local!).
+///
+/// Each goroutine sees its own value, created lazily by the initialiser on first use and
+/// dropped when the goroutine ends. A plain thread has its own value too.
+///
+/// ```
+/// sched::local! { static COUNT: std::cell::Cell<u32> = std::cell::Cell::new(0); }
+///
+/// COUNT.with(|c| c.set(c.get() + 1));
+/// let in_goroutine = sched::spawn(|| COUNT.with(|c| c.get())).join().unwrap();
+/// assert_eq!(in_goroutine, 0); // a fresh value per goroutine
+/// assert_eq!(COUNT.with(|c| c.get()), 1);
+/// ```
+pub struct LocalKey<T: Send + 'static> {
+    init: fn() -> T,
+}
+
+impl<T: Send + 'static> LocalKey<T> {
+    /// A key whose per-goroutine value starts as `init()`. Use [`local!`](crate::local!).
+    pub const fn new(init: fn() -> T) -> LocalKey<T> {
+        LocalKey { init }
+    }
+
+    /// Calls `f` with this goroutine's value. `f` may block (park); the value stays valid
+    /// because it belongs to the goroutine, not to the thread.
+    pub fn with<R>(&'static self, f: impl FnOnce(&T) -> R) -> R {
+        let key = self as *const Self as usize;
+        let h = crate::machine::current_header();
+        let ptr = if h.is_null() {
+            THREAD_LOCALS.with(|m| {
+                // SAFETY: the thread's map is only touched by this thread, and no reference to
+                // the map itself escapes this closure (values are boxed).
+                unsafe { (*m.get()).get_or_init(key, self.init) }
+            })
+        } else {
+            // SAFETY: only the running goroutine touches its own map (module invariants); the
+            // header is alive while it runs.
+            unsafe { (*(*h).locals.get()).get_or_init(key, self.init) }
+        };
+        // SAFETY: the value is boxed in the map and is dropped only when its goroutine (or
+        // thread) ends, which cannot happen while `f` runs on it.
+        f(unsafe { &*ptr })
+    }
+}
+
+std::thread_local! {
+    static THREAD_LOCALS: std::cell::UnsafeCell<LocalMap> = const {
+        std::cell::UnsafeCell::new(LocalMap::new())
+    };
+}
+
+/// Drops the locals of the goroutine `h` at its end, on its own stack. Destructors that use
+/// other keys create new values; those are dropped in the next round.
+pub(crate) fn drop_locals(h: &Header) {
+    for _ in 0..8 {
+        // SAFETY: called by the goroutine itself as it ends; no `with` borrow is live.
+        let Some(values) = (unsafe { (*h.locals.get()).take() }) else {
+            return;
+        };
+        drop(values);
+    }
+}
+
+/// Declares goroutine-local variables, like `thread_local!` but per goroutine.
+///
+/// ```
+/// sched::local! {
+///     /// Requests served by this goroutine.
+///     static SERVED: std::cell::Cell<u64> = std::cell::Cell::new(0);
+/// }
+/// SERVED.with(|s| s.set(s.get() + 1));
+/// ```
+#[macro_export]
+macro_rules! local {
+    ($($(#[$attr:meta])* $vis:vis static $name:ident: $t:ty = $init:expr;)+) => {
+        $(
+            $(#[$attr])*
+            $vis static $name: $crate::LocalKey<$t> = $crate::LocalKey::new(|| $init);
+        )+
+    };
+}

@@ -1,0 +1,337 @@
+//! M: an OS thread that runs goroutines while it holds a P.
+//!
+//! Each M runs `machine_main`: find a runnable goroutine (`scheduler::find_runnable`, which may
+//! put the M to sleep), `execute` it until it parks, yields or ends, repeat. `execute` is the
+//! only place that switches stacks: it resumes the goroutine's coroutine on the M's own stack
+//! (Go's g0) and, when control comes back, finishes what the goroutine asked for (commit a park,
+//! requeue after a yield, or release the stack and publish the result).
+//!
+//! Invariants:
+//! - `p`, `current` and `spinning` are touched only by the M's own thread: by the scheduler
+//!   loop, or by goroutine code running on top of it (through `CURRENT_M`). Nothing holds a
+//!   reference into them across a stack switch.
+//! - A goroutine's run right is held by exactly one M from the moment it is taken from a run
+//!   queue until it is parked (committed), requeued, or completed.
+//! - Every access to the thread-local `CURRENT_M` goes through an `#[inline(never)]` function,
+//!   so no caller can cache the thread-local's address across a switch after which the
+//!   goroutine may be running on another thread (LLVM assumes a function never changes thread).
+
+use std::cell::{Cell, UnsafeCell};
+use std::sync::{Arc, Condvar, Mutex};
+
+use crate::goroutine::{GRef, Header, Switch};
+use crate::processor::Processor;
+use crate::scheduler;
+use crate::signal::{self, GuardInfo};
+
+/// An M: one OS thread of the runtime.
+pub(crate) struct Machine {
+    pub(crate) id: usize,
+    p: UnsafeCell<Option<Box<Processor>>>,
+    current: Cell<*const Header>,
+    spinning: Cell<bool>,
+    /// Where `startm` hands a P (and the spinning flag) to this M while it sleeps.
+    handoff: Mutex<Option<(Box<Processor>, bool)>>,
+    wakeup: Condvar,
+}
+
+// SAFETY: `p`, `current` and `spinning` are only accessed by the M's own thread (module
+// invariants); other threads only use `handoff`/`wakeup`, which are synchronised.
+unsafe impl Sync for Machine {}
+// SAFETY: as above; the `Machine` is created on one thread and then used by its own.
+unsafe impl Send for Machine {}
+
+std::thread_local! {
+    static CURRENT_M: Cell<*const Machine> = const { Cell::new(std::ptr::null()) };
+}
+
+/// The M running on this thread, or null on a plain thread.
+#[inline(never)]
+fn current_machine() -> *const Machine {
+    CURRENT_M.with(Cell::get)
+}
+
+impl Machine {
+    fn new(id: usize) -> Machine {
+        Machine {
+            id,
+            p: UnsafeCell::new(None),
+            current: Cell::new(std::ptr::null()),
+            spinning: Cell::new(false),
+            handoff: Mutex::new(None),
+            wakeup: Condvar::new(),
+        }
+    }
+
+    /// The P this M holds.
+    ///
+    /// # Safety
+    /// Only on the M's own thread, and the reference must not outlive a stack switch or a
+    /// `take_p`/`set_p`.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn p(&self) -> Option<&mut Processor> {
+        // SAFETY: thread confinement and no overlapping borrows are the caller's contract.
+        unsafe { (*self.p.get()).as_deref_mut() }
+    }
+
+    pub(crate) fn take_p(&self) -> Option<Box<Processor>> {
+        // SAFETY: only the M's own thread calls this, with no live borrow from `p()`.
+        unsafe { (*self.p.get()).take() }
+    }
+
+    pub(crate) fn set_p(&self, p: Box<Processor>) {
+        // SAFETY: only the M's own thread calls this, with no live borrow from `p()`.
+        unsafe { *self.p.get() = Some(p) };
+    }
+
+    pub(crate) fn is_spinning(&self) -> bool {
+        self.spinning.get()
+    }
+
+    pub(crate) fn set_spinning(&self, on: bool) {
+        self.spinning.set(on);
+    }
+
+    /// Gives this sleeping M a P to run with, and wakes it.
+    pub(crate) fn handoff(&self, p: Box<Processor>, spinning: bool) {
+        *self.handoff.lock().unwrap() = Some((p, spinning));
+        self.wakeup.notify_one();
+    }
+
+    /// Sleeps until `handoff`; then holds the P it was given.
+    pub(crate) fn wait_for_handoff(&self) {
+        let mut slot = self.handoff.lock().unwrap();
+        loop {
+            if let Some((p, spinning)) = slot.take() {
+                drop(slot);
+                self.set_p(p);
+                self.spinning.set(spinning);
+                return;
+            }
+            slot = self.wakeup.wait(slot).unwrap();
+        }
+    }
+}
+
+/// Starts a new M (OS thread) that runs with `p`.
+pub(crate) fn spawn_machine(id: usize, p: Box<Processor>, spinning: bool) -> std::io::Result<()> {
+    let m = Arc::new(Machine::new(id));
+    m.set_p(p);
+    m.spinning.set(spinning);
+    std::thread::Builder::new()
+        .name(format!("gort-m{id}"))
+        .stack_size(256 * 1024)
+        .spawn(move || machine_main(m))?;
+    Ok(())
+}
+
+fn machine_main(m: Arc<Machine>) {
+    signal::thread_init();
+    CURRENT_M.with(|c| c.set(Arc::as_ptr(&m)));
+    tracing::trace!(m = m.id, "machine start");
+    loop {
+        let g = scheduler::find_runnable(&m);
+        execute(&m, g);
+    }
+}
+
+/// Runs `g` on this M until it parks, yields or ends.
+fn execute(m: &Arc<Machine>, g: GRef) {
+    let h = g.header();
+    // SAFETY: we hold the run right of `g` (just taken from a queue), so its coroutine is ours.
+    let coroutine = unsafe { &mut *h.coroutine.get() };
+    if coroutine.is_none() {
+        // SAFETY: on this M's thread; the borrow ends before any switch.
+        let p = unsafe { m.p() }.expect("M runs goroutines only while it holds a P");
+        match p.take_stack(h.stack_size) {
+            Ok(stack) => {
+                h.guard.set(stack.guard_range());
+                let ptr = g.as_ptr() as usize;
+                *coroutine = Some(corosensei::Coroutine::with_stack(stack, move |y, ()| {
+                    goroutine_main(ptr as *const Header, y)
+                }));
+            }
+            Err(e) => {
+                g.fail(Box::new(e));
+                finish(m, g);
+                return;
+            }
+        }
+    }
+    let co = coroutine.as_mut().expect("coroutine bound above");
+    m.current.set(g.as_ptr());
+    // SAFETY: the name lives in the header, which our reference keeps alive until we reset
+    // the guard info below.
+    unsafe { signal::set_current(Some(guard_info(h))) };
+    loop {
+        match co.resume(()) {
+            corosensei::CoroutineResult::Yield(Switch::Park) => {
+                if h.park.commit_park() {
+                    tracing::trace!(goid = h.id, "park");
+                    // The park state now owns our reference (see park.rs); the unparker that
+                    // wins PARKED→RUNNING takes it back with `GRef::from_raw`.
+                    let _ = g.into_raw();
+                    break;
+                }
+                // A token arrived while it was switching out: run it again at once.
+            }
+            corosensei::CoroutineResult::Yield(Switch::Yield) => {
+                scheduler::requeue_yielded(m, g);
+                break;
+            }
+            corosensei::CoroutineResult::Return(()) => {
+                // SAFETY: `None` carries no pointer.
+                unsafe { signal::set_current(None) };
+                m.current.set(std::ptr::null());
+                let stack = coroutine.take().expect("finished coroutine").into_stack();
+                // SAFETY: on this M's thread, on the M's stack; borrow ends here.
+                let p = unsafe { m.p() }.expect("M holds a P while executing");
+                p.put_stack(stack);
+                finish(m, g);
+                return;
+            }
+        }
+    }
+    // SAFETY: `None` carries no pointer.
+    unsafe { signal::set_current(None) };
+    m.current.set(std::ptr::null());
+}
+
+/// Publishes the end of `g` and drops the scheduler's reference.
+fn finish(_m: &Machine, g: GRef) {
+    crate::join::complete(&g);
+    scheduler::goroutine_exited();
+    tracing::trace!(goid = g.header().id, "exit");
+}
+
+fn guard_info(h: &Header) -> GuardInfo {
+    let name = h.name_str();
+    let (guard_lo, guard_hi) = h.guard.get();
+    let stack_size = crate::processor::stack_size_for(h.stack_size);
+    GuardInfo {
+        guard_lo,
+        guard_hi,
+        goroutine_id: h.id,
+        name_ptr: name.as_ptr(),
+        name_len: name.len(),
+        stack_size,
+    }
+}
+
+/// The body of every goroutine's coroutine, on the goroutine's own stack.
+fn goroutine_main(h: *const Header, yielder: &crate::goroutine::GYielder) {
+    // SAFETY: the M that first resumes us holds a reference to the goroutine for as long as it
+    // runs, and the goroutine cannot end before this function returns.
+    let header = unsafe { &*h };
+    header.yielder.set(yielder);
+    // SAFETY: `h` is alive (above); `clone_from_ptr` takes a counted reference for `run`.
+    let g = unsafe { GRef::clone_from_ptr(h) };
+    g.run();
+    crate::local::drop_locals(header);
+}
+
+/// The goroutine running on this thread, as a new counted reference.
+pub(crate) fn current_goroutine() -> Option<GRef> {
+    let h = current_header();
+    // SAFETY: a running goroutine is alive: its M holds a reference while it runs.
+    (!h.is_null()).then(|| unsafe { GRef::clone_from_ptr(h) })
+}
+
+/// The header of the goroutine running on this thread, or null.
+#[inline(never)]
+pub(crate) fn current_header() -> *const Header {
+    let m = current_machine();
+    if m.is_null() {
+        return std::ptr::null();
+    }
+    // SAFETY: a non-null `CURRENT_M` points to this thread's live `Machine` (it never exits).
+    unsafe { (*m).current.get() }
+}
+
+/// Calls `f` with the P of this thread's M, if this is an M holding one.
+#[inline(never)]
+pub(crate) fn with_current_p<R>(f: impl FnOnce(Option<&mut Processor>) -> R) -> R {
+    let m = current_machine();
+    if m.is_null() {
+        return f(None);
+    }
+    // SAFETY: `m` is this thread's M; `f` cannot switch stacks (it is scheduler code that
+    // only touches queues), so the borrow does not outlive a switch.
+    f(unsafe { (*m).p() })
+}
+
+/// Switches the current goroutine out with `why`. False if not on a goroutine.
+fn switch_out(why: Switch) -> bool {
+    let h = current_header();
+    if h.is_null() {
+        return false;
+    }
+    // SAFETY: the running goroutine's header is alive; its yielder was set when it started and
+    // is valid while it runs (it lives on the goroutine's own stack).
+    unsafe { (*(*h).yielder.get()).suspend(why) };
+    true
+}
+
+/// `park()` for a goroutine. False if the caller is not a goroutine.
+pub(crate) fn park_current_goroutine() -> bool {
+    let h = current_header();
+    if h.is_null() {
+        return false;
+    }
+    // SAFETY: the running goroutine's header is alive while it runs.
+    if unsafe { (*h).park.try_consume_token() } {
+        return true;
+    }
+    switch_out(Switch::Park)
+}
+
+/// Lets other goroutines run; the caller stays runnable. On a plain thread, yields the thread.
+///
+/// ```
+/// sched::yield_now();
+/// ```
+pub fn yield_now() {
+    if !switch_out(Switch::Yield) {
+        std::thread::yield_now();
+    }
+}
+
+/// The id of the goroutine calling this, or `None` on a plain thread.
+///
+/// ```
+/// assert_eq!(sched::current_id(), None);
+/// let id = sched::spawn(sched::current_id).join().unwrap();
+/// assert!(id.is_some());
+/// ```
+pub fn current_id() -> Option<u64> {
+    let h = current_header();
+    // SAFETY: the running goroutine's header is alive while it runs.
+    (!h.is_null()).then(|| unsafe { (*h).id })
+}
+
+/// The name of the goroutine calling this, if it has one.
+///
+/// ```
+/// let name = sched::Builder::new().name("worker").spawn(sched::current_name).join().unwrap();
+/// assert_eq!(name.as_deref(), Some("worker"));
+/// ```
+pub fn current_name() -> Option<String> {
+    let h = current_header();
+    // SAFETY: the running goroutine's header is alive while it runs.
+    (!h.is_null())
+        .then(|| unsafe { (*h).name.as_deref().map(str::to_string) })
+        .flatten()
+}
+
+/// The id of the M (runtime thread) running the caller, or `None` on a plain thread. Two
+/// calls from one goroutine can return different ids: goroutines migrate between Ms.
+///
+/// ```
+/// assert_eq!(sched::current_machine_id(), None);
+/// assert!(sched::spawn(sched::current_machine_id).join().unwrap().is_some());
+/// ```
+pub fn current_machine_id() -> Option<usize> {
+    let m = current_machine();
+    // SAFETY: a non-null `CURRENT_M` points to this thread's live `Machine`.
+    (!m.is_null()).then(|| unsafe { (*m).id })
+}

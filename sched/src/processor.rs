@@ -1,0 +1,178 @@
+//! P: a logical processor, the right to run goroutines, with its local run queue, its
+//! `runnext` slot and its cache of stacks.
+//!
+//! A P is owned by one M at a time (`Box<Processor>` moves between Ms and the idle list), so
+//! its owner-side operations take `&mut self` and need no synchronisation. What other Ms touch
+//! lives in `ProcShared` (one per P id, in the scheduler's fixed array): the stealing end of the
+//! run queue, `runnext` (stealable only as a last resort, see `scheduler::steal_runnext`) and
+//! the schedule tick used to tell whether the P is making progress.
+//!
+//! Run queue discipline, as in Go's `runqput`/`runqget`: a goroutine readied or spawned by the
+//! running goroutine goes to `runnext` and runs next, inheriting the time slice; the goroutine it
+//! displaces goes to the tail of the local queue. The local queue is crossbeam-deque's FIFO
+//! `Worker` (unbounded, so Go's `runqputslow` overflow to the global queue is not needed);
+//! thieves take half of it with `steal_batch_with_limit_and_pop`.
+//!
+//! Stack cache: up to `STACK_CACHE` stacks of the default size are kept per P without
+//! releasing their memory, so a spawn/exit cycle reuses a warm stack with no system call. The
+//! cap bounds what the cache can hold resident: `STACK_CACHE` × the default stack size per P.
+//! Beyond it, stacks go back to the global pool, which releases their pages (`stack.rs`).
+
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use std::sync::OnceLock;
+
+use crossbeam_deque::{Stealer, Worker};
+
+use crate::goroutine::{GRef, Header};
+use crate::stack::{self, Stack, StackError};
+
+/// Stacks of the default size kept per P.
+const STACK_CACHE: usize = 16;
+
+/// The part of a P other Ms may touch. One per P id, never freed.
+#[repr(align(128))]
+pub(crate) struct ProcShared {
+    pub(crate) stealer: OnceLock<Stealer<GRef>>,
+    /// The goroutine to run next, or null. Owned references, moved in and out with `swap`.
+    pub(crate) runnext: AtomicPtr<Header>,
+    /// The owner's schedule count (relaxed; a progress signal for thieves, not a lock).
+    pub(crate) schedtick: AtomicU32,
+}
+
+impl ProcShared {
+    pub(crate) fn new() -> ProcShared {
+        ProcShared {
+            stealer: OnceLock::new(),
+            runnext: AtomicPtr::new(ptr::null_mut()),
+            schedtick: AtomicU32::new(0),
+        }
+    }
+
+    /// True if a thief could find work here.
+    pub(crate) fn has_work(&self) -> bool {
+        !self.runnext.load(Ordering::Relaxed).is_null()
+            || self.stealer.get().is_some_and(|s| !s.is_empty())
+    }
+
+    /// Takes `runnext` (owner or thief; each pointer is taken by exactly one `swap`).
+    pub(crate) fn take_runnext(&self) -> Option<GRef> {
+        let ptr = self.runnext.swap(ptr::null_mut(), Ordering::Acquire);
+        // SAFETY: pointers in `runnext` are owned references put there by `runq_put`.
+        NonNull::new(ptr).map(|p| unsafe { GRef::from_raw(p) })
+    }
+}
+
+/// A logical processor.
+pub(crate) struct Processor {
+    pub(crate) id: usize,
+    runq: Worker<GRef>,
+    pub(crate) schedtick: u32,
+    stacks: Vec<Stack>,
+    rng: u64,
+}
+
+impl Processor {
+    /// Creates P `id` and publishes its stealer in `shared`.
+    pub(crate) fn new(id: usize, shared: &ProcShared) -> Box<Processor> {
+        let runq = Worker::new_fifo();
+        let _ = shared.stealer.set(runq.stealer());
+        Box::new(Processor {
+            id,
+            runq,
+            schedtick: 0,
+            stacks: Vec::with_capacity(STACK_CACHE),
+            rng: 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
+        })
+    }
+
+    fn shared(&self) -> &'static ProcShared {
+        crate::scheduler::proc_shared(self.id)
+    }
+
+    /// Owner: queues `g`. With `next`, `g` goes to `runnext` and the goroutine it displaces to
+    /// the tail of the queue. Returns true if the local queue grew (thieves may want it).
+    pub(crate) fn runq_put(&mut self, g: GRef, next: bool) -> bool {
+        if !next {
+            self.runq.push(g);
+            return true;
+        }
+        let old = self.shared().runnext.swap(g.into_raw().as_ptr(), Ordering::AcqRel);
+        match NonNull::new(old) {
+            None => false,
+            Some(old) => {
+                // SAFETY: `old` was an owned reference in `runnext`, now ours.
+                self.runq.push(unsafe { GRef::from_raw(old) });
+                true
+            }
+        }
+    }
+
+    /// Owner: the next goroutine to run: `runnext` first, then the queue head.
+    pub(crate) fn runq_get(&mut self) -> Option<GRef> {
+        self.shared().take_runnext().or_else(|| self.runq.pop())
+    }
+
+    /// The local queue, as a destination for batch steals.
+    pub(crate) fn runq(&self) -> &Worker<GRef> {
+        &self.runq
+    }
+
+    /// Owner: drains everything queued here (used when this P is retired).
+    pub(crate) fn runq_drain(&mut self) -> Vec<GRef> {
+        let mut all = Vec::new();
+        while let Some(g) = self.runq_get() {
+            all.push(g);
+        }
+        all
+    }
+
+    /// Records one scheduling round.
+    pub(crate) fn tick(&mut self) -> u32 {
+        self.schedtick = self.schedtick.wrapping_add(1);
+        self.shared().schedtick.store(self.schedtick, Ordering::Relaxed);
+        self.schedtick
+    }
+
+    /// A fast pseudo-random number (xorshift*), for victim selection.
+    pub(crate) fn random(&mut self) -> u32 {
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        (self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as u32
+    }
+
+    /// A stack for a goroutine that asked for `size` bytes (0: the default).
+    pub(crate) fn take_stack(&mut self, size: usize) -> Result<Stack, StackError> {
+        let size = effective_stack_size(size);
+        if size == crate::config::default_stack_size() {
+            if let Some(s) = self.stacks.pop() {
+                return Ok(s);
+            }
+        }
+        stack::alloc_stack(size)
+    }
+
+    /// Returns the stack of a goroutine that ended.
+    pub(crate) fn put_stack(&mut self, s: Stack) {
+        if s.usable_size() == crate::config::default_stack_size() && self.stacks.len() < STACK_CACHE
+        {
+            self.stacks.push(s);
+        } else {
+            stack::free_stack(s);
+        }
+    }
+}
+
+fn effective_stack_size(size: usize) -> usize {
+    if size == 0 {
+        crate::config::default_stack_size()
+    } else {
+        size
+    }
+}
+
+/// The usable size a goroutine that asked for `size` bytes (0: the default) gets.
+pub(crate) fn stack_size_for(size: usize) -> usize {
+    effective_stack_size(size)
+}

@@ -1,0 +1,524 @@
+//! The scheduler: the set of Ps, the global run queue, idle Ps and Ms, and the policy that
+//! decides what each M runs next (Go's proc.go, read as the reference design).
+//!
+//! Glossary: G = goroutine (`goroutine.rs`), M = OS thread (`machine.rs`), P = logical
+//! processor (`processor.rs`). An M needs a P to run Gs; there are `maxprocs` Ps, so at most
+//! `maxprocs` Ms run Go code at once. A P can move from one M to another (through the idle list
+//! today; through system-call hand-off once sysmon exists).
+//!
+//! Finding work (`find_runnable`), in order:
+//! 1. every 61st schedule of a P, one G from the global queue, so it cannot starve;
+//! 2. the P's `runnext`, then its local queue;
+//! 3. a batch from the global queue (len/maxprocs + 1, at most 128);
+//! 4. stealing: four passes over the other Ps in a random order (random start, random stride
+//!    coprime with the count, so each P is visited once per pass), taking half of a victim's
+//!    queue; the last pass may also take a victim's `runnext` if the victim made no progress for
+//!    a few microseconds (it was about to run it itself otherwise). At most half of the busy Ps
+//!    may have a spinning (stealing) M at once;
+//! 5. give up: put the P on the idle list, re-check, and sleep until `startm` hands this M a P.
+//!
+//! Waking Ms (`wakep`): whoever adds work (spawn, a ready that grows a queue, a push to the
+//! global queue) calls `wakep`, which starts one spinning M if there is an idle P and no M is
+//! spinning already. A spinning M that finds work stops spinning and, if it was the last
+//! spinner, calls `wakep` to keep one M looking while work remains.
+//!
+//! The no-lost-wake-up argument (Go's "delicate dance"): a submitter makes its work visible,
+//! issues a SeqCst fence, then reads `npidle`/`nmspinning`. An M giving up does the mirror image:
+//! it increments `npidle` (and, if it was spinning, decrements `nmspinning`) with SeqCst RMWs,
+//! then re-checks the global queue (and, if it was spinning, every P's queue). Either the
+//! submitter sees the idle P and wakes an M, or the M sees the work and takes its P back.
+//!
+//! Locks: `idle` (the idle P and M lists, retired Ps) is the only lock; it is never held while
+//! running a goroutine or while calling into another lock.
+
+use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use crossbeam_deque::{Injector, Steal};
+
+use crate::goroutine::GRef;
+use crate::machine::{self, Machine};
+use crate::processor::{ProcShared, Processor};
+
+/// The most Ps there can ever be (the size of the `ProcShared` array).
+pub const MAX_PROCS: usize = 1024;
+
+/// Schedules between forced checks of the global queue (Go uses 61, a prime).
+const GLOBAL_QUEUE_TICK: u32 = 61;
+
+/// How long a thief gives a victim to run its own `runnext` before taking it.
+const RUNNEXT_GRACE: Duration = Duration::from_micros(3);
+
+pub(crate) struct Scheduler {
+    procs: Box<[ProcShared]>,
+    nprocs: AtomicUsize,
+    global: Injector<GRef>,
+    idle: Mutex<Idle>,
+    npidle: AtomicUsize,
+    nmspinning: AtomicUsize,
+    ngoroutines: AtomicUsize,
+    next_goid: AtomicU64,
+}
+
+struct Idle {
+    procs: Vec<Box<Processor>>,
+    retired: Vec<Box<Processor>>,
+    machines: Vec<Arc<Machine>>,
+    /// Ms ever started (they never exit).
+    nm: usize,
+}
+
+static SCHED: OnceLock<Scheduler> = OnceLock::new();
+
+#[inline]
+pub(crate) fn sched() -> &'static Scheduler {
+    SCHED.get_or_init(Scheduler::new)
+}
+
+/// True once the runtime has started (a goroutine was spawned or maxprocs set).
+pub(crate) fn started() -> bool {
+    SCHED.get().is_some()
+}
+
+pub(crate) fn proc_shared(id: usize) -> &'static ProcShared {
+    &sched().procs[id]
+}
+
+impl Scheduler {
+    fn new() -> Scheduler {
+        crate::signal::install_overflow_handler();
+        let n = crate::config::initial_maxprocs().clamp(1, MAX_PROCS);
+        let procs: Box<[ProcShared]> = (0..MAX_PROCS).map(|_| ProcShared::new()).collect();
+        let idle_procs = (0..n).rev().map(|id| Processor::new(id, &procs[id])).collect();
+        tracing::debug!(maxprocs = n, "gort runtime start");
+        Scheduler {
+            procs,
+            nprocs: AtomicUsize::new(n),
+            global: Injector::new(),
+            idle: Mutex::new(Idle {
+                procs: idle_procs,
+                retired: Vec::new(),
+                machines: Vec::new(),
+                nm: 0,
+            }),
+            npidle: AtomicUsize::new(n),
+            nmspinning: AtomicUsize::new(0),
+            ngoroutines: AtomicUsize::new(0),
+            next_goid: AtomicU64::new(1),
+        }
+    }
+
+    fn lock_idle(&self) -> MutexGuard<'_, Idle> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn nprocs(&self) -> usize {
+        self.nprocs.load(Ordering::Relaxed)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Adding work.
+
+/// Registers a new goroutine and queues it: to `runnext` of the caller's P (it runs next, as in
+/// Go's `newproc`), or to the global queue from a plain thread.
+pub(crate) fn spawn(g: GRef) {
+    let s = sched();
+    s.ngoroutines.fetch_add(1, Ordering::Relaxed);
+    tracing::trace!(goid = g.header().id, "spawn");
+    let queued_locally = machine::with_current_p(|p| match p {
+        Some(p) => Ok(p.runq_put(g, true)),
+        None => Err(g),
+    });
+    if let Err(g) = queued_locally {
+        s.global.push(g);
+    }
+    wakep();
+}
+
+/// The next goroutine id.
+pub(crate) fn next_goid() -> u64 {
+    sched().next_goid.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Makes a parked goroutine runnable (Go's `goready`): into `runnext` of the caller's P, so a
+/// goroutine woken by the running one runs next; from a plain thread, into the global queue.
+pub(crate) fn ready(g: GRef) {
+    let queued_locally = machine::with_current_p(|p| match p {
+        Some(p) => Ok(p.runq_put(g, true)),
+        None => Err(g),
+    });
+    match queued_locally {
+        // Into an empty runnext: this M runs it next; waking another M would only make it
+        // spin and find nothing (tokio's LIFO-slot rule).
+        Ok(false) => {}
+        Ok(true) => wakep(),
+        Err(g) => {
+            sched().global.push(g);
+            wakep();
+        }
+    }
+}
+
+/// Requeues a goroutine that yielded: to the tail of the local queue, behind everything that
+/// was waiting.
+pub(crate) fn requeue_yielded(m: &Machine, g: GRef) {
+    // SAFETY: on the M's own thread, on its stack; the borrow ends here.
+    match unsafe { m.p() } {
+        Some(p) => {
+            p.runq_put(g, false);
+        }
+        None => sched().global.push(g),
+    }
+}
+
+pub(crate) fn goroutine_exited() {
+    sched().ngoroutines.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Live goroutines (spawned and not yet ended).
+pub(crate) fn num_goroutine() -> usize {
+    SCHED.get().map_or(0, |s| s.ngoroutines.load(Ordering::Relaxed))
+}
+
+/// Starts a spinning M if there is an idle P and nobody is spinning (Go's `wakep`).
+pub(crate) fn wakep() {
+    let s = sched();
+    // Pairs with the SeqCst RMWs an M does when it gives up its P (module docs).
+    fence(Ordering::SeqCst);
+    if s.npidle.load(Ordering::SeqCst) == 0 || s.nmspinning.load(Ordering::SeqCst) != 0 {
+        return;
+    }
+    if s
+        .nmspinning
+        .compare_exchange(0, 1, Ordering::SeqCst, Ordering::Relaxed)
+        .is_err()
+    {
+        return;
+    }
+    startm(true);
+}
+
+/// Hands an idle P to an idle M (or a new one). With `spinning`, the caller has already
+/// counted the new M in `nmspinning`.
+fn startm(spinning: bool) {
+    let s = sched();
+    let mut idle = s.lock_idle();
+    let Some(p) = pidle_get(s, &mut idle) else {
+        drop(idle);
+        if spinning {
+            s.nmspinning.fetch_sub(1, Ordering::SeqCst);
+        }
+        return;
+    };
+    if let Some(m) = idle.machines.pop() {
+        drop(idle);
+        m.handoff(p, spinning);
+        return;
+    }
+    let id = idle.nm;
+    idle.nm += 1;
+    drop(idle);
+    if let Err(e) = machine::spawn_machine(id, p, spinning) {
+        // Without a thread the P can do nothing; Go treats this as fatal too.
+        eprintln!("fatal error: gort: cannot start runtime thread gort-m{id}: {e}");
+        std::process::abort();
+    }
+}
+
+fn pidle_get(s: &Scheduler, idle: &mut Idle) -> Option<Box<Processor>> {
+    let p = idle.procs.pop()?;
+    s.npidle.fetch_sub(1, Ordering::SeqCst);
+    Some(p)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finding work.
+
+/// Returns the next goroutine for `m` to run, sleeping as long as there is none. On return
+/// `m` holds a P.
+pub(crate) fn find_runnable(m: &Arc<Machine>) -> GRef {
+    let s = sched();
+    loop {
+        // SAFETY: on the M's own thread; the borrow ends before any switch or `take_p`.
+        let Some(p) = (unsafe { m.p() }) else {
+            m.wait_for_handoff();
+            continue;
+        };
+        if p.id >= s.nprocs() {
+            retire_p(s, m);
+            continue;
+        }
+        if let Some(g) = local_or_global(s, p) {
+            return found(s, m, g);
+        }
+        if m.is_spinning() || 2 * s.nmspinning.load(Ordering::Relaxed) < busy_procs(s) {
+            if !m.is_spinning() {
+                m.set_spinning(true);
+                s.nmspinning.fetch_add(1, Ordering::SeqCst);
+            }
+            if let Some(g) = steal_work(s, p) {
+                return found(s, m, g);
+            }
+        }
+        release_p_and_sleep(s, m);
+    }
+}
+
+fn busy_procs(s: &Scheduler) -> usize {
+    s.nprocs().saturating_sub(s.npidle.load(Ordering::Relaxed))
+}
+
+fn local_or_global(s: &Scheduler, p: &mut Processor) -> Option<GRef> {
+    if p.tick() % GLOBAL_QUEUE_TICK == 0 {
+        if let Some(g) = global_get_one(s) {
+            return Some(g);
+        }
+    }
+    p.runq_get().or_else(|| global_get_batch(s, p))
+}
+
+/// A spinning M that found work stops spinning; the last one wakes another (Go's
+/// `resetspinning`), so one M keeps looking while there may be more.
+fn found(s: &Scheduler, m: &Machine, g: GRef) -> GRef {
+    if m.is_spinning() {
+        m.set_spinning(false);
+        if s.nmspinning.fetch_sub(1, Ordering::SeqCst) == 1 {
+            wakep();
+        }
+    }
+    g
+}
+
+fn global_get_one(s: &Scheduler) -> Option<GRef> {
+    loop {
+        match s.global.steal() {
+            Steal::Success(g) => return Some(g),
+            Steal::Empty => return None,
+            Steal::Retry => {}
+        }
+    }
+}
+
+fn global_get_batch(s: &Scheduler, p: &mut Processor) -> Option<GRef> {
+    if s.global.is_empty() {
+        return None;
+    }
+    let limit = (s.global.len() / s.nprocs().max(1) + 1).min(128);
+    loop {
+        match s.global.steal_batch_with_limit_and_pop(p.runq(), limit) {
+            Steal::Success(g) => return Some(g),
+            Steal::Empty => return None,
+            Steal::Retry => {}
+        }
+    }
+}
+
+/// Four passes over the other Ps in random order; the last may take `runnext`.
+fn steal_work(s: &Scheduler, p: &mut Processor) -> Option<GRef> {
+    let n = s.nprocs();
+    for pass in 0..4 {
+        let last = pass == 3;
+        let start = p.random() as usize % n;
+        let stride = coprime_stride(n, p.random() as usize);
+        for k in 0..n {
+            let victim = (start + k * stride) % n;
+            if victim == p.id {
+                continue;
+            }
+            if let Some(g) = steal_from(s, p, victim, last) {
+                tracing::trace!(from = victim, to = p.id, goid = g.header().id, "steal");
+                return Some(g);
+            }
+        }
+        if let Some(g) = global_get_batch(s, p) {
+            return Some(g);
+        }
+    }
+    None
+}
+
+/// A stride in `1..n` coprime with `n` (so `start + k * stride` visits every P once).
+fn coprime_stride(n: usize, seed: usize) -> usize {
+    if n <= 2 {
+        return 1;
+    }
+    let mut stride = 1 + seed % (n - 1);
+    while gcd(stride, n) != 1 {
+        stride = 1 + stride % (n - 1);
+    }
+    stride
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+fn steal_from(s: &Scheduler, p: &mut Processor, victim: usize, take_runnext: bool) -> Option<GRef> {
+    let shared = &s.procs[victim];
+    let stealer = shared.stealer.get()?;
+    loop {
+        match stealer.steal_batch_with_limit_and_pop(p.runq(), usize::MAX) {
+            Steal::Success(g) => return Some(g),
+            Steal::Empty => break,
+            Steal::Retry => {}
+        }
+    }
+    if take_runnext {
+        return steal_runnext(shared);
+    }
+    None
+}
+
+/// Takes a victim's `runnext` if the victim schedules nothing for `RUNNEXT_GRACE`: the
+/// goroutine there was readied by the one running and usually runs as soon as that one parks;
+/// taking it earlier would only bounce it between threads (Go's `runqgrab` does the same).
+fn steal_runnext(shared: &ProcShared) -> Option<GRef> {
+    if shared.runnext.load(Ordering::Relaxed).is_null() {
+        return None;
+    }
+    let tick = shared.schedtick.load(Ordering::Relaxed);
+    let until = Instant::now() + RUNNEXT_GRACE;
+    while Instant::now() < until {
+        std::hint::spin_loop();
+    }
+    if shared.schedtick.load(Ordering::Relaxed) != tick {
+        return None;
+    }
+    shared.take_runnext()
+}
+
+/// Gives up `m`'s P and sleeps until handed one, unless a re-check finds work first.
+fn release_p_and_sleep(s: &Scheduler, m: &Arc<Machine>) {
+    let p = m.take_p().expect("M gives up only a P it holds");
+    {
+        let mut idle = s.lock_idle();
+        if !s.global.is_empty() {
+            drop(idle);
+            m.set_p(p);
+            return;
+        }
+        idle.procs.push(p);
+        s.npidle.fetch_add(1, Ordering::SeqCst);
+    }
+    let was_spinning = m.is_spinning();
+    if was_spinning {
+        m.set_spinning(false);
+        s.nmspinning.fetch_sub(1, Ordering::SeqCst);
+    }
+    fence(Ordering::SeqCst);
+    if !s.global.is_empty() || (was_spinning && any_local_work(s)) {
+        let mut idle = s.lock_idle();
+        if let Some(p) = pidle_get(s, &mut idle) {
+            drop(idle);
+            m.set_p(p);
+            if was_spinning {
+                m.set_spinning(true);
+                s.nmspinning.fetch_add(1, Ordering::SeqCst);
+            }
+            return;
+        }
+    }
+    stopm(s, m);
+}
+
+fn any_local_work(s: &Scheduler) -> bool {
+    s.procs[..s.nprocs()].iter().any(ProcShared::has_work)
+}
+
+/// Puts `m` on the idle list and sleeps until `startm` hands it a P.
+fn stopm(s: &Scheduler, m: &Arc<Machine>) {
+    {
+        let mut idle = s.lock_idle();
+        idle.machines.push(Arc::clone(m));
+        if idle.machines.len() == idle.nm && s.global.is_empty() {
+            crate::deadlock::check_all_asleep(idle.nm, s.ngoroutines.load(Ordering::Relaxed));
+        }
+    }
+    tracing::trace!(m = m.id, "machine sleep");
+    m.wait_for_handoff();
+    tracing::trace!(m = m.id, "machine wake");
+}
+
+/// This M's P was retired by `set_maxprocs`: move its work to the global queue, park the P.
+fn retire_p(s: &Scheduler, m: &Arc<Machine>) {
+    let mut p = m.take_p().expect("retiring a P this M holds");
+    for g in p.runq_drain() {
+        s.global.push(g);
+    }
+    let was_spinning = m.is_spinning();
+    m.set_spinning(false);
+    if was_spinning {
+        s.nmspinning.fetch_sub(1, Ordering::SeqCst);
+    }
+    s.lock_idle().retired.push(p);
+    wakep();
+    stopm(s, m);
+}
+
+// ---------------------------------------------------------------------------------------------
+// maxprocs.
+
+/// Sets the number of Ps; returns the previous number. Growing hands new Ps to waiting work at
+/// once; shrinking takes effect as each retired P's M next schedules (its queue moves to the
+/// global queue).
+pub(crate) fn set_maxprocs(n: usize) -> usize {
+    let s = sched();
+    let n = n.clamp(1, MAX_PROCS);
+    let mut idle = s.lock_idle();
+    let old = s.nprocs();
+    if n > old {
+        for id in old..n {
+            let p = match idle.retired.iter().position(|p| p.id == id) {
+                Some(i) => idle.retired.swap_remove(i),
+                None => Processor::new(id, &s.procs[id]),
+            };
+            idle.procs.push(p);
+            s.npidle.fetch_add(1, Ordering::SeqCst);
+        }
+        s.nprocs.store(n, Ordering::SeqCst);
+    } else if n < old {
+        s.nprocs.store(n, Ordering::SeqCst);
+        let (keep, retire): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut idle.procs).into_iter().partition(|p| p.id < n);
+        s.npidle.fetch_sub(retire.len(), Ordering::SeqCst);
+        idle.procs = keep;
+        idle.retired.extend(retire);
+    }
+    drop(idle);
+    if n > old {
+        for _ in old..n {
+            wakep();
+        }
+    }
+    old
+}
+
+/// The number of Ps.
+pub(crate) fn maxprocs() -> usize {
+    sched().nprocs()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coprime_stride_visits_every_proc_once() {
+        for n in 1..40 {
+            for seed in 0..50 {
+                let stride = coprime_stride(n, seed);
+                let mut seen = vec![false; n];
+                for k in 0..n {
+                    seen[(seed + k * stride) % n] = true;
+                }
+                assert!(seen.iter().all(|&v| v), "n={n} stride={stride}");
+            }
+        }
+    }
+}

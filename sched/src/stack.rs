@@ -1,0 +1,926 @@
+//! Goroutine stacks, carved from large slabs.
+//!
+//! # Design
+//!
+//! A goroutine runs on its own stack ([`Stack`]), which corosensei switches to. A million live
+//! goroutines must fit on a stock Linux kernel, whose per-process limit on memory mappings
+//! (`vm.max_map_count`) is 65,530, so a stack can never be a mapping of its own. Instead:
+//!
+//! * **Slabs.** Stacks of one size (a *size class*) are cut from slabs: one anonymous
+//!   `mmap(PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE)` of at least
+//!   [`SLAB_BYTES`] and at least [`MIN_SLAB_SLOTS`] slots. `MAP_NORESERVE` and lazy faulting mean
+//!   a slab costs address space, not memory, until a stack is touched.
+//! * **Slots.** A slot is `[guard page | usable stack]`, lowest address first. Stacks grow down,
+//!   so the guard sits just below the usable area; the usable area ends at the slot's end, which
+//!   is page-aligned and is what [`corosensei::stack::Stack::base`] returns. The first frames of
+//!   a goroutine therefore land in the topmost usable page, and a goroutine that parks quickly
+//!   touches exactly one page.
+//! * **Guards.** A slot's guard is installed once, when the slot is first carved from its slab,
+//!   and is never removed. On Linux >= 6.13 it is `madvise(MADV_GUARD_INSTALL)`: a marker in the
+//!   page tables that faults on any access and does *not* split the mapping, so a slab stays one
+//!   mapping (adjacent slabs even merge) and a million stacks cost a few hundred mappings. Whether
+//!   the kernel has it is probed once and cached. Elsewhere the guard is `mprotect(PROT_NONE)`,
+//!   which splits the slab: every carved slot then costs two mappings, about 32,000 stacks under
+//!   the default `vm.max_map_count`. Running out gives a [`StackError`] that names the limit, its
+//!   value and the fix rather than a panic.
+//! * **No huge pages.** Every slab gets `madvise(MADV_NOHUGEPAGE)`: with transparent huge pages a
+//!   goroutine touching one page of its stack could fault in 2 MiB.
+//! * **Recycling, never unmapping.** A freed stack goes to its class's global free list
+//!   ([`free_stack`], or dropping the [`Stack`]) after `MADV_DONTNEED` of its usable area except
+//!   the topmost page, so an idle pooled stack costs at most one page of memory (plus its share
+//!   of page tables). Slots are never unmapped: unmapping one slot would split the slab mapping
+//!   (defeating the point of slabs), and a slab is only unmappable once all its slots are free,
+//!   which needs per-slab bookkeeping that the scheduler's steady state (stacks are reused) does
+//!   not pay for. The address space of the peak number of stacks therefore stays reserved.
+//!
+//! Guard markers and `PROT_NONE` both survive `MADV_DONTNEED`, so a recycled stack keeps its
+//! guard; the tests check this on the running kernel.
+//!
+//! # Invariants
+//!
+//! * Every slot belongs to exactly one of: its class's uncarved ranges (`ClassState::fresh`, no
+//!   guard yet), a live [`Stack`] value, or its class's free list (`ClassState::free`).
+//! * A slot that has left `fresh` has its guard installed for the rest of the process.
+//! * Both ends of every slot are page-aligned, hence aligned to corosensei's `STACK_ALIGNMENT`.
+//! * Locks: one `Mutex` per size class, held only to push or pop a `Vec`; no system call runs
+//!   under it.
+//!
+//! The scheduler keeps a per-processor cache of stacks on top of this module; the global path
+//! here is the slow path.
+
+use std::fmt;
+use std::io;
+use std::ptr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+
+use corosensei::stack::StackPointer;
+use libc::c_void;
+
+/// Smallest usable stack, in bytes.
+const MIN_STACK_SIZE: usize = 16 << 10;
+
+/// A slab holds at least this many bytes of slots...
+const SLAB_BYTES: usize = 64 << 20;
+
+/// ...and at least this many slots.
+const MIN_SLAB_SLOTS: usize = 16;
+
+/// Guard pages at the low end of every slot.
+const GUARD_PAGES: usize = 1;
+
+/// Distinct stack sizes that may be in use at once.
+const MAX_CLASSES: usize = 32;
+
+/// `madvise` advice: install guard markers (Linux 6.13); not yet in the `libc` crate.
+#[cfg(target_os = "linux")]
+const MADV_GUARD_INSTALL: libc::c_int = 102;
+
+/// Extra `mmap` flags for slabs.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const SLAB_MAP_FLAGS: libc::c_int = libc::MAP_NORESERVE;
+/// Extra `mmap` flags for slabs: OpenBSD faults if the stack pointer leaves a `MAP_STACK` region.
+#[cfg(target_os = "openbsd")]
+const SLAB_MAP_FLAGS: libc::c_int = libc::MAP_STACK;
+/// Extra `mmap` flags for slabs.
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "openbsd")))]
+const SLAB_MAP_FLAGS: libc::c_int = 0;
+
+/// Stacks allocated and not yet freed (including those parked in the scheduler's caches).
+/// Relaxed: a statistic for messages and metrics, synchronises nothing.
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// The size classes in use, filled in order, never emptied.
+static CLASSES: [OnceLock<SizeClass>; MAX_CLASSES] = [const { OnceLock::new() }; MAX_CLASSES];
+
+/// One goroutine stack: a slot of a slab, owned exclusively by this value.
+///
+/// Dropping a `Stack` returns it to the global free list, exactly like [`free_stack`].
+pub(crate) struct Stack {
+    /// Lowest address of the slot: the start of the guard.
+    lo: usize,
+    /// End of the guard, lowest usable address.
+    usable_lo: usize,
+    /// One past the highest usable address (what `base()` returns); page-aligned.
+    top: usize,
+    /// The class the slot returns to.
+    class: &'static SizeClass,
+}
+
+// SAFETY: `limit()..base()` is a whole slot, owned by this value alone: a slot leaves the
+// allocator through `alloc_stack` only, and comes back only when its `Stack` is dropped. Its
+// lowest page is a guard that faults on any access, installed before the slot was first handed
+// out and never removed (slots are never unmapped or re-protected, and guards survive
+// `MADV_DONTNEED`). The usable area is at least `MIN_STACK_SIZE` = 16 KiB, above corosensei's
+// `MIN_STACK_SIZE`. Both addresses are page-aligned, hence aligned to `STACK_ALIGNMENT`.
+unsafe impl corosensei::stack::Stack for Stack {
+    #[inline]
+    fn base(&self) -> StackPointer {
+        StackPointer::new(self.top).expect("stack top is never null")
+    }
+
+    #[inline]
+    fn limit(&self) -> StackPointer {
+        StackPointer::new(self.lo).expect("stack slot is never at address zero")
+    }
+}
+
+impl Stack {
+    /// Bytes a goroutine may use, guard excluded.
+    pub(crate) fn usable_size(&self) -> usize {
+        self.top - self.usable_lo
+    }
+
+    /// `[lo, hi)` of the guard page(s) below the usable area.
+    pub(crate) fn guard_range(&self) -> (usize, usize) {
+        (self.lo, self.usable_lo)
+    }
+
+    /// Gives the usable area back to the kernel, except its topmost page (where the next
+    /// goroutine's first frames will land), so that an idle stack costs at most one page.
+    ///
+    /// The contents become zero (Linux) or undefined; call it only on a stack nothing runs on.
+    /// Holding `&Stack` guarantees that: a coroutine owns or mutably borrows its stack.
+    pub(crate) fn release_memory(&self) {
+        let keep = page_size();
+        let len = self.usable_size().saturating_sub(keep);
+        if len == 0 {
+            return;
+        }
+        // SAFETY: `[usable_lo, top - page)` lies inside this slot, which `self` owns, and no
+        // coroutine runs on it (see above), so no live data is lost; the range is RW anonymous
+        // memory of our slab. DONTNEED leaves the mapping and the guard below it in place.
+        let rc = unsafe { libc::madvise(self.usable_lo as *mut c_void, len, libc::MADV_DONTNEED) };
+        debug_assert_eq!(
+            rc,
+            0,
+            "madvise(MADV_DONTNEED): {}",
+            io::Error::last_os_error()
+        );
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.release_memory();
+        LIVE.fetch_sub(1, Ordering::Relaxed);
+        let slot = Stack {
+            lo: self.lo,
+            usable_lo: self.usable_lo,
+            top: self.top,
+            class: self.class,
+        };
+        self.class.lock().free.push(slot);
+    }
+}
+
+impl fmt::Debug for Stack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stack")
+            .field(
+                "guard",
+                &format_args!("{:#x}..{:#x}", self.lo, self.usable_lo),
+            )
+            .field("top", &format_args!("{:#x}", self.top))
+            .finish()
+    }
+}
+
+/// Rounds a requested stack size to what [`alloc_stack`] takes: a multiple of the page size,
+/// at least 16 KiB. Saturates at the largest page multiple (which `alloc_stack` then refuses).
+pub(crate) fn round_stack_size(requested: usize) -> usize {
+    let mask = page_size() - 1;
+    requested.max(MIN_STACK_SIZE).saturating_add(mask) & !mask
+}
+
+/// Hands out a stack with `size` usable bytes (`size` from [`round_stack_size`]): a recycled one
+/// from the size class's free list if any, else a slot carved from a slab (mapping a new slab
+/// when the class has none left).
+pub(crate) fn alloc_stack(size: usize) -> Result<Stack, StackError> {
+    debug_assert_eq!(size, round_stack_size(size), "stack size not rounded");
+    let size = round_stack_size(size);
+    let stack = SizeClass::get(size)?.alloc()?;
+    LIVE.fetch_add(1, Ordering::Relaxed);
+    Ok(stack)
+}
+
+/// Releases the stack's memory (all but its topmost page) and returns it to the global free
+/// list of its size class. The slot stays mapped for the life of the process; see the module
+/// docs for why slots are never unmapped. Same as dropping the `Stack`.
+pub(crate) fn free_stack(stack: Stack) {
+    drop(stack);
+}
+
+/// Stacks allocated and not freed (stacks in the scheduler's caches count as live).
+pub(crate) fn live_stacks() -> usize {
+    LIVE.load(Ordering::Relaxed)
+}
+
+/// The system page size.
+pub(crate) fn page_size() -> usize {
+    static PAGE: OnceLock<usize> = OnceLock::new();
+    *PAGE.get_or_init(|| {
+        // SAFETY: sysconf has no preconditions.
+        let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        usize::try_from(n)
+            .ok()
+            .filter(|n| n.is_power_of_two())
+            .expect("sysconf(_SC_PAGESIZE) returned a bad page size")
+    })
+}
+
+/// The usable sizes and slab geometry of one class.
+struct SizeClass {
+    stack_size: usize,
+    /// Guard plus usable size.
+    slot_size: usize,
+    /// Bytes of guard at the bottom of each slot.
+    guard_size: usize,
+    /// Bytes per slab: a multiple of `slot_size`.
+    slab_size: usize,
+    state: Mutex<ClassState>,
+}
+
+/// The slots of a class that are not in a live `Stack`.
+struct ClassState {
+    /// Guarded, released, ready to hand out (LIFO: the most recently freed is the warmest).
+    free: Vec<Stack>,
+    /// Slots of mapped slabs not yet carved (no guard yet).
+    fresh: Vec<Fresh>,
+}
+
+/// Uncarved slots `next, next + slot_size, ..` up to `end` (exclusive), all in one slab.
+struct Fresh {
+    next: usize,
+    end: usize,
+}
+
+/// What one look at a class's state found.
+enum Take {
+    Pooled(Stack),
+    Uncarved(usize),
+    Empty,
+}
+
+impl SizeClass {
+    /// The class for `stack_size` (a rounded size), registering it on first use.
+    fn get(stack_size: usize) -> Result<&'static SizeClass, StackError> {
+        let guard_size = GUARD_PAGES * page_size();
+        let slot_size = stack_size
+            .checked_add(guard_size)
+            .ok_or_else(|| StackError::new(ErrorKind::TooLarge, stack_size, None))?;
+        let slots = SLAB_BYTES.div_ceil(slot_size).max(MIN_SLAB_SLOTS);
+        let slab_size = slot_size
+            .checked_mul(slots)
+            .ok_or_else(|| StackError::new(ErrorKind::TooLarge, stack_size, None))?;
+        let new = || SizeClass {
+            stack_size,
+            slot_size,
+            guard_size,
+            slab_size,
+            state: Mutex::new(ClassState {
+                free: Vec::new(),
+                fresh: Vec::new(),
+            }),
+        };
+        // Cells fill in order; a racing registration of another size makes us move on.
+        CLASSES
+            .iter()
+            .map(|cell| cell.get_or_init(new))
+            .find(|class| class.stack_size == stack_size)
+            .ok_or_else(|| StackError::new(ErrorKind::TooManySizes, stack_size, None))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ClassState> {
+        // The critical sections only push and pop, so a poisoned state is still consistent.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn alloc(&'static self) -> Result<Stack, StackError> {
+        loop {
+            match self.take() {
+                Take::Pooled(stack) => return Ok(stack),
+                Take::Uncarved(lo) => return self.carve(lo),
+                Take::Empty => {
+                    // Racing threads may each map a slab; the spare one is simply used later.
+                    let slab = self.map_slab()?;
+                    self.lock().fresh.push(slab);
+                }
+            }
+        }
+    }
+
+    /// Pops a free stack, else reserves an uncarved slot, under one short lock.
+    fn take(&self) -> Take {
+        let mut state = self.lock();
+        if let Some(stack) = state.free.pop() {
+            return Take::Pooled(stack);
+        }
+        let Some(range) = state.fresh.last_mut() else {
+            return Take::Empty;
+        };
+        let lo = range.next;
+        range.next += self.slot_size;
+        if range.next == range.end {
+            state.fresh.pop();
+        }
+        Take::Uncarved(lo)
+    }
+
+    /// Installs the guard of the uncarved slot at `lo` and wraps the slot in a `Stack`.
+    /// On failure the slot goes back to `fresh`.
+    fn carve(&'static self, lo: usize) -> Result<Stack, StackError> {
+        let usable_lo = lo + self.guard_size;
+        match install_guard(lo, self.guard_size) {
+            Ok(()) => Ok(Stack {
+                lo,
+                usable_lo,
+                top: lo + self.slot_size,
+                class: self,
+            }),
+            Err(err) => {
+                self.lock().fresh.push(Fresh {
+                    next: lo,
+                    end: lo + self.slot_size,
+                });
+                let kind = match err.raw_os_error() {
+                    Some(libc::ENOMEM) if !guard_install_supported() => ErrorKind::MapCount,
+                    _ => ErrorKind::Guard,
+                };
+                Err(StackError::new(kind, self.stack_size, err.raw_os_error()))
+            }
+        }
+    }
+
+    /// Maps a new slab for this class: every slot uncarved.
+    fn map_slab(&self) -> Result<Fresh, StackError> {
+        let prot = libc::PROT_READ | libc::PROT_WRITE;
+        let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | SLAB_MAP_FLAGS;
+        // SAFETY: a new anonymous mapping at an address the kernel picks; no existing memory is
+        // affected.
+        let p = unsafe { libc::mmap(ptr::null_mut(), self.slab_size, prot, flags, -1, 0) };
+        if p == libc::MAP_FAILED {
+            let errno = io::Error::last_os_error().raw_os_error();
+            let kind = if map_count_exhausted() {
+                ErrorKind::MapCount
+            } else {
+                ErrorKind::Slab {
+                    slab_size: self.slab_size,
+                }
+            };
+            return Err(StackError::new(kind, self.stack_size, errno));
+        }
+        no_huge_pages(p, self.slab_size);
+        let lo = p as usize;
+        Ok(Fresh {
+            next: lo,
+            end: lo + self.slab_size,
+        })
+    }
+}
+
+/// Turns off transparent huge pages for a new slab (best effort: a kernel without THP refuses).
+#[cfg(target_os = "linux")]
+fn no_huge_pages(slab: *mut c_void, len: usize) {
+    // SAFETY: `slab..slab + len` is a mapping we just created; the advice only changes how
+    // future faults are served, never the contents.
+    unsafe { libc::madvise(slab, len, libc::MADV_NOHUGEPAGE) };
+}
+
+/// Transparent huge pages are a Linux feature.
+#[cfg(not(target_os = "linux"))]
+fn no_huge_pages(_slab: *mut c_void, _len: usize) {}
+
+/// Makes `[lo, lo + len)`, the guard of a slot no one uses yet, fault on any access.
+fn install_guard(lo: usize, len: usize) -> io::Result<()> {
+    let addr = lo as *mut c_void;
+    #[cfg(target_os = "linux")]
+    if guard_install_supported() {
+        // SAFETY: the range is the guard of an uncarved slot of one of our slabs: mapped,
+        // anonymous and referenced by nothing, so replacing it with a guard marker loses nothing.
+        let rc = unsafe { libc::madvise(addr, len, MADV_GUARD_INSTALL) };
+        return if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        };
+    }
+    // SAFETY: as above; revoking access to memory nothing references cannot break anything.
+    let rc = unsafe { libc::mprotect(addr, len, libc::PROT_NONE) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Whether the kernel has `MADV_GUARD_INSTALL`: probed once on a scratch mapping, then cached.
+pub(crate) fn guard_install_supported() -> bool {
+    static SUPPORTED: OnceLock<bool> = OnceLock::new();
+    *SUPPORTED.get_or_init(probe_guard_install)
+}
+
+#[cfg(target_os = "linux")]
+fn probe_guard_install() -> bool {
+    // Tests run the mprotect fallback in a child process by setting this.
+    #[cfg(test)]
+    if std::env::var_os(tests::FORCE_MPROTECT).is_some() {
+        return false;
+    }
+    let len = page_size();
+    let prot = libc::PROT_READ | libc::PROT_WRITE;
+    let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+    // SAFETY: a new anonymous mapping at an address the kernel picks.
+    let p = unsafe { libc::mmap(ptr::null_mut(), len, prot, flags, -1, 0) };
+    if p == libc::MAP_FAILED {
+        return false;
+    }
+    // SAFETY: `p..p + len` is the mapping just created; nothing references it. Any error (EINVAL
+    // on kernels before 6.13, a seccomp filter, ...) means "unsupported".
+    let ok = unsafe { libc::madvise(p, len, MADV_GUARD_INSTALL) } == 0;
+    // SAFETY: unmaps only the scratch mapping created above.
+    unsafe { libc::munmap(p, len) };
+    ok
+}
+
+#[cfg(not(target_os = "linux"))]
+fn probe_guard_install() -> bool {
+    false
+}
+
+/// `vm.max_map_count`, if readable.
+fn max_map_count() -> Option<u64> {
+    std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Whether the process is at (or within a few mappings of) `vm.max_map_count`.
+fn map_count_exhausted() -> bool {
+    const SLACK: u64 = 8;
+    let Some(max) = max_map_count() else {
+        return false;
+    };
+    std::fs::read("/proc/self/maps")
+        .map(|maps| maps.iter().filter(|&&b| b == b'\n').count() as u64 + SLACK >= max)
+        .unwrap_or(false)
+}
+
+/// `(value, unit)` for a byte count: MiB or KiB when exact, else bytes. Allocation-free, so the
+/// overflow report (a signal handler) shares it.
+pub(crate) fn human_size(bytes: usize) -> (usize, &'static str) {
+    const KIB: usize = 1 << 10;
+    const MIB: usize = 1 << 20;
+    if bytes >= MIB && bytes % MIB == 0 {
+        (bytes / MIB, "MiB")
+    } else if bytes >= KIB && bytes % KIB == 0 {
+        (bytes / KIB, "KiB")
+    } else {
+        (bytes, "bytes")
+    }
+}
+
+/// Displays a byte count with [`human_size`].
+struct Bytes(usize);
+
+impl fmt::Display for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (n, unit) = human_size(self.0);
+        write!(f, "{n} {unit}")
+    }
+}
+
+/// Why a goroutine stack could not be allocated. Its message names the limit that was hit and
+/// how to raise it.
+#[derive(Debug, Clone)]
+pub struct StackError {
+    kind: ErrorKind,
+    stack_size: usize,
+    live: usize,
+    errno: Option<i32>,
+    /// `vm.max_map_count` when the error happened (Linux).
+    max_map_count: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ErrorKind {
+    /// `mmap` of a new slab failed.
+    Slab { slab_size: usize },
+    /// The process reached `vm.max_map_count`.
+    MapCount,
+    /// Installing a guard failed for another reason.
+    Guard,
+    /// The stack size does not fit the address space.
+    TooLarge,
+    /// More than `MAX_CLASSES` distinct stack sizes.
+    TooManySizes,
+}
+
+impl StackError {
+    fn new(kind: ErrorKind, stack_size: usize, errno: Option<i32>) -> Self {
+        let max_map_count = if kind == ErrorKind::MapCount {
+            max_map_count()
+        } else {
+            None
+        };
+        StackError {
+            kind,
+            stack_size,
+            live: live_stacks(),
+            errno,
+            max_map_count,
+        }
+    }
+
+    /// The OS error code (`errno`) of the failed call, if a system call failed.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        self.errno
+    }
+
+    fn os_error(&self) -> impl fmt::Display {
+        match self.errno {
+            Some(e) => io::Error::from_raw_os_error(e).to_string(),
+            None => "unknown error".to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for StackError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let size = Bytes(self.stack_size);
+        let live = self.live;
+        write!(
+            f,
+            "cannot allocate a {size} goroutine stack ({live} stacks live): "
+        )?;
+        match self.kind {
+            ErrorKind::Slab { slab_size } => write!(
+                f,
+                "mapping a new {} slab of stacks failed: {}; use smaller stacks \
+                 (gort::Builder::stack_size or the GORT_STACK_SIZE environment variable), \
+                 fewer goroutines, or raise the address-space limit (ulimit -v)",
+                Bytes(slab_size),
+                self.os_error()
+            ),
+            ErrorKind::MapCount => {
+                let max = self
+                    .max_map_count
+                    .map_or("unknown".to_owned(), |n| n.to_string());
+                write!(
+                    f,
+                    "the process reached the kernel's limit on memory mappings \
+                     (vm.max_map_count = {max}); without MADV_GUARD_INSTALL every stack's guard \
+                     page costs two mappings. Raise the limit (e.g. \
+                     `sysctl -w vm.max_map_count=2200000` allows about a million goroutines) or \
+                     run Linux >= 6.13, whose MADV_GUARD_INSTALL guards need no extra mappings"
+                )
+            }
+            ErrorKind::Guard => {
+                write!(f, "installing its guard page failed: {}", self.os_error())
+            }
+            ErrorKind::TooLarge => write!(
+                f,
+                "the size does not fit the address space; lower gort::Builder::stack_size or \
+                 the GORT_STACK_SIZE environment variable"
+            ),
+            ErrorKind::TooManySizes => write!(
+                f,
+                "more than {MAX_CLASSES} distinct stack sizes are in use; use fewer distinct sizes"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for StackError {}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::collections::HashSet;
+    use std::process::{Command, Output};
+
+    /// Env var: make `guard_install_supported()` report false (mprotect fallback).
+    pub(crate) const FORCE_MPROTECT: &str = "GORT_TEST_FORCE_MPROTECT_GUARD";
+    /// Env var: this process is a child rerun of one test (see [`run_child`]).
+    const CHILD: &str = "GORT_TEST_CHILD";
+
+    const MANY_STACKS: usize = 200_000;
+    const MANY_STACK_SIZE: usize = 64 << 10;
+    const MAX_MAPS_FOR_MANY: usize = 1000;
+
+    fn assert_send<T: Send>() {}
+
+    /// Lines in /proc/self/maps: the process's mapping count.
+    fn maps_count() -> usize {
+        std::fs::read_to_string("/proc/self/maps")
+            .unwrap()
+            .lines()
+            .count()
+    }
+
+    /// Resident pages in `[lo, hi)` (page-aligned), by mincore: exact and unaffected by other
+    /// tests running in the same process.
+    fn resident_pages(lo: usize, hi: usize) -> usize {
+        let page = page_size();
+        let mut vec = vec![0u8; (hi - lo) / page];
+        // SAFETY: `[lo, hi)` is mapped (part of a live stack's usable area) and `vec` has one
+        // byte per page of it, as mincore requires.
+        let rc = unsafe { libc::mincore(lo as *mut c_void, hi - lo, vec.as_mut_ptr().cast()) };
+        assert_eq!(rc, 0, "mincore: {}", io::Error::last_os_error());
+        vec.iter().filter(|&&b| b & 1 != 0).count()
+    }
+
+    /// Resident set size of the process in KiB (/proc/self/statm).
+    fn rss_kib() -> usize {
+        let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+        let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+        pages * page_size() / 1024
+    }
+
+    fn touch_all(stack: &Stack) {
+        for addr in (stack.usable_lo..stack.top).step_by(page_size()) {
+            // SAFETY: `addr` is in the usable area of a stack this test owns and runs nothing on.
+            unsafe { ptr::write_volatile(addr as *mut u8, 0xa5) };
+        }
+    }
+
+    /// Whether this process is a child started by [`run_child`].
+    pub(crate) fn is_child() -> bool {
+        std::env::var_os(CHILD).is_some()
+    }
+
+    /// Reruns test `name` of module `module` (its `module_path!()`) in a child process of this
+    /// test binary, with `env` set and [`is_child`] true; returns the child's output.
+    pub(crate) fn run_child(module: &str, name: &str, env: &[(&str, &str)]) -> Output {
+        // libtest names tests by their path without the crate name.
+        let module = module.split_once("::").map_or("", |(_, rest)| rest);
+        let exe = std::env::current_exe().unwrap();
+        let mut cmd = Command::new(exe);
+        let path = format!("{module}::{name}");
+        cmd.args(["--exact", &path, "--nocapture", "--test-threads=1"]);
+        cmd.env(CHILD, "1");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+
+    #[test]
+    fn round_size() {
+        let page = page_size();
+        assert_eq!(round_stack_size(0), MIN_STACK_SIZE);
+        assert_eq!(round_stack_size(MIN_STACK_SIZE + 1), MIN_STACK_SIZE + page);
+        assert_eq!(round_stack_size(256 << 10), 256 << 10);
+        assert_eq!(round_stack_size(usize::MAX) % page, 0);
+        assert!(alloc_stack(round_stack_size(usize::MAX)).is_err());
+    }
+
+    #[test]
+    fn alloc_free_round_trip() {
+        assert_send::<Stack>();
+        // A size no other test uses, so the free list is this test's alone.
+        let size = round_stack_size(80 << 10);
+        let stack = alloc_stack(size).unwrap();
+        assert!(live_stacks() >= 1);
+        let page = page_size();
+        let (glo, ghi) = stack.guard_range();
+        assert_eq!(stack.usable_size(), size);
+        assert_eq!(ghi - glo, GUARD_PAGES * page);
+        use corosensei::stack::Stack as _;
+        assert_eq!(stack.limit().get(), glo);
+        assert_eq!(stack.base().get() - ghi, size);
+        assert_eq!(stack.base().get() % page, 0);
+        touch_all(&stack);
+        free_stack(stack);
+        let again = alloc_stack(size).unwrap();
+        assert_eq!(
+            again.guard_range(),
+            (glo, ghi),
+            "the freed slot is reused first"
+        );
+        let other = alloc_stack(size).unwrap();
+        assert_ne!(other.guard_range(), again.guard_range());
+    }
+
+    #[test]
+    fn many_stacks_few_mappings() {
+        let before = maps_count();
+        let stacks: Vec<Stack> = (0..MANY_STACKS)
+            .map(|_| alloc_stack(MANY_STACK_SIZE).unwrap())
+            .collect();
+        let after = maps_count();
+        let distinct: HashSet<usize> = stacks.iter().map(|s| s.guard_range().0).collect();
+        assert_eq!(distinct.len(), MANY_STACKS);
+        eprintln!(
+            "{MANY_STACKS} stacks of {}: /proc/self/maps {before} -> {after} lines \
+             (MADV_GUARD_INSTALL: {})",
+            Bytes(MANY_STACK_SIZE),
+            guard_install_supported()
+        );
+        if guard_install_supported() {
+            assert!(
+                after < MAX_MAPS_FOR_MANY,
+                "{after} mappings for {MANY_STACKS} stacks"
+            );
+        } else {
+            eprintln!("MADV_GUARD_INSTALL unavailable: mapping-count assertion skipped");
+        }
+        drop(stacks);
+    }
+
+    /// The requirement behind the design: a million live stacks on a stock kernel. Ignored by
+    /// default (it reserves ~68 GiB of address space for the rest of the test process).
+    #[test]
+    #[ignore]
+    fn million_stacks() {
+        let start = std::time::Instant::now();
+        let stacks: Vec<Stack> = (0..1_000_000)
+            .map(|_| alloc_stack(MANY_STACK_SIZE).unwrap())
+            .collect();
+        let allocated = start.elapsed();
+        let maps = maps_count();
+        drop(stacks);
+        eprintln!(
+            "1000000 stacks of {}: allocated in {allocated:?}, freed in {:?}; {maps} mappings, \
+             RSS {} KiB",
+            Bytes(MANY_STACK_SIZE),
+            start.elapsed() - allocated,
+            rss_kib()
+        );
+        if guard_install_supported() {
+            assert!(maps < MAX_MAPS_FOR_MANY, "{maps} mappings");
+        }
+    }
+
+    /// Threads allocating and freeing the same class concurrently never share a slot.
+    #[test]
+    fn concurrent_alloc_free_is_exclusive() {
+        const THREADS: usize = 4;
+        const ROUNDS: usize = 200;
+        const BATCH: usize = 64;
+        let size = round_stack_size(24 << 10);
+        let workers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                std::thread::spawn(move || {
+                    for round in 0..ROUNDS {
+                        let stamp = (t * ROUNDS + round) as u64;
+                        let stacks: Vec<Stack> =
+                            (0..BATCH).map(|_| alloc_stack(size).unwrap()).collect();
+                        let tops: Vec<*mut u64> =
+                            stacks.iter().map(|s| (s.top - 8) as *mut u64).collect();
+                        // SAFETY: each pointer is the top word of a stack this thread owns.
+                        tops.iter()
+                            .for_each(|&p| unsafe { p.write_volatile(stamp) });
+                        std::thread::yield_now();
+                        // SAFETY: as above.
+                        assert!(tops.iter().all(|&p| unsafe { p.read_volatile() } == stamp));
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn release_memory_drops_rss() {
+        let size = round_stack_size(8 << 20);
+        let stack = alloc_stack(size).unwrap();
+        let pages = size / page_size();
+        let rss0 = rss_kib();
+        touch_all(&stack);
+        let rss1 = rss_kib();
+        assert_eq!(resident_pages(stack.usable_lo, stack.top), pages);
+        stack.release_memory();
+        let rss2 = rss_kib();
+        let left = resident_pages(stack.usable_lo, stack.top);
+        eprintln!(
+            "{}: resident pages {pages} -> {left}; process RSS {rss0} KiB, touched {rss1} KiB, \
+             released {rss2} KiB",
+            Bytes(size)
+        );
+        assert!(left <= 1, "{left} pages resident after release_memory");
+        // The topmost page is the one kept.
+        assert_eq!(resident_pages(stack.top - page_size(), stack.top), left);
+    }
+
+    /// Forks; the child writes the first byte of `addr`'s page and exits 0 if it survives.
+    /// Returns the child's wait status.
+    fn write_in_child(addr: usize) -> libc::c_int {
+        // SAFETY: the child only performs async-signal-safe operations (a store and `_exit`), as
+        // required after fork in a multi-threaded process.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork: {}", io::Error::last_os_error());
+        if pid == 0 {
+            // SAFETY: deliberately faulting store to the guard page: if the guard is present the
+            // kernel kills the child with SIGSEGV before memory is touched; if not, the page is
+            // this child's copy-on-write copy of the slot, which nothing else uses.
+            unsafe { ptr::write_volatile(addr as *mut u8, 1) };
+            // SAFETY: `_exit` is async-signal-safe and skips the parent's atexit handlers.
+            unsafe { libc::_exit(0) };
+        }
+        let mut status = 0;
+        // SAFETY: `pid` is our child; `status` is a valid out pointer.
+        let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert_eq!(rc, pid, "waitpid: {}", io::Error::last_os_error());
+        status
+    }
+
+    fn assert_killed_by_fault(status: libc::c_int) {
+        assert!(
+            libc::WIFSIGNALED(status),
+            "child survived the guard write: {status:#x}"
+        );
+        let sig = libc::WTERMSIG(status);
+        assert!(
+            sig == libc::SIGSEGV || sig == libc::SIGBUS,
+            "child killed by signal {sig}"
+        );
+    }
+
+    #[test]
+    fn guard_survives_release_memory() {
+        let stack = alloc_stack(round_stack_size(32 << 10)).unwrap();
+        let (glo, ghi) = stack.guard_range();
+        touch_all(&stack);
+        assert_killed_by_fault(write_in_child(glo));
+        stack.release_memory();
+        assert_killed_by_fault(write_in_child(glo));
+        assert_killed_by_fault(write_in_child(ghi - 1));
+        // The usable area just above stays writable.
+        let status = write_in_child(ghi);
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+        // And a recycled stack still has its guard.
+        free_stack(stack);
+        let again = alloc_stack(round_stack_size(32 << 10)).unwrap();
+        assert_killed_by_fault(write_in_child(again.guard_range().0));
+    }
+
+    #[test]
+    fn error_messages_name_the_fix() {
+        let e = StackError {
+            kind: ErrorKind::MapCount,
+            stack_size: 64 << 10,
+            live: 32_000,
+            errno: Some(libc::ENOMEM),
+            max_map_count: Some(65530),
+        };
+        let msg = e.to_string();
+        for want in [
+            "64 KiB",
+            "32000 stacks live",
+            "vm.max_map_count = 65530",
+            "sysctl",
+            "6.13",
+        ] {
+            assert!(msg.contains(want), "{want:?} missing from {msg:?}");
+        }
+        let e = StackError {
+            kind: ErrorKind::Slab {
+                slab_size: 64 << 20,
+            },
+            max_map_count: None,
+            ..e
+        };
+        let msg = e.to_string();
+        for want in [
+            "64 KiB",
+            "32000 stacks live",
+            "GORT_STACK_SIZE",
+            "Cannot allocate memory",
+        ] {
+            assert!(msg.contains(want), "{want:?} missing from {msg:?}");
+        }
+    }
+
+    /// With the mprotect fallback forced (in a child process), allocating stacks until the
+    /// mapping limit gives a `MapCount` error naming the limit, not a panic.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn mprotect_fallback_reports_map_count() {
+        if is_child() {
+            assert!(!guard_install_supported());
+            let mut stacks = Vec::new();
+            let err = loop {
+                match alloc_stack(MIN_STACK_SIZE) {
+                    Ok(s) => stacks.push(s),
+                    Err(e) => break e,
+                }
+            };
+            eprintln!("after {} stacks: {err}", stacks.len());
+            assert_eq!(err.kind, ErrorKind::MapCount);
+            return;
+        }
+        let name = "mprotect_fallback_reports_map_count";
+        let out = run_child(module_path!(), name, &[(FORCE_MPROTECT, "1")]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        eprintln!("child: {stderr}");
+        assert!(out.status.success(), "child failed: {stderr}");
+        let want = format!("vm.max_map_count = {}", max_map_count().unwrap());
+        assert!(stderr.contains(&want), "{want:?} missing from {stderr:?}");
+        assert!(stderr.contains("stacks live"));
+    }
+}
