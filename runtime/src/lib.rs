@@ -1,3 +1,73 @@
 //! gort: Go's runtime as a Rust library.
+//!
+//! Goroutines are stackful coroutines, cheap enough to start a million of, multiplexed onto
+//! `GORT_MAXPROCS` OS threads by a work-stealing M:N scheduler, as in Go. Code that blocks (a
+//! [`JoinHandle::join`], a [`park`], and with later layers a channel or a socket) parks the
+//! goroutine, not the thread: no `async`, no colouring.
+//!
+//! ```
+//! let total = gort::run(|| {
+//!     let workers: Vec<_> = (1..=100u64).map(|i| gort::go!(move || i * i)).collect();
+//!     workers.into_iter().map(|w| w.join().unwrap()).sum::<u64>()
+//! });
+//! assert_eq!(total, 338_350);
+//! ```
+//!
+//! This crate is the only public face of the runtime; it re-exports the scheduler (`sched`).
+//! Before blocking inside `thread_local!::with`, read `docs/SOUNDNESS.md`: goroutines migrate
+//! between threads; use [`local!`] for per-goroutine state.
 #![deny(unsafe_op_in_unsafe_fn)]
-pub use sched::*;
+
+pub use sched::{
+    current_id, current_machine_id, current_name, local, maxprocs, num_goroutine, park,
+    park_timeout, run, set_maxprocs, set_unjoined_panic_policy, spawn, unparker, yield_now,
+    Builder, JoinHandle, LocalKey, Panic, StackError, UnjoinedPanic, Unparker,
+    DEFAULT_STACK_SIZE, MAX_PROCS,
+};
+
+/// The calling goroutine, as `std::thread::current` is the calling thread.
+///
+/// ```
+/// let me = gort::spawn(gort::current).join().unwrap().unwrap();
+/// assert!(me.id() > 0);
+/// assert!(gort::current().is_none()); // a plain thread is not a goroutine
+/// ```
+pub fn current() -> Option<Goroutine> {
+    Some(Goroutine {
+        id: current_id()?,
+        name: current_name(),
+    })
+}
+
+/// Identity of a goroutine: its id (unique for the process's life, like Go's goid) and name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Goroutine {
+    id: u64,
+    name: Option<String>,
+}
+
+impl Goroutine {
+    /// The goroutine's id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The goroutine's name, if it was given one with [`Builder::name`].
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+}
+
+/// Starts a goroutine, as Go's `go` statement: `go!(move || work())` is [`spawn`]. Returns its
+/// [`JoinHandle`]; dropping the handle lets the goroutine run on, detached, like Go's.
+///
+/// ```
+/// let h = gort::go!(move || 2 + 2);
+/// assert_eq!(h.join().unwrap(), 4);
+/// ```
+#[macro_export]
+macro_rules! go {
+    ($f:expr) => {
+        $crate::spawn($f)
+    };
+}

@@ -17,15 +17,19 @@ pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 static STACK_SIZE: AtomicUsize = AtomicUsize::new(0);
 static MAXPROCS_BEFORE_START: AtomicUsize = AtomicUsize::new(0);
 
+#[inline]
 pub(crate) fn default_stack_size() -> usize {
     match STACK_SIZE.load(Ordering::Relaxed) {
-        0 => {
-            let size = crate::stack::round_stack_size(stack_size_from_env());
-            STACK_SIZE.store(size, Ordering::Relaxed);
-            size
-        }
+        0 => init_default_stack_size(),
         size => size,
     }
+}
+
+#[cold]
+fn init_default_stack_size() -> usize {
+    let size = crate::stack::round_stack_size(stack_size_from_env());
+    STACK_SIZE.store(size, Ordering::Relaxed);
+    size
 }
 
 fn stack_size_from_env() -> usize {

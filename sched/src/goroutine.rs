@@ -25,6 +25,7 @@
 //!   exactly as Go leaks a goroutine blocked forever. Its stack is therefore never reused while
 //!   anything on it may still be referenced.
 
+use std::alloc::Layout;
 use std::any::Any;
 use std::cell::{Cell, UnsafeCell};
 use std::mem::ManuallyDrop;
@@ -128,7 +129,7 @@ impl GRef {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let cell = Box::new(GCell {
+        let cell = GCell {
             header: Header {
                 refs: AtomicUsize::new(1),
                 park: ParkState::new(),
@@ -143,8 +144,11 @@ impl GRef {
                 locals: UnsafeCell::new(LocalMap::new()),
             },
             stage: UnsafeCell::new(Stage::<F, T>::Pending(f)),
-        });
-        GRef(NonNull::from(Box::leak(cell)).cast())
+        };
+        let ptr = crate::cellcache::alloc(Layout::new::<GCell<F, T>>()).cast::<GCell<F, T>>();
+        // SAFETY: `ptr` is a fresh allocation with the layout of `GCell<F, T>`.
+        unsafe { ptr.as_ptr().write(cell) };
+        GRef(ptr.cast())
     }
 
     /// The header. Valid for as long as this reference lives.
@@ -305,8 +309,13 @@ unsafe fn panic_message<F, T>(ptr: NonNull<Header>) -> Option<String> {
 }
 
 unsafe fn dealloc<F, T>(ptr: NonNull<Header>) {
-    // SAFETY: the last reference is gone; the cell was allocated as a `Box<GCell<F, T>>`.
-    drop(unsafe { Box::from_raw(ptr.cast::<GCell<F, T>>().as_ptr()) });
+    let cell = ptr.cast::<GCell<F, T>>();
+    // SAFETY: the last reference is gone: nothing else can reach the cell, which was written
+    // by `GRef::new` into an allocation of this layout from `cellcache::alloc`.
+    unsafe {
+        std::ptr::drop_in_place(cell.as_ptr());
+        crate::cellcache::dealloc(cell.cast(), Layout::new::<GCell<F, T>>());
+    }
 }
 
 /// A human-readable message for a panic payload.

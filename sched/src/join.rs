@@ -52,7 +52,7 @@ pub(crate) fn complete(g: &GRef) {
         // with acquire; the joiner never touches `waiter` again.
         let waiter = unsafe { (*header.join.waiter.get()).take() };
         if let Some(w) = waiter {
-            w.unpark();
+            w.unpark_later();
         }
     }
     if prev & DETACHED != 0 {

@@ -21,6 +21,7 @@
 //! ```
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod cellcache;
 mod config;
 mod deadlock;
 mod goroutine;

@@ -198,9 +198,12 @@ fn execute(m: &Arc<Machine>, g: GRef) {
 }
 
 /// Publishes the end of `g` and drops the scheduler's reference.
-fn finish(_m: &Machine, g: GRef) {
+fn finish(m: &Machine, g: GRef) {
     crate::join::complete(&g);
-    scheduler::goroutine_exited();
+    // SAFETY: on this M's thread, on its stack; the borrow ends here.
+    if let Some(p) = unsafe { m.p() } {
+        p.count_exit();
+    }
     tracing::trace!(goid = g.header().id, "exit");
 }
 
@@ -224,8 +227,11 @@ fn goroutine_main(h: *const Header, yielder: &crate::goroutine::GYielder) {
     // runs, and the goroutine cannot end before this function returns.
     let header = unsafe { &*h };
     header.yielder.set(yielder);
-    // SAFETY: `h` is alive (above); `clone_from_ptr` takes a counted reference for `run`.
-    let g = unsafe { GRef::clone_from_ptr(h) };
+    // SAFETY: `h` is alive (above). The reference is borrowed from the M's (never dropped here),
+    // which saves a count/uncount pair per goroutine.
+    let g = std::mem::ManuallyDrop::new(unsafe {
+        GRef::from_raw(std::ptr::NonNull::from(header))
+    });
     g.run();
     crate::local::drop_locals(header);
 }

@@ -132,6 +132,16 @@ impl Unparker {
     /// Makes the waiter runnable, or, if it is not parked, leaves a token so that its next
     /// [`park`] returns at once. Never blocks; callable from any thread or goroutine.
     pub fn unpark(&self) {
+        self.unpark_with(crate::scheduler::ready);
+    }
+
+    /// Like [`unpark`](Unparker::unpark), but a woken goroutine runs after the goroutines
+    /// already queued on this processor instead of next. For wake-ups that are not hand-offs.
+    pub(crate) fn unpark_later(&self) {
+        self.unpark_with(crate::scheduler::ready_later);
+    }
+
+    fn unpark_with(&self, ready: fn(GRef)) {
         match &self.0 {
             Target::Goroutine(g) => {
                 if g.header().park.unpark() {
@@ -139,7 +149,7 @@ impl Unparker {
                     // SAFETY: we won PARKED→RUNNING, so we own the reference the parked
                     // goroutine's park state was holding (see `machine::execute`).
                     let owned = unsafe { GRef::from_raw(std::ptr::NonNull::from(g.header())) };
-                    crate::scheduler::ready(owned);
+                    ready(owned);
                 }
             }
             Target::Thread(t) => t.unpark(),

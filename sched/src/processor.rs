@@ -19,7 +19,7 @@
 //! Beyond it, stacks go back to the global pool, which releases their pages (`stack.rs`).
 
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use crossbeam_deque::{Stealer, Worker};
@@ -38,6 +38,10 @@ pub(crate) struct ProcShared {
     pub(crate) runnext: AtomicPtr<Header>,
     /// The owner's schedule count (relaxed; a progress signal for thieves, not a lock).
     pub(crate) schedtick: AtomicU32,
+    /// Goroutines spawned / ended on this P. Written only by the owner (load + store, no RMW);
+    /// summed over all Ps by `num_goroutine`.
+    pub(crate) spawned: AtomicU64,
+    pub(crate) exited: AtomicU64,
 }
 
 impl ProcShared {
@@ -46,6 +50,8 @@ impl ProcShared {
             stealer: OnceLock::new(),
             runnext: AtomicPtr::new(ptr::null_mut()),
             schedtick: AtomicU32::new(0),
+            spawned: AtomicU64::new(0),
+            exited: AtomicU64::new(0),
         }
     }
 
@@ -70,7 +76,15 @@ pub(crate) struct Processor {
     pub(crate) schedtick: u32,
     stacks: Vec<Stack>,
     rng: u64,
+    /// Free goroutine cells (`cellcache.rs`).
+    pub(crate) cells: crate::cellcache::CellCache,
+    /// Goroutine ids reserved for this P: `goid_next..goid_end`.
+    goid_next: u64,
+    goid_end: u64,
 }
+
+/// Goroutine ids a P reserves at a time.
+const GOID_BATCH: u64 = 1024;
 
 impl Processor {
     /// Creates P `id` and publishes its stealer in `shared`.
@@ -83,6 +97,9 @@ impl Processor {
             schedtick: 0,
             stacks: Vec::with_capacity(STACK_CACHE),
             rng: 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
+            cells: crate::cellcache::CellCache::new(),
+            goid_next: 0,
+            goid_end: 0,
         })
     }
 
@@ -127,6 +144,26 @@ impl Processor {
         all
     }
 
+    /// The next goroutine id from this P's reserved batch.
+    pub(crate) fn next_goid(&mut self) -> Option<u64> {
+        if self.goid_next == self.goid_end {
+            self.goid_next = crate::scheduler::reserve_goids(GOID_BATCH);
+            self.goid_end = self.goid_next + GOID_BATCH;
+        }
+        self.goid_next += 1;
+        Some(self.goid_next - 1)
+    }
+
+    /// Counts a goroutine spawned on this P.
+    pub(crate) fn count_spawn(&mut self) {
+        bump(&self.shared().spawned);
+    }
+
+    /// Counts a goroutine that ended on this P.
+    pub(crate) fn count_exit(&mut self) {
+        bump(&self.shared().exited);
+    }
+
     /// Records one scheduling round.
     pub(crate) fn tick(&mut self) -> u32 {
         self.schedtick = self.schedtick.wrapping_add(1);
@@ -162,6 +199,11 @@ impl Processor {
             stack::free_stack(s);
         }
     }
+}
+
+/// Owner-only increment: a load and a store, no locked RMW (only the owner writes).
+fn bump(counter: &AtomicU64) {
+    counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
 }
 
 fn effective_stack_size(size: usize) -> usize {

@@ -22,11 +22,13 @@
 //! spinning already. A spinning M that finds work stops spinning and, if it was the last
 //! spinner, calls `wakep` to keep one M looking while work remains.
 //!
-//! The no-lost-wake-up argument (Go's "delicate dance"): a submitter makes its work visible,
-//! issues a SeqCst fence, then reads `npidle`/`nmspinning`. An M giving up does the mirror image:
+//! The no-lost-wake-up argument (Go's "delicate dance"): a submitter to the global queue makes
+//! its work visible, issues a SeqCst fence, then reads `npidle`/`nmspinning`. An M giving up does the mirror image:
 //! it increments `npidle` (and, if it was spinning, decrements `nmspinning`) with SeqCst RMWs,
 //! then re-checks the global queue (and, if it was spinning, every P's queue). Either the
-//! submitter sees the idle P and wakes an M, or the M sees the work and takes its P back.
+//! submitter sees the idle P and wakes an M, or the M sees the work and takes its P back. A
+//! push to a P's own queue skips the fence: that P is running and will get to the work itself,
+//! so a miss costs parallelism for a moment, never the work.
 //!
 //! Locks: `idle` (the idle P and M lists, retired Ps) is the only lock; it is never held while
 //! running a goroutine or while calling into another lock.
@@ -57,7 +59,8 @@ pub(crate) struct Scheduler {
     idle: Mutex<Idle>,
     npidle: AtomicUsize,
     nmspinning: AtomicUsize,
-    ngoroutines: AtomicUsize,
+    /// Goroutines spawned from plain threads (those spawned on a P are counted per P).
+    foreign_spawned: AtomicU64,
     next_goid: AtomicU64,
 }
 
@@ -104,7 +107,7 @@ impl Scheduler {
             }),
             npidle: AtomicUsize::new(n),
             nmspinning: AtomicUsize::new(0),
-            ngoroutines: AtomicUsize::new(0),
+            foreign_spawned: AtomicU64::new(0),
             next_goid: AtomicU64::new(1),
         }
     }
@@ -124,41 +127,79 @@ impl Scheduler {
 /// Registers a new goroutine and queues it: to `runnext` of the caller's P (it runs next, as in
 /// Go's `newproc`), or to the global queue from a plain thread.
 pub(crate) fn spawn(g: GRef) {
-    let s = sched();
-    s.ngoroutines.fetch_add(1, Ordering::Relaxed);
     tracing::trace!(goid = g.header().id, "spawn");
     let queued_locally = machine::with_current_p(|p| match p {
-        Some(p) => Ok(p.runq_put(g, true)),
+        Some(p) => {
+            p.count_spawn();
+            Ok(p.runq_put(g, true))
+        }
         None => Err(g),
     });
-    if let Err(g) = queued_locally {
-        s.global.push(g);
+    match queued_locally {
+        Ok(_) => wakep_local(),
+        Err(g) => {
+            sched().foreign_spawned.fetch_add(1, Ordering::Relaxed);
+            push_global(g);
+        }
     }
-    wakep();
 }
 
-/// The next goroutine id.
+/// The next goroutine id: from the caller's P's cache of ids (Go's `goidcache`), so spawning
+/// Ps do not contend on one counter.
 pub(crate) fn next_goid() -> u64 {
-    sched().next_goid.fetch_add(1, Ordering::Relaxed)
+    machine::with_current_p(|p| match p {
+        Some(p) => p.next_goid(),
+        None => None,
+    })
+    .unwrap_or_else(|| reserve_goids(1))
+}
+
+/// Reserves `n` consecutive goroutine ids and returns the first.
+pub(crate) fn reserve_goids(n: u64) -> u64 {
+    sched().next_goid.fetch_add(n, Ordering::Relaxed)
 }
 
 /// Makes a parked goroutine runnable (Go's `goready`): into `runnext` of the caller's P, so a
 /// goroutine woken by the running one runs next; from a plain thread, into the global queue.
 pub(crate) fn ready(g: GRef) {
+    ready_with(g, true);
+}
+
+/// Makes a parked goroutine runnable at the tail of the caller's local queue: it runs after
+/// everything already waiting. Used for wake-ups that are not hand-offs (a joiner woken by a
+/// goroutine's end: a fork-join parent then wakes once for many children, not once each).
+pub(crate) fn ready_later(g: GRef) {
+    ready_with(g, false);
+}
+
+fn ready_with(g: GRef, next: bool) {
     let queued_locally = machine::with_current_p(|p| match p {
-        Some(p) => Ok(p.runq_put(g, true)),
+        Some(p) => Ok(p.runq_put(g, next)),
         None => Err(g),
     });
     match queued_locally {
         // Into an empty runnext: this M runs it next; waking another M would only make it
         // spin and find nothing (tokio's LIFO-slot rule).
         Ok(false) => {}
-        Ok(true) => wakep(),
-        Err(g) => {
-            sched().global.push(g);
-            wakep();
-        }
+        Ok(true) => wakep_local(),
+        Err(g) => push_global(g),
     }
+}
+
+/// Queues `g` on the global queue (from a thread without a P) and wakes an M for it.
+fn push_global(g: GRef) {
+    sched().global.push(g);
+    // Pairs with the SeqCst RMWs an M does when it gives up its P (module docs): without it,
+    // the last M could go to sleep with this goroutine queued and nobody running.
+    fence(Ordering::SeqCst);
+    wakep();
+}
+
+/// `wakep` after growing this P's own queue. No fence: if a racing M misses the work, this P
+/// still runs it (Go's `runqput` + `wakep` make the same trade: parallelism may be lost for a
+/// moment, work never is).
+fn wakep_local() {
+    wakep();
 }
 
 /// Requeues a goroutine that yielded: to the tail of the local queue, behind everything that
@@ -169,24 +210,25 @@ pub(crate) fn requeue_yielded(m: &Machine, g: GRef) {
         Some(p) => {
             p.runq_put(g, false);
         }
-        None => sched().global.push(g),
+        None => push_global(g),
     }
 }
 
-pub(crate) fn goroutine_exited() {
-    sched().ngoroutines.fetch_sub(1, Ordering::Relaxed);
-}
-
-/// Live goroutines (spawned and not yet ended).
+/// Live goroutines (spawned and not yet ended): exact when no goroutine is starting or ending,
+/// approximate while some are (the per-P counters are read one after another).
 pub(crate) fn num_goroutine() -> usize {
-    SCHED.get().map_or(0, |s| s.ngoroutines.load(Ordering::Relaxed))
+    let Some(s) = SCHED.get() else { return 0 };
+    let mut live = s.foreign_spawned.load(Ordering::Relaxed) as i64;
+    for p in s.procs.iter() {
+        live += p.spawned.load(Ordering::Relaxed) as i64;
+        live -= p.exited.load(Ordering::Relaxed) as i64;
+    }
+    live.max(0) as usize
 }
 
 /// Starts a spinning M if there is an idle P and nobody is spinning (Go's `wakep`).
 pub(crate) fn wakep() {
     let s = sched();
-    // Pairs with the SeqCst RMWs an M does when it gives up its P (module docs).
-    fence(Ordering::SeqCst);
     if s.npidle.load(Ordering::SeqCst) == 0 || s.nmspinning.load(Ordering::SeqCst) != 0 {
         return;
     }
@@ -385,7 +427,9 @@ fn steal_runnext(shared: &ProcShared) -> Option<GRef> {
     let tick = shared.schedtick.load(Ordering::Relaxed);
     let until = Instant::now() + RUNNEXT_GRACE;
     while Instant::now() < until {
-        std::hint::spin_loop();
+        for _ in 0..32 {
+            std::hint::spin_loop();
+        }
     }
     if shared.schedtick.load(Ordering::Relaxed) != tick {
         return None;
@@ -437,7 +481,7 @@ fn stopm(s: &Scheduler, m: &Arc<Machine>) {
         let mut idle = s.lock_idle();
         idle.machines.push(Arc::clone(m));
         if idle.machines.len() == idle.nm && s.global.is_empty() {
-            crate::deadlock::check_all_asleep(idle.nm, s.ngoroutines.load(Ordering::Relaxed));
+            crate::deadlock::check_all_asleep(idle.nm, num_goroutine());
         }
     }
     tracing::trace!(m = m.id, "machine sleep");
@@ -449,7 +493,7 @@ fn stopm(s: &Scheduler, m: &Arc<Machine>) {
 fn retire_p(s: &Scheduler, m: &Arc<Machine>) {
     let mut p = m.take_p().expect("retiring a P this M holds");
     for g in p.runq_drain() {
-        s.global.push(g);
+        push_global(g);
     }
     let was_spinning = m.is_spinning();
     m.set_spinning(false);

@@ -31,14 +31,21 @@
 //! The handler allocates nothing, takes no lock and calls only `write`, `sigaction` and `abort`
 //! (all async-signal-safe). It formats into a buffer on the (alternate) stack. It reads:
 //!
-//! * `CURRENT`, a `const`-initialised thread-local whose type has no destructor: std stores it as
-//!   a plain `#[thread_local]` static, with no lazy initialisation and no destructor registration,
-//!   so reading it is one TLS load and cannot fail, even during thread teardown. The fault is
-//!   synchronous (raised by the goroutine's own instructions), so it never interrupts
+//! * `CURRENT`, a `const`-initialised thread-local whose type has no destructor: on targets with
+//!   native TLS (all of gort's unix targets) std stores it as a plain `#[thread_local]` static,
+//!   with no lazy initialisation and no destructor registration, so reading it is one TLS load
+//!   and cannot fail, even during thread teardown. ([`thread_init`] touches it once so that a
+//!   dynamically loaded copy of this library has its TLS block allocated before any fault.) The
+//!   fault is synchronous (raised by the goroutine's own instructions), so it never interrupts
 //!   [`set_current`] half-way through a store.
 //! * `PREVIOUS`, pointers to leaked, never-modified copies of the previous actions, published with
 //!   release/acquire. A fault in the instant between installing the handler and publishing the
 //!   previous action is treated as if the previous action were `SIG_DFL`.
+//!
+//! Chaining calls the previous handler directly, from ours: it runs with our signal mask and on
+//! our (alternate) stack, and its `SA_RESETHAND`/`SA_NODEFER` flags are not re-applied. Handlers
+//! that install themselves first and chain the same way (std's own overflow handler, sanitizers,
+//! JIT runtimes) work with that.
 
 use std::cell::Cell;
 use std::io;
@@ -125,13 +132,18 @@ pub(crate) fn thread_init() {
     if altstack_enabled() {
         return;
     }
-    let Some(alt) = AltStack::map() else {
-        tracing::warn!(
-            "no memory for an alternate signal stack: a goroutine stack overflow on this thread \
-             will kill the process without a report ({})",
-            io::Error::last_os_error()
-        );
-        return;
+    // Touch CURRENT now, so that a lazily allocated TLS block (a dlopen'ed library's, with
+    // glibc) is allocated here and never inside the signal handler.
+    let _ = CURRENT.try_with(|current| std::hint::black_box(current.get()));
+    let alt = match AltStack::map() {
+        Ok(alt) => alt,
+        Err(err) => {
+            tracing::warn!(
+                "cannot map an alternate signal stack ({err}): a goroutine stack overflow on this \
+                 thread will kill the process without a report"
+            );
+            return;
+        }
     };
     alt.enable();
     // If the thread-locals are already gone, the closure is dropped unrun and with it `alt`,
@@ -338,7 +350,7 @@ struct AltStack {
 
 impl AltStack {
     /// Maps a stack of max(`MIN_ALTSTACK`, 4 x `SIGSTKSZ`) bytes above a guard page.
-    fn map() -> Option<AltStack> {
+    fn map() -> io::Result<AltStack> {
         let page = page_size();
         let size = MIN_ALTSTACK.max(libc::SIGSTKSZ * 4).next_multiple_of(page);
         let map_len = size + page;
@@ -347,7 +359,7 @@ impl AltStack {
         // SAFETY: a new anonymous mapping at an address the kernel picks.
         let map = unsafe { libc::mmap(ptr::null_mut(), map_len, prot, flags, -1, 0) };
         if map == libc::MAP_FAILED {
-            return None;
+            return Err(io::Error::last_os_error());
         }
         // Built before the guard so that a failure below unmaps it.
         // SAFETY: `map + page` is inside the `map_len > page` bytes just mapped.
@@ -359,8 +371,11 @@ impl AltStack {
             size,
         };
         // SAFETY: the first page of our new mapping; nothing references it.
-        let rc = unsafe { libc::mprotect(map, page, libc::PROT_NONE) };
-        (rc == 0).then_some(alt)
+        if unsafe { libc::mprotect(map, page, libc::PROT_NONE) } == 0 {
+            Ok(alt)
+        } else {
+            Err(io::Error::last_os_error())
+        }
     }
 
     /// Makes this the calling thread's alternate signal stack.
@@ -433,7 +448,7 @@ mod tests {
         let off = libc::stack_t {
             ss_sp: ptr::null_mut(),
             ss_flags: libc::SS_DISABLE,
-            ss_size: 0,
+            ss_size: libc::SIGSTKSZ, // macOS rejects smaller sizes even when disabling
         };
         // SAFETY: switching the alternate stack off only stops its future use; this runs on the
         // normal stack, not in a handler.

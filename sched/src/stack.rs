@@ -18,7 +18,7 @@
 //! * **Guards.** A slot's guard is installed once, when the slot is first carved from its slab,
 //!   and is never removed. On Linux >= 6.13 it is `madvise(MADV_GUARD_INSTALL)`: a marker in the
 //!   page tables that faults on any access and does *not* split the mapping, so a slab stays one
-//!   mapping (adjacent slabs even merge) and a million stacks cost a few hundred mappings. Whether
+//!   mapping (adjacent slabs even merge: a million stacks add a handful of mappings). Whether
 //!   the kernel has it is probed once and cached. Elsewhere the guard is `mprotect(PROT_NONE)`,
 //!   which splits the slab: every carved slot then costs two mappings, about 32,000 stacks under
 //!   the default `vm.max_map_count`. Running out gives a [`StackError`] that names the limit, its
@@ -35,6 +35,18 @@
 //!
 //! Guard markers and `PROT_NONE` both survive `MADV_DONTNEED`, so a recycled stack keeps its
 //! guard; the tests check this on the running kernel.
+//!
+//! # Limits
+//!
+//! * One guard page. Rust code touches every page of a frame larger than a page in order (stack
+//!   probes), so an overflow always hits the guard first. C code built without
+//!   `-fstack-clash-protection` that allocates a frame larger than a page near the bottom of the
+//!   stack could step over the guard into the topmost page of the slot below (another
+//!   goroutine's stack). `GUARD_PAGES` trades address space for a wider guard.
+//! * `MAP_NORESERVE` is ignored under strict overcommit (`vm.overcommit_memory = 2`): there every
+//!   slab is charged in full against the commit limit.
+//! * An idle stack also keeps its share of page tables: one 4 KiB page-table page per 2 MiB of
+//!   slab that was ever touched, about 140 bytes per 64 KiB stack.
 //!
 //! # Invariants
 //!
@@ -75,6 +87,11 @@ const MAX_CLASSES: usize = 32;
 /// `madvise` advice: install guard markers (Linux 6.13); not yet in the `libc` crate.
 #[cfg(target_os = "linux")]
 const MADV_GUARD_INSTALL: libc::c_int = 102;
+
+/// Test hook (env var): make `guard_install_supported()` report false, to exercise the mprotect
+/// fallback in a child process.
+#[cfg(all(test, target_os = "linux"))]
+const FORCE_MPROTECT: &str = "GORT_TEST_FORCE_MPROTECT_GUARD";
 
 /// Extra `mmap` flags for slabs.
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -196,6 +213,12 @@ pub(crate) fn round_stack_size(requested: usize) -> usize {
 /// Hands out a stack with `size` usable bytes (`size` from [`round_stack_size`]): a recycled one
 /// from the size class's free list if any, else a slot carved from a slab (mapping a new slab
 /// when the class has none left).
+///
+/// # Errors
+///
+/// Fails when the kernel refuses memory: address space for a new slab, or (without
+/// `MADV_GUARD_INSTALL`) mappings for guard pages. The [`StackError`] says which limit was hit
+/// and how to raise it.
 pub(crate) fn alloc_stack(size: usize) -> Result<Stack, StackError> {
     debug_assert_eq!(size, round_stack_size(size), "stack size not rounded");
     let size = round_stack_size(size);
@@ -344,7 +367,12 @@ impl SizeClass {
                     end: lo + self.slot_size,
                 });
                 let kind = match err.raw_os_error() {
-                    Some(libc::ENOMEM) if !guard_install_supported() => ErrorKind::MapCount,
+                    // ENOMEM from mprotect: splitting the slab needs a mapping over the limit.
+                    Some(libc::ENOMEM)
+                        if cfg!(target_os = "linux") && !guard_install_supported() =>
+                    {
+                        ErrorKind::MapCount
+                    }
                     _ => ErrorKind::Guard,
                 };
                 Err(StackError::new(kind, self.stack_size, err.raw_os_error()))
@@ -424,7 +452,7 @@ pub(crate) fn guard_install_supported() -> bool {
 fn probe_guard_install() -> bool {
     // Tests run the mprotect fallback in a child process by setting this.
     #[cfg(test)]
-    if std::env::var_os(tests::FORCE_MPROTECT).is_some() {
+    if std::env::var_os(FORCE_MPROTECT).is_some() {
         return false;
     }
     let len = page_size();
@@ -464,8 +492,7 @@ fn map_count_exhausted() -> bool {
         return false;
     };
     std::fs::read("/proc/self/maps")
-        .map(|maps| maps.iter().filter(|&&b| b == b'\n').count() as u64 + SLACK >= max)
-        .unwrap_or(false)
+        .is_ok_and(|maps| maps.iter().filter(|&&b| b == b'\n').count() as u64 + SLACK >= max)
 }
 
 /// `(value, unit)` for a byte count: MiB or KiB when exact, else bytes. Allocation-free, so the
@@ -598,46 +625,12 @@ impl std::error::Error for StackError {}
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use std::collections::HashSet;
     use std::process::{Command, Output};
 
-    /// Env var: make `guard_install_supported()` report false (mprotect fallback).
-    pub(crate) const FORCE_MPROTECT: &str = "GORT_TEST_FORCE_MPROTECT_GUARD";
     /// Env var: this process is a child rerun of one test (see [`run_child`]).
     const CHILD: &str = "GORT_TEST_CHILD";
 
-    const MANY_STACKS: usize = 200_000;
-    const MANY_STACK_SIZE: usize = 64 << 10;
-    const MAX_MAPS_FOR_MANY: usize = 1000;
-
     fn assert_send<T: Send>() {}
-
-    /// Lines in /proc/self/maps: the process's mapping count.
-    fn maps_count() -> usize {
-        std::fs::read_to_string("/proc/self/maps")
-            .unwrap()
-            .lines()
-            .count()
-    }
-
-    /// Resident pages in `[lo, hi)` (page-aligned), by mincore: exact and unaffected by other
-    /// tests running in the same process.
-    fn resident_pages(lo: usize, hi: usize) -> usize {
-        let page = page_size();
-        let mut vec = vec![0u8; (hi - lo) / page];
-        // SAFETY: `[lo, hi)` is mapped (part of a live stack's usable area) and `vec` has one
-        // byte per page of it, as mincore requires.
-        let rc = unsafe { libc::mincore(lo as *mut c_void, hi - lo, vec.as_mut_ptr().cast()) };
-        assert_eq!(rc, 0, "mincore: {}", io::Error::last_os_error());
-        vec.iter().filter(|&&b| b & 1 != 0).count()
-    }
-
-    /// Resident set size of the process in KiB (/proc/self/statm).
-    fn rss_kib() -> usize {
-        let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
-        let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
-        pages * page_size() / 1024
-    }
 
     fn touch_all(stack: &Stack) {
         for addr in (stack.usable_lo..stack.top).step_by(page_size()) {
@@ -679,6 +672,7 @@ pub(crate) mod tests {
 
     #[test]
     fn alloc_free_round_trip() {
+        use corosensei::stack::Stack as _;
         assert_send::<Stack>();
         // A size no other test uses, so the free list is this test's alone.
         let size = round_stack_size(80 << 10);
@@ -688,7 +682,6 @@ pub(crate) mod tests {
         let (glo, ghi) = stack.guard_range();
         assert_eq!(stack.usable_size(), size);
         assert_eq!(ghi - glo, GUARD_PAGES * page);
-        use corosensei::stack::Stack as _;
         assert_eq!(stack.limit().get(), glo);
         assert_eq!(stack.base().get() - ghi, size);
         assert_eq!(stack.base().get() % page, 0);
@@ -702,56 +695,6 @@ pub(crate) mod tests {
         );
         let other = alloc_stack(size).unwrap();
         assert_ne!(other.guard_range(), again.guard_range());
-    }
-
-    #[test]
-    fn many_stacks_few_mappings() {
-        let before = maps_count();
-        let stacks: Vec<Stack> = (0..MANY_STACKS)
-            .map(|_| alloc_stack(MANY_STACK_SIZE).unwrap())
-            .collect();
-        let after = maps_count();
-        let distinct: HashSet<usize> = stacks.iter().map(|s| s.guard_range().0).collect();
-        assert_eq!(distinct.len(), MANY_STACKS);
-        eprintln!(
-            "{MANY_STACKS} stacks of {}: /proc/self/maps {before} -> {after} lines \
-             (MADV_GUARD_INSTALL: {})",
-            Bytes(MANY_STACK_SIZE),
-            guard_install_supported()
-        );
-        if guard_install_supported() {
-            assert!(
-                after < MAX_MAPS_FOR_MANY,
-                "{after} mappings for {MANY_STACKS} stacks"
-            );
-        } else {
-            eprintln!("MADV_GUARD_INSTALL unavailable: mapping-count assertion skipped");
-        }
-        drop(stacks);
-    }
-
-    /// The requirement behind the design: a million live stacks on a stock kernel. Ignored by
-    /// default (it reserves ~68 GiB of address space for the rest of the test process).
-    #[test]
-    #[ignore]
-    fn million_stacks() {
-        let start = std::time::Instant::now();
-        let stacks: Vec<Stack> = (0..1_000_000)
-            .map(|_| alloc_stack(MANY_STACK_SIZE).unwrap())
-            .collect();
-        let allocated = start.elapsed();
-        let maps = maps_count();
-        drop(stacks);
-        eprintln!(
-            "1000000 stacks of {}: allocated in {allocated:?}, freed in {:?}; {maps} mappings, \
-             RSS {} KiB",
-            Bytes(MANY_STACK_SIZE),
-            start.elapsed() - allocated,
-            rss_kib()
-        );
-        if guard_install_supported() {
-            assert!(maps < MAX_MAPS_FOR_MANY, "{maps} mappings");
-        }
     }
 
     /// Threads allocating and freeing the same class concurrently never share a slot.
@@ -783,28 +726,6 @@ pub(crate) mod tests {
         for w in workers {
             w.join().unwrap();
         }
-    }
-
-    #[test]
-    fn release_memory_drops_rss() {
-        let size = round_stack_size(8 << 20);
-        let stack = alloc_stack(size).unwrap();
-        let pages = size / page_size();
-        let rss0 = rss_kib();
-        touch_all(&stack);
-        let rss1 = rss_kib();
-        assert_eq!(resident_pages(stack.usable_lo, stack.top), pages);
-        stack.release_memory();
-        let rss2 = rss_kib();
-        let left = resident_pages(stack.usable_lo, stack.top);
-        eprintln!(
-            "{}: resident pages {pages} -> {left}; process RSS {rss0} KiB, touched {rss1} KiB, \
-             released {rss2} KiB",
-            Bytes(size)
-        );
-        assert!(left <= 1, "{left} pages resident after release_memory");
-        // The topmost page is the one kept.
-        assert_eq!(resident_pages(stack.top - page_size(), stack.top), left);
     }
 
     /// Forks; the child writes the first byte of `addr`'s page and exits 0 if it survives.
@@ -890,37 +811,146 @@ pub(crate) mod tests {
             "64 KiB",
             "32000 stacks live",
             "GORT_STACK_SIZE",
-            "Cannot allocate memory",
+            "64 MiB slab",
         ] {
             assert!(msg.contains(want), "{want:?} missing from {msg:?}");
         }
     }
 
-    /// With the mprotect fallback forced (in a child process), allocating stacks until the
-    /// mapping limit gives a `MapCount` error naming the limit, not a panic.
-    #[test]
+    /// Tests that read /proc or depend on Linux-only behaviour.
     #[cfg(target_os = "linux")]
-    fn mprotect_fallback_reports_map_count() {
-        if is_child() {
-            assert!(!guard_install_supported());
-            let mut stacks = Vec::new();
-            let err = loop {
-                match alloc_stack(MIN_STACK_SIZE) {
-                    Ok(s) => stacks.push(s),
-                    Err(e) => break e,
-                }
-            };
-            eprintln!("after {} stacks: {err}", stacks.len());
-            assert_eq!(err.kind, ErrorKind::MapCount);
-            return;
+    mod linux {
+        use super::super::*;
+        use super::{is_child, run_child, touch_all};
+        use std::collections::HashSet;
+
+        const MANY_STACKS: usize = 200_000;
+        const MANY_STACK_SIZE: usize = 64 << 10;
+        const MAX_MAPS_FOR_MANY: usize = 1000;
+
+        /// Lines in /proc/self/maps: the process's mapping count.
+        fn maps_count() -> usize {
+            std::fs::read_to_string("/proc/self/maps")
+                .unwrap()
+                .lines()
+                .count()
         }
-        let name = "mprotect_fallback_reports_map_count";
-        let out = run_child(module_path!(), name, &[(FORCE_MPROTECT, "1")]);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        eprintln!("child: {stderr}");
-        assert!(out.status.success(), "child failed: {stderr}");
-        let want = format!("vm.max_map_count = {}", max_map_count().unwrap());
-        assert!(stderr.contains(&want), "{want:?} missing from {stderr:?}");
-        assert!(stderr.contains("stacks live"));
+
+        /// Resident pages in `[lo, hi)` (page-aligned), by mincore: exact and unaffected by
+        /// other tests running in the same process.
+        fn resident_pages(lo: usize, hi: usize) -> usize {
+            let page = page_size();
+            let mut vec = vec![0u8; (hi - lo) / page];
+            // SAFETY: `[lo, hi)` is mapped (part of a live stack's usable area) and `vec` has
+            // one byte per page of it, as mincore requires.
+            let rc = unsafe { libc::mincore(lo as *mut c_void, hi - lo, vec.as_mut_ptr()) };
+            assert_eq!(rc, 0, "mincore: {}", io::Error::last_os_error());
+            vec.iter().filter(|&&b| b & 1 != 0).count()
+        }
+
+        /// Resident set size of the process in KiB (/proc/self/statm).
+        fn rss_kib() -> usize {
+            let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+            let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+            pages * page_size() / 1024
+        }
+
+        #[test]
+        fn many_stacks_few_mappings() {
+            let before = maps_count();
+            let stacks: Vec<Stack> = (0..MANY_STACKS)
+                .map(|_| alloc_stack(MANY_STACK_SIZE).unwrap())
+                .collect();
+            let after = maps_count();
+            let distinct: HashSet<usize> = stacks.iter().map(|s| s.guard_range().0).collect();
+            assert_eq!(distinct.len(), MANY_STACKS);
+            eprintln!(
+                "{MANY_STACKS} stacks of {}: /proc/self/maps {before} -> {after} lines \
+                 (MADV_GUARD_INSTALL: {})",
+                Bytes(MANY_STACK_SIZE),
+                guard_install_supported()
+            );
+            if guard_install_supported() {
+                assert!(
+                    after < MAX_MAPS_FOR_MANY,
+                    "{after} mappings for {MANY_STACKS} stacks"
+                );
+            } else {
+                eprintln!("MADV_GUARD_INSTALL unavailable: mapping-count assertion skipped");
+            }
+        }
+
+        /// The requirement behind the design: a million live stacks on a stock kernel. Ignored
+        /// by default (it keeps ~68 GiB of address space reserved for the rest of the process).
+        #[test]
+        #[ignore = "reserves ~68 GiB of address space for the rest of the test process"]
+        fn million_stacks() {
+            let start = std::time::Instant::now();
+            let stacks: Vec<Stack> = (0..1_000_000)
+                .map(|_| alloc_stack(MANY_STACK_SIZE).unwrap())
+                .collect();
+            let allocated = start.elapsed();
+            let maps = maps_count();
+            drop(stacks);
+            eprintln!(
+                "1000000 stacks of {}: allocated in {allocated:?}, freed in {:?}; {maps} \
+                 mappings, RSS {} KiB",
+                Bytes(MANY_STACK_SIZE),
+                start.elapsed() - allocated,
+                rss_kib()
+            );
+            if guard_install_supported() {
+                assert!(maps < MAX_MAPS_FOR_MANY, "{maps} mappings");
+            }
+        }
+
+        #[test]
+        fn release_memory_drops_rss() {
+            let size = round_stack_size(8 << 20);
+            let stack = alloc_stack(size).unwrap();
+            let pages = size / page_size();
+            let rss0 = rss_kib();
+            touch_all(&stack);
+            let rss1 = rss_kib();
+            assert_eq!(resident_pages(stack.usable_lo, stack.top), pages);
+            stack.release_memory();
+            let rss2 = rss_kib();
+            let left = resident_pages(stack.usable_lo, stack.top);
+            eprintln!(
+                "{}: resident pages {pages} -> {left}; process RSS {rss0} KiB, touched {rss1} \
+                 KiB, released {rss2} KiB",
+                Bytes(size)
+            );
+            assert!(left <= 1, "{left} pages resident after release_memory");
+            // The topmost page is the one kept.
+            assert_eq!(resident_pages(stack.top - page_size(), stack.top), left);
+        }
+
+        /// With the mprotect fallback forced (in a child process), allocating stacks until the
+        /// mapping limit gives a `MapCount` error naming the limit, not a panic.
+        #[test]
+        fn mprotect_fallback_reports_map_count() {
+            if is_child() {
+                assert!(!guard_install_supported());
+                let mut stacks = Vec::new();
+                let err = loop {
+                    match alloc_stack(MIN_STACK_SIZE) {
+                        Ok(s) => stacks.push(s),
+                        Err(e) => break e,
+                    }
+                };
+                eprintln!("after {} stacks: {err}", stacks.len());
+                assert_eq!(err.kind, ErrorKind::MapCount);
+                return;
+            }
+            let name = "mprotect_fallback_reports_map_count";
+            let out = run_child(module_path!(), name, &[(FORCE_MPROTECT, "1")]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            eprintln!("child: {stderr}");
+            assert!(out.status.success(), "child failed: {stderr}");
+            let want = format!("vm.max_map_count = {}", max_map_count().unwrap());
+            assert!(stderr.contains(&want), "{want:?} missing from {stderr:?}");
+            assert!(stderr.contains("stacks live"));
+        }
     }
 }

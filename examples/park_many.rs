@@ -1,0 +1,89 @@
+//! Parks N goroutines at once, measures the resident memory each costs, then wakes them all.
+//!
+//! `cargo run --release --example park_many -- 1000000`
+//!
+//! Each goroutine registers its `Unparker` at a shared gate and parks until the gate opens;
+//! the main goroutine waits until all N have registered, reads the process's RSS, opens the
+//! gate (unparking every one) and waits until all have ended. The figure is
+//! (RSS with N parked − RSS before spawning) / N: one goroutine's header, its touched stack
+//! page(s) and its place at the gate. The Go twin is `benches/go/cmd/park_many` (N goroutines
+//! blocked on one channel receive).
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+struct Gate {
+    open: AtomicBool,
+    waiters: Mutex<Vec<gort::Unparker>>,
+    registered: AtomicUsize,
+    finished: AtomicUsize,
+    main: gort::Unparker,
+}
+
+fn main() {
+    let n: usize = std::env::args().nth(1).map_or(1_000_000, |a| a.parse().expect("N"));
+    let (per_goroutine, pte) = gort::run(move || park_many(n));
+    println!("park_many: page_tables_bytes_per_goroutine={pte}");
+    println!("park_many: n={n} rss_bytes_per_goroutine={per_goroutine}");
+}
+
+fn park_many(n: usize) -> (usize, usize) {
+    let gate = Arc::new(Gate {
+        open: AtomicBool::new(false),
+        waiters: Mutex::new(Vec::with_capacity(n)),
+        registered: AtomicUsize::new(0),
+        finished: AtomicUsize::new(0),
+        main: gort::unparker(),
+    });
+    let (rss_before, pte_before) = memory();
+    for _ in 0..n {
+        let gate = gate.clone();
+        drop(gort::go!(move || wait_at(&gate, n)));
+    }
+    while gate.registered.load(Ordering::Acquire) < n {
+        gort::yield_now();
+    }
+    // Let the last registrants finish switching out.
+    for _ in 0..1000 {
+        gort::yield_now();
+    }
+    let (rss_parked, pte_parked) = memory();
+    gate.open.store(true, Ordering::Release);
+    let waiters = std::mem::take(&mut *gate.waiters.lock().unwrap());
+    for w in &waiters {
+        w.unpark();
+    }
+    while gate.finished.load(Ordering::Acquire) < n {
+        gort::park();
+    }
+    assert_eq!(waiters.len(), n);
+    (
+        rss_parked.saturating_sub(rss_before) / n,
+        pte_parked.saturating_sub(pte_before) / n,
+    )
+}
+
+fn wait_at(gate: &Gate, n: usize) {
+    gate.waiters.lock().unwrap().push(gort::unparker());
+    gate.registered.fetch_add(1, Ordering::Release);
+    while !gate.open.load(Ordering::Acquire) {
+        gort::park();
+    }
+    if gate.finished.fetch_add(1, Ordering::AcqRel) + 1 == n {
+        gate.main.unpark();
+    }
+}
+
+/// (RSS, page-table bytes) of this process, from /proc/self/status.
+fn memory() -> (usize, usize) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<usize>().ok())
+            .map_or(0, |kb| kb * 1024)
+    };
+    (field("VmRSS:"), field("VmPTE:"))
+}

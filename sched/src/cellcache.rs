@@ -1,0 +1,168 @@
+//! Per-P caches of goroutine cells, so a spawn/exit cycle does not go through `malloc`/`free`
+//! (Go keeps free `g`s per P the same way, `gFree`).
+//!
+//! A goroutine's cell (`goroutine.rs`) has a size that depends on its closure and result, so
+//! cells are grouped into size classes of 64 bytes up to `MAX_CACHED`; every cell of a class is
+//! allocated with the class's layout, which makes any free cell of the class fit any goroutine
+//! of the class. Each P keeps up to `LOCAL_MAX` free cells per class; when it has more it moves
+//! `BATCH` of them to a global pool per class, and when it has none it takes `BATCH` back (one
+//! lock per `BATCH` cells, as Go's `gfput`/`gfget`). The global pool keeps at most `GLOBAL_MAX`
+//! cells per class; beyond that, and on a thread without a P, cells go back to the global
+//! allocator. So the memory the caches hold is bounded by
+//! `(Ps × LOCAL_MAX + GLOBAL_MAX) × class size` per class in use. The caches only ever hold
+//! memory allocated with the class layout, so handing a cell back to the allocator is sound.
+
+use std::alloc::Layout;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Bytes per size class step.
+const STEP: usize = 16;
+/// Largest cell size that is cached.
+const MAX_CACHED: usize = 1024;
+/// Number of classes.
+pub(crate) const CLASSES: usize = MAX_CACHED / STEP;
+/// Free cells kept per class per P.
+const LOCAL_MAX: usize = 128;
+/// Cells moved between a P and the global pool at a time.
+const BATCH: usize = 64;
+/// Free cells kept per class in the global pool.
+const GLOBAL_MAX: usize = 64 * 1024;
+
+/// A free cell (owned memory of its class layout).
+struct FreeCell(NonNull<u8>);
+
+// SAFETY: a free cell is plain memory owned by whoever holds the `FreeCell`.
+unsafe impl Send for FreeCell {}
+
+/// The global pools, one per class.
+static GLOBAL: [std::sync::Mutex<Vec<FreeCell>>; CLASSES] =
+    [const { std::sync::Mutex::new(Vec::new()) }; CLASSES];
+
+/// Lengths of the global pools (a hint read without the lock, so that an allocation that
+/// finds both its P's list and the pool empty, as in a burst of spawns, takes no lock).
+static GLOBAL_LEN: [AtomicUsize; CLASSES] = [const { AtomicUsize::new(0) }; CLASSES];
+
+/// One P's free cells.
+pub(crate) struct CellCache {
+    free: [Vec<NonNull<u8>>; CLASSES],
+}
+
+// SAFETY: the cached pointers are free memory owned by the cache; moving the cache (with its
+// P) to another thread moves that ownership.
+unsafe impl Send for CellCache {}
+
+impl CellCache {
+    pub(crate) fn new() -> CellCache {
+        CellCache {
+            free: std::array::from_fn(|_| Vec::new()),
+        }
+    }
+
+    fn pop(&mut self, class: usize) -> Option<NonNull<u8>> {
+        let list = &mut self.free[class];
+        if list.is_empty() && GLOBAL_LEN[class].load(Ordering::Relaxed) > 0 {
+            let mut global = GLOBAL[class].lock().unwrap_or_else(|e| e.into_inner());
+            let take = global.len().min(BATCH);
+            let at = global.len() - take;
+            list.extend(global.drain(at..).map(|c| c.0));
+            GLOBAL_LEN[class].store(global.len(), Ordering::Relaxed);
+        }
+        list.pop()
+    }
+
+    /// Caches `ptr`; gives it back if both this P's list and the global pool are full.
+    fn push(&mut self, class: usize, ptr: NonNull<u8>) -> Result<(), NonNull<u8>> {
+        let list = &mut self.free[class];
+        if list.len() >= LOCAL_MAX {
+            let mut global = GLOBAL[class].lock().unwrap_or_else(|e| e.into_inner());
+            if global.len() + BATCH > GLOBAL_MAX {
+                return Err(ptr);
+            }
+            let at = list.len() - BATCH;
+            global.extend(list.drain(at..).map(FreeCell));
+            GLOBAL_LEN[class].store(global.len(), Ordering::Relaxed);
+        }
+        if list.capacity() == 0 {
+            list.reserve_exact(LOCAL_MAX);
+        }
+        list.push(ptr);
+        Ok(())
+    }
+}
+
+/// The class of `layout`, if cells of it are cached.
+fn class_of(layout: Layout) -> Option<usize> {
+    (layout.size() <= MAX_CACHED && layout.align() <= 16 && layout.size() > 0)
+        .then(|| layout.size().div_ceil(STEP) - 1)
+}
+
+fn class_layout(class: usize) -> Layout {
+    Layout::from_size_align((class + 1) * STEP, 16).expect("valid class layout")
+}
+
+/// Allocates memory for a cell of `layout`.
+pub(crate) fn alloc(layout: Layout) -> NonNull<u8> {
+    let layout = match class_of(layout) {
+        Some(class) => {
+            let cached = crate::machine::with_current_p(|p| p.and_then(|p| p.cells.pop(class)));
+            if let Some(ptr) = cached {
+                return ptr;
+            }
+            class_layout(class)
+        }
+        None => layout,
+    };
+    // SAFETY: cell layouts have non-zero size (they contain a `Header`).
+    let ptr = unsafe { std::alloc::alloc(layout) };
+    NonNull::new(ptr).unwrap_or_else(|| std::alloc::handle_alloc_error(layout))
+}
+
+/// Frees a cell allocated by [`alloc`] with the same `layout`.
+///
+/// # Safety
+/// `ptr` came from `alloc(layout)` and is not used afterwards.
+pub(crate) unsafe fn dealloc(ptr: NonNull<u8>, layout: Layout) {
+    let layout = match class_of(layout) {
+        Some(class) => {
+            let rejected = crate::machine::with_current_p(|p| match p {
+                Some(p) => p.cells.push(class, ptr),
+                None => Err(ptr),
+            });
+            if rejected.is_ok() {
+                return;
+            }
+            class_layout(class)
+        }
+        None => layout,
+    };
+    // SAFETY: `alloc` allocated `ptr` with exactly this layout (the class layout for cached
+    // sizes, `layout` itself otherwise); the caller gives it up.
+    unsafe { std::alloc::dealloc(ptr.as_ptr(), layout) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_cover_sizes() {
+        assert_eq!(class_of(Layout::from_size_align(1, 8).unwrap()), Some(0));
+        assert_eq!(class_of(Layout::from_size_align(64, 8).unwrap()), Some(0));
+        assert_eq!(class_of(Layout::from_size_align(65, 8).unwrap()), Some(1));
+        assert_eq!(class_of(Layout::from_size_align(1024, 8).unwrap()), Some(CLASSES - 1));
+        assert_eq!(class_of(Layout::from_size_align(1025, 8).unwrap()), None);
+        assert_eq!(class_of(Layout::from_size_align(64, 64).unwrap()), None);
+        for class in 0..CLASSES {
+            assert!(class_layout(class).size() >= (class + 1) * STEP);
+        }
+    }
+
+    #[test]
+    fn alloc_free_outside_runtime() {
+        let layout = Layout::from_size_align(200, 8).unwrap();
+        let p = alloc(layout);
+        // SAFETY: allocated just above with this layout.
+        unsafe { dealloc(p, layout) };
+    }
+}
