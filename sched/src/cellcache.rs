@@ -147,11 +147,12 @@ mod tests {
 
     #[test]
     fn classes_cover_sizes() {
-        assert_eq!(class_of(Layout::from_size_align(1, 8).unwrap()), Some(0));
-        assert_eq!(class_of(Layout::from_size_align(64, 8).unwrap()), Some(0));
-        assert_eq!(class_of(Layout::from_size_align(65, 8).unwrap()), Some(1));
-        assert_eq!(class_of(Layout::from_size_align(1024, 8).unwrap()), Some(CLASSES - 1));
-        assert_eq!(class_of(Layout::from_size_align(1025, 8).unwrap()), None);
+        let class = |size| class_of(Layout::from_size_align(size, 8).unwrap());
+        assert_eq!(class(1), Some(0));
+        assert_eq!(class(STEP), Some(0));
+        assert_eq!(class(STEP + 1), Some(1));
+        assert_eq!(class(MAX_CACHED), Some(CLASSES - 1));
+        assert_eq!(class(MAX_CACHED + 1), None);
         assert_eq!(class_of(Layout::from_size_align(64, 64).unwrap()), None);
         for class in 0..CLASSES {
             assert!(class_layout(class).size() >= (class + 1) * STEP);
