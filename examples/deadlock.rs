@@ -8,16 +8,14 @@
 
 fn main() {
     gort::run(|| {
-        let worker = gort::Builder::new()
-            .name("waits-forever")
-            .spawn(|| {
-                // Nobody keeps this goroutine's Unparker: no one can ever wake it.
+        let worker = gort::Builder::new().name("waits-forever").spawn(|| {
+            // Nobody keeps this goroutine's Unparker: no one can ever wake it.
+            gort::park();
+            // A stray token could end the first park; the loop makes the wait truly endless.
+            loop {
                 gort::park();
-                // A stray token could end the first park; the loop makes the wait truly endless.
-                loop {
-                    gort::park();
-                }
-            });
+            }
+        });
         worker.join().unwrap();
     });
     println!("unreachable: the program deadlocked");

@@ -21,7 +21,9 @@ struct Gate {
 }
 
 fn main() {
-    let n: usize = std::env::args().nth(1).map_or(1_000_000, |a| a.parse().expect("N"));
+    let n: usize = std::env::args()
+        .nth(1)
+        .map_or(1_000_000, |a| a.parse().expect("N"));
     let (per_goroutine, pte) = gort::run(move || park_many(n));
     println!("park_many: page_tables_bytes_per_goroutine={pte}");
     println!("park_many: n={n} rss_bytes_per_goroutine={per_goroutine}");

@@ -18,7 +18,10 @@ fn main() {
         let ok = if batch == 0 {
             spawn_join(0, n)
         } else {
-            (0..n).step_by(batch).map(|lo| spawn_join(lo, (lo + batch).min(n))).sum()
+            (0..n)
+                .step_by(batch)
+                .map(|lo| spawn_join(lo, (lo + batch).min(n)))
+                .sum()
         };
         (ok, start.elapsed())
     });

@@ -21,8 +21,8 @@
 pub use sched::{
     current_id, current_machine_id, current_name, local, maxprocs, num_goroutine, park,
     park_timeout, run, set_maxprocs, set_unjoined_panic_policy, spawn, unparker, yield_now,
-    Builder, JoinHandle, LocalKey, Panic, StackError, UnjoinedPanic, Unparker,
-    DEFAULT_STACK_SIZE, MAX_PROCS,
+    Builder, JoinHandle, LocalKey, Panic, StackError, UnjoinedPanic, Unparker, DEFAULT_STACK_SIZE,
+    MAX_PROCS,
 };
 
 /// The calling goroutine, as `std::thread::current` is the calling thread.

@@ -101,12 +101,11 @@ fn class_layout(class: usize) -> Layout {
     Layout::from_size_align((class + 1) * STEP, 16).expect("valid class layout")
 }
 
-/// Allocates memory for a cell of `layout`.
-pub(crate) fn alloc(layout: Layout) -> NonNull<u8> {
+/// Allocates memory for a cell of `layout`, from `cache` (the caller's P's) if it has one.
+pub(crate) fn alloc_in(cache: Option<&mut CellCache>, layout: Layout) -> NonNull<u8> {
     let layout = match class_of(layout) {
         Some(class) => {
-            let cached = crate::machine::with_current_p(|p| p.and_then(|p| p.cells.pop(class)));
-            if let Some(ptr) = cached {
+            if let Some(ptr) = cache.and_then(|c| c.pop(class)) {
                 return ptr;
             }
             class_layout(class)
@@ -118,10 +117,10 @@ pub(crate) fn alloc(layout: Layout) -> NonNull<u8> {
     NonNull::new(ptr).unwrap_or_else(|| std::alloc::handle_alloc_error(layout))
 }
 
-/// Frees a cell allocated by [`alloc`] with the same `layout`.
+/// Frees a cell allocated by [`alloc_in`] with the same `layout`.
 ///
 /// # Safety
-/// `ptr` came from `alloc(layout)` and is not used afterwards.
+/// `ptr` came from `alloc_in(_, layout)` and is not used afterwards.
 pub(crate) unsafe fn dealloc(ptr: NonNull<u8>, layout: Layout) {
     let layout = match class_of(layout) {
         Some(class) => {
@@ -162,7 +161,7 @@ mod tests {
     #[test]
     fn alloc_free_outside_runtime() {
         let layout = Layout::from_size_align(200, 8).unwrap();
-        let p = alloc(layout);
+        let p = alloc_in(None, layout);
         // SAFETY: allocated just above with this layout.
         unsafe { dealloc(p, layout) };
     }

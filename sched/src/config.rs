@@ -74,7 +74,10 @@ pub(crate) fn set_maxprocs_before_start(n: usize) {
 }
 
 pub(crate) fn deadlock_detection() -> bool {
-    !matches!(std::env::var("GORT_DEADLOCK").as_deref(), Ok("off" | "0" | "false"))
+    !matches!(
+        std::env::var("GORT_DEADLOCK").as_deref(),
+        Ok("off" | "0" | "false")
+    )
 }
 
 /// What happens when a goroutine panics and nobody joins it.

@@ -124,7 +124,13 @@ unsafe impl Sync for GRef {}
 impl GRef {
     /// Allocates a goroutine that will run `f`. The returned reference is the scheduler's; clone
     /// it for the join handle.
-    pub(crate) fn new<F, T>(id: u64, name: Option<Box<str>>, stack_size: usize, f: F) -> GRef
+    pub(crate) fn new<F, T>(
+        cells: Option<&mut crate::cellcache::CellCache>,
+        id: u64,
+        name: Option<Box<str>>,
+        stack_size: usize,
+        f: F,
+    ) -> GRef
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
@@ -145,7 +151,7 @@ impl GRef {
             },
             stage: UnsafeCell::new(Stage::<F, T>::Pending(f)),
         };
-        let ptr = crate::cellcache::alloc(Layout::new::<GCell<F, T>>()).cast::<GCell<F, T>>();
+        let ptr = crate::cellcache::alloc_in(cells, Layout::new::<GCell<F, T>>()).cast::<GCell<F, T>>();
         // SAFETY: `ptr` is a fresh allocation with the layout of `GCell<F, T>`.
         unsafe { ptr.as_ptr().write(cell) };
         GRef(ptr.cast())
@@ -338,7 +344,11 @@ mod tests {
     #[test]
     fn header_stays_small() {
         // The header is per-goroutine overhead at the million scale; keep an eye on it.
-        assert!(std::mem::size_of::<Header>() <= 192, "{}", std::mem::size_of::<Header>());
+        assert!(
+            std::mem::size_of::<Header>() <= 192,
+            "{}",
+            std::mem::size_of::<Header>()
+        );
     }
 
     #[test]
@@ -346,17 +356,21 @@ mod tests {
         use std::sync::Arc;
         let token = Arc::new(());
         let t2 = token.clone();
-        let g = GRef::new(1, None, 0, move || drop(t2));
+        let g = GRef::new(None, 1, None, 0, move || drop(t2));
         let g2 = g.clone();
         drop(g);
         assert_eq!(Arc::strong_count(&token), 2);
         drop(g2);
-        assert_eq!(Arc::strong_count(&token), 1, "closure dropped with the cell");
+        assert_eq!(
+            Arc::strong_count(&token),
+            1,
+            "closure dropped with the cell"
+        );
     }
 
     #[test]
     fn run_then_take_output() {
-        let g = GRef::new(1, None, 0, || 41 + 1);
+        let g = GRef::new(None, 1, None, 0, || 41 + 1);
         g.run();
         let mut out: Option<std::thread::Result<i32>> = None;
         // SAFETY: run completed on this thread; `out` matches T = i32; taken once.

@@ -229,9 +229,7 @@ fn goroutine_main(h: *const Header, yielder: &crate::goroutine::GYielder) {
     header.yielder.set(yielder);
     // SAFETY: `h` is alive (above). The reference is borrowed from the M's (never dropped here),
     // which saves a count/uncount pair per goroutine.
-    let g = std::mem::ManuallyDrop::new(unsafe {
-        GRef::from_raw(std::ptr::NonNull::from(header))
-    });
+    let g = std::mem::ManuallyDrop::new(unsafe { GRef::from_raw(std::ptr::NonNull::from(header)) });
     g.run();
     crate::local::drop_locals(header);
 }

@@ -114,7 +114,10 @@ impl Processor {
             self.runq.push(g);
             return true;
         }
-        let old = self.shared().runnext.swap(g.into_raw().as_ptr(), Ordering::AcqRel);
+        let old = self
+            .shared()
+            .runnext
+            .swap(g.into_raw().as_ptr(), Ordering::AcqRel);
         match NonNull::new(old) {
             None => false,
             Some(old) => {
@@ -145,13 +148,13 @@ impl Processor {
     }
 
     /// The next goroutine id from this P's reserved batch.
-    pub(crate) fn next_goid(&mut self) -> Option<u64> {
+    pub(crate) fn next_goid(&mut self) -> u64 {
         if self.goid_next == self.goid_end {
             self.goid_next = crate::scheduler::reserve_goids(GOID_BATCH);
             self.goid_end = self.goid_next + GOID_BATCH;
         }
         self.goid_next += 1;
-        Some(self.goid_next - 1)
+        self.goid_next - 1
     }
 
     /// Counts a goroutine spawned on this P.
@@ -167,7 +170,9 @@ impl Processor {
     /// Records one scheduling round.
     pub(crate) fn tick(&mut self) -> u32 {
         self.schedtick = self.schedtick.wrapping_add(1);
-        self.shared().schedtick.store(self.schedtick, Ordering::Relaxed);
+        self.shared()
+            .schedtick
+            .store(self.schedtick, Ordering::Relaxed);
         self.schedtick
     }
 

@@ -39,6 +39,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_deque::{Injector, Steal};
 
+use crate::cellcache::CellCache;
 use crate::goroutine::GRef;
 use crate::machine::{self, Machine};
 use crate::processor::{ProcShared, Processor};
@@ -93,7 +94,10 @@ impl Scheduler {
         crate::signal::install_overflow_handler();
         let n = crate::config::initial_maxprocs().clamp(1, MAX_PROCS);
         let procs: Box<[ProcShared]> = (0..MAX_PROCS).map(|_| ProcShared::new()).collect();
-        let idle_procs = (0..n).rev().map(|id| Processor::new(id, &procs[id])).collect();
+        let idle_procs = (0..n)
+            .rev()
+            .map(|id| Processor::new(id, &procs[id]))
+            .collect();
         tracing::debug!(maxprocs = n, "gort runtime start");
         Scheduler {
             procs,
@@ -124,34 +128,36 @@ impl Scheduler {
 // ---------------------------------------------------------------------------------------------
 // Adding work.
 
-/// Registers a new goroutine and queues it: to `runnext` of the caller's P (it runs next, as in
-/// Go's `newproc`), or to the global queue from a plain thread.
-pub(crate) fn spawn(g: GRef) {
-    tracing::trace!(goid = g.header().id, "spawn");
-    let queued_locally = machine::with_current_p(|p| match p {
-        Some(p) => {
-            p.count_spawn();
-            Ok(p.runq_put(g, true))
-        }
-        None => Err(g),
+/// Creates a goroutine with `make` (given its id and this P's cell cache) and queues it: to
+/// `runnext` of the caller's P (it runs next, as in Go's `newproc`), or to the global queue
+/// from a plain thread. Returns a second reference, for the join handle. One visit to the P
+/// serves the id, the allocation and the queueing.
+pub(crate) fn spawn<M>(make: M) -> GRef
+where
+    M: FnOnce(u64, Option<&mut CellCache>) -> GRef,
+{
+    let mut make = Some(make);
+    let on_p = machine::with_current_p(|p| {
+        let p = p?;
+        let make = make.take().expect("make used once");
+        let g = make(p.next_goid(), Some(&mut p.cells));
+        tracing::trace!(goid = g.header().id, "spawn");
+        let handle = g.clone();
+        p.count_spawn();
+        p.runq_put(g, true);
+        Some(handle)
     });
-    match queued_locally {
-        Ok(_) => wakep_local(),
-        Err(g) => {
-            sched().foreign_spawned.fetch_add(1, Ordering::Relaxed);
-            push_global(g);
-        }
+    if let Some(handle) = on_p {
+        wakep_local();
+        return handle;
     }
-}
-
-/// The next goroutine id: from the caller's P's cache of ids (Go's `goidcache`), so spawning
-/// Ps do not contend on one counter.
-pub(crate) fn next_goid() -> u64 {
-    machine::with_current_p(|p| match p {
-        Some(p) => p.next_goid(),
-        None => None,
-    })
-    .unwrap_or_else(|| reserve_goids(1))
+    let make = make.take().expect("make used once");
+    let g = make(reserve_goids(1), None);
+    tracing::trace!(goid = g.header().id, "spawn");
+    let handle = g.clone();
+    sched().foreign_spawned.fetch_add(1, Ordering::Relaxed);
+    push_global(g);
+    handle
 }
 
 /// Reserves `n` consecutive goroutine ids and returns the first.
@@ -232,8 +238,7 @@ pub(crate) fn wakep() {
     if s.npidle.load(Ordering::SeqCst) == 0 || s.nmspinning.load(Ordering::SeqCst) != 0 {
         return;
     }
-    if s
-        .nmspinning
+    if s.nmspinning
         .compare_exchange(0, 1, Ordering::SeqCst, Ordering::Relaxed)
         .is_err()
     {
@@ -528,8 +533,9 @@ pub(crate) fn set_maxprocs(n: usize) -> usize {
         s.nprocs.store(n, Ordering::SeqCst);
     } else if n < old {
         s.nprocs.store(n, Ordering::SeqCst);
-        let (keep, retire): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut idle.procs).into_iter().partition(|p| p.id < n);
+        let (keep, retire): (Vec<_>, Vec<_>) = std::mem::take(&mut idle.procs)
+            .into_iter()
+            .partition(|p| p.id < n);
         s.npidle.fetch_sub(retire.len(), Ordering::SeqCst);
         idle.procs = keep;
         idle.retired.extend(retire);

@@ -72,12 +72,10 @@ impl Builder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let id = scheduler::next_goid();
         let name = self.name.map(String::into_boxed_str);
-        let g = GRef::new(id, name, self.stack_size, f);
-        let handle = JoinHandle::new(g.clone());
-        scheduler::spawn(g);
-        handle
+        let stack_size = self.stack_size;
+        let g = scheduler::spawn(move |id, cells| GRef::new(cells, id, name, stack_size, f));
+        JoinHandle::new(g)
     }
 }
 

@@ -113,11 +113,10 @@ static CLASSES: [OnceLock<SizeClass>; MAX_CLASSES] = [const { OnceLock::new() };
 /// One goroutine stack: a slot of a slab, owned exclusively by this value.
 ///
 /// Dropping a `Stack` returns it to the global free list, exactly like [`free_stack`].
+///
+/// Two words: the slot's top and its class (which knows the slot and guard sizes), because a
+/// goroutine carries its stack in its header and a million of them are live at once.
 pub(crate) struct Stack {
-    /// Lowest address of the slot: the start of the guard.
-    lo: usize,
-    /// End of the guard, lowest usable address.
-    usable_lo: usize,
     /// One past the highest usable address (what `base()` returns); page-aligned.
     top: usize,
     /// The class the slot returns to.
@@ -138,19 +137,29 @@ unsafe impl corosensei::stack::Stack for Stack {
 
     #[inline]
     fn limit(&self) -> StackPointer {
-        StackPointer::new(self.lo).expect("stack slot is never at address zero")
+        StackPointer::new(self.lo()).expect("stack slot is never at address zero")
     }
 }
 
 impl Stack {
+    /// Lowest address of the slot: the start of the guard.
+    fn lo(&self) -> usize {
+        self.top - self.class.slot_size
+    }
+
+    /// End of the guard, lowest usable address.
+    fn usable_lo(&self) -> usize {
+        self.lo() + self.class.guard_size
+    }
+
     /// Bytes a goroutine may use, guard excluded.
     pub(crate) fn usable_size(&self) -> usize {
-        self.top - self.usable_lo
+        self.top - self.usable_lo()
     }
 
     /// `[lo, hi)` of the guard page(s) below the usable area.
     pub(crate) fn guard_range(&self) -> (usize, usize) {
-        (self.lo, self.usable_lo)
+        (self.lo(), self.usable_lo())
     }
 
     /// Gives the usable area back to the kernel, except its topmost page (where the next
@@ -167,7 +176,8 @@ impl Stack {
         // SAFETY: `[usable_lo, top - page)` lies inside this slot, which `self` owns, and no
         // coroutine runs on it (see above), so no live data is lost; the range is RW anonymous
         // memory of our slab. DONTNEED leaves the mapping and the guard below it in place.
-        let rc = unsafe { libc::madvise(self.usable_lo as *mut c_void, len, libc::MADV_DONTNEED) };
+        let rc =
+            unsafe { libc::madvise(self.usable_lo() as *mut c_void, len, libc::MADV_DONTNEED) };
         debug_assert_eq!(
             rc,
             0,
@@ -182,8 +192,6 @@ impl Drop for Stack {
         self.release_memory();
         LIVE.fetch_sub(1, Ordering::Relaxed);
         let slot = Stack {
-            lo: self.lo,
-            usable_lo: self.usable_lo,
             top: self.top,
             class: self.class,
         };
@@ -196,7 +204,7 @@ impl fmt::Debug for Stack {
         f.debug_struct("Stack")
             .field(
                 "guard",
-                &format_args!("{:#x}..{:#x}", self.lo, self.usable_lo),
+                &format_args!("{:#x}..{:#x}", self.lo(), self.usable_lo()),
             )
             .field("top", &format_args!("{:#x}", self.top))
             .finish()
@@ -353,11 +361,8 @@ impl SizeClass {
     /// Installs the guard of the uncarved slot at `lo` and wraps the slot in a `Stack`.
     /// On failure the slot goes back to `fresh`.
     fn carve(&'static self, lo: usize) -> Result<Stack, StackError> {
-        let usable_lo = lo + self.guard_size;
         match install_guard(lo, self.guard_size) {
             Ok(()) => Ok(Stack {
-                lo,
-                usable_lo,
                 top: lo + self.slot_size,
                 class: self,
             }),
@@ -633,7 +638,7 @@ pub(crate) mod tests {
     fn assert_send<T: Send>() {}
 
     fn touch_all(stack: &Stack) {
-        for addr in (stack.usable_lo..stack.top).step_by(page_size()) {
+        for addr in (stack.usable_lo()..stack.top).step_by(page_size()) {
             // SAFETY: `addr` is in the usable area of a stack this test owns and runs nothing on.
             unsafe { ptr::write_volatile(addr as *mut u8, 0xa5) };
         }
@@ -912,10 +917,10 @@ pub(crate) mod tests {
             let rss0 = rss_kib();
             touch_all(&stack);
             let rss1 = rss_kib();
-            assert_eq!(resident_pages(stack.usable_lo, stack.top), pages);
+            assert_eq!(resident_pages(stack.usable_lo(), stack.top), pages);
             stack.release_memory();
             let rss2 = rss_kib();
-            let left = resident_pages(stack.usable_lo, stack.top);
+            let left = resident_pages(stack.usable_lo(), stack.top);
             eprintln!(
                 "{}: resident pages {pages} -> {left}; process RSS {rss0} KiB, touched {rss1} \
                  KiB, released {rss2} KiB",

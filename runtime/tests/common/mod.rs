@@ -30,7 +30,9 @@ pub fn each_procs(name: &str, scenario: fn(usize)) {
     for procs in PROCS {
         gort::set_maxprocs(procs);
         assert_eq!(gort::maxprocs(), procs, "{name}: set_maxprocs({procs})");
-        bounded(&format!("{name} at maxprocs {procs}"), move || scenario(procs));
+        bounded(&format!("{name} at maxprocs {procs}"), move || {
+            scenario(procs)
+        });
     }
 }
 
