@@ -16,6 +16,7 @@
 #
 # Usage: bash benches/run_go_baselines.sh
 # Env:   RUNS=<n> (default 3)   PROCS="1 2" (GOMAXPROCS values)
+#        GO_BUILD_ONLY=1 (install and build only; used by sched_side_by_side.sh)
 set -euo pipefail
 
 RUNS="${RUNS:-3}"
@@ -88,6 +89,12 @@ for prog in spawn_many park_many ctxswitch; do
     (cd "$GO_SRC" && "$GO" build -trimpath -o "$OUT/$prog" "./cmd/$prog") ||
         { log "ERROR: go build of $prog failed"; exit 1; }
 done
+
+# GO_BUILD_ONLY=1: stop here (benches/sched_side_by_side.sh runs the binaries itself).
+if [[ "${GO_BUILD_ONLY:-0}" == 1 ]]; then
+    log "built into $OUT"
+    exit 0
+fi
 
 # --- 3. Run -----------------------------------------------------------------
 # Each configuration: label | metric key in the last line | command.

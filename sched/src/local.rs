@@ -15,8 +15,12 @@ use std::any::Any;
 
 use crate::goroutine::Header;
 
+/// A goroutine's values: (address of the `LocalKey`, boxed value).
+type Entries = Vec<(usize, Box<dyn Any + Send>)>;
+
 /// The values of one goroutine (or plain thread), keyed by the address of their `LocalKey`.
-pub(crate) struct LocalMap(Option<Box<Vec<(usize, Box<dyn Any + Send>)>>>);
+/// One word when unused (most goroutines never touch a local).
+pub(crate) struct LocalMap(Option<Box<Entries>>);
 
 impl LocalMap {
     pub(crate) const fn new() -> LocalMap {
@@ -35,7 +39,7 @@ impl LocalMap {
         ptr
     }
 
-    fn take(&mut self) -> Option<Box<Vec<(usize, Box<dyn Any + Send>)>>> {
+    fn take(&mut self) -> Option<Box<Entries>> {
         self.0.take()
     }
 }

@@ -65,6 +65,8 @@ pub(crate) struct Scheduler {
     next_goid: AtomicU64,
 }
 
+// A P moves between Ms and these lists as one pointer (it is a few KiB with its caches).
+#[allow(clippy::vec_box)]
 struct Idle {
     procs: Vec<Box<Processor>>,
     retired: Vec<Box<Processor>>,

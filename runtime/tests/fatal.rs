@@ -1,0 +1,173 @@
+//! Fatal conditions end the process with a clear message, never a hang or a bare signal:
+//! a deadlock (Go's `all goroutines are asleep - deadlock!`) and a goroutine's stack overflow
+//! (the goroutine named, not a bare SIGSEGV).
+//!
+//! Each scenario must kill its process, so this is a `harness = false` test: the binary runs
+//! itself as a child per scenario (selected by `GORT_FATAL_CHILD`), at GORT_MAXPROCS 1, 2 and 4,
+//! and checks the child's exit status and stderr. A child that does not end within
+//! `CHILD_DEADLINE` is killed and the scenario fails.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CHILD_DEADLINE: Duration = Duration::from_secs(60);
+
+fn main() {
+    match std::env::var("GORT_FATAL_CHILD").as_deref() {
+        Ok("deadlock") => deadlock_child(),
+        Ok("overflow") => overflow_child(),
+        Ok("no_deadlock_with_other_thread") => no_deadlock_child(),
+        _ => parent(),
+    }
+}
+
+/// The main goroutine joins a goroutine that waits for a wake-up nobody can send.
+fn deadlock_child() {
+    gort::run(|| {
+        let h = gort::Builder::new().name("stuck").spawn(|| loop {
+            gort::park();
+        });
+        h.join().unwrap();
+    });
+    println!("child: run returned");
+}
+
+/// A goroutine recursing without bound on a small stack.
+fn overflow_child() {
+    fn depth(n: u64) -> u64 {
+        let frame = std::hint::black_box([n; 32]);
+        if n == u64::MAX {
+            return 0;
+        }
+        frame[(n % 32) as usize] + depth(n + 1)
+    }
+    gort::run(|| {
+        let h = gort::Builder::new()
+            .name("deep-recursion")
+            .stack_size(32 * 1024)
+            .spawn(|| depth(0));
+        h.join().unwrap();
+    });
+    println!("child: run returned");
+}
+
+/// Not a deadlock: a plain thread (unknown to gort) wakes the main goroutine after a while.
+/// The detector must stay silent while such a thread exists.
+fn no_deadlock_child() {
+    let waiter = std::sync::Arc::new(std::sync::Mutex::new(None::<gort::Unparker>));
+    let w2 = waiter.clone();
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let f2 = flag.clone();
+    let t = std::thread::spawn(move || loop {
+        std::thread::sleep(Duration::from_millis(200));
+        if let Some(u) = w2.lock().unwrap().take() {
+            f2.store(true, std::sync::atomic::Ordering::Release);
+            u.unpark();
+            return;
+        }
+    });
+    gort::run(move || {
+        *waiter.lock().unwrap() = Some(gort::unparker());
+        while !flag.load(std::sync::atomic::Ordering::Acquire) {
+            gort::park();
+        }
+    });
+    t.join().unwrap();
+    println!("child: woken by the plain thread");
+}
+
+struct Outcome {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn run_child(scenario: &str, procs: usize) -> Outcome {
+    let mut child = Command::new(std::env::current_exe().expect("own path"))
+        .env("GORT_FATAL_CHILD", scenario)
+        .env("GORT_MAXPROCS", procs.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn child");
+    let start = Instant::now();
+    loop {
+        if child.try_wait().expect("wait child").is_some() {
+            break;
+        }
+        if start.elapsed() > CHILD_DEADLINE {
+            let _ = child.kill();
+            panic!("{scenario} at GORT_MAXPROCS={procs}: child hung for {CHILD_DEADLINE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("child output");
+    Outcome {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn check_deadlock(procs: usize) -> Result<(), String> {
+    let o = run_child("deadlock", procs);
+    if o.code != Some(2)
+        || !o
+            .stderr
+            .contains("fatal error: all goroutines are asleep - deadlock!")
+    {
+        return Err(format!("exit {:?}, stderr: {}", o.code, o.stderr));
+    }
+    Ok(())
+}
+
+fn check_overflow(procs: usize) -> Result<(), String> {
+    let o = run_child("overflow", procs);
+    let named = o.stderr.contains("(deep-recursion) stack overflow")
+        && o.stderr.contains("its stack is 32 KiB")
+        && o.stderr.contains("GORT_STACK_SIZE");
+    if o.code == Some(0) || !named {
+        return Err(format!("exit {:?}, stderr: {}", o.code, o.stderr));
+    }
+    Ok(())
+}
+
+fn check_no_false_deadlock(procs: usize) -> Result<(), String> {
+    let o = run_child("no_deadlock_with_other_thread", procs);
+    if o.code != Some(0) || !o.stdout.contains("woken by the plain thread") {
+        return Err(format!("exit {:?}, stderr: {}", o.code, o.stderr));
+    }
+    Ok(())
+}
+
+fn parent() {
+    type Check = fn(usize) -> Result<(), String>;
+    let checks: [(&str, Check); 3] = [
+        ("deadlock_is_reported", check_deadlock),
+        ("stack_overflow_names_the_goroutine", check_overflow),
+        (
+            "plain_thread_prevents_false_deadlock",
+            check_no_false_deadlock,
+        ),
+    ];
+    let (mut passed, mut failed) = (0, 0);
+    for (name, check) in checks {
+        for procs in [1, 2, 4] {
+            match check(procs) {
+                Ok(()) => {
+                    passed += 1;
+                    println!("test {name} (GORT_MAXPROCS={procs}) ... ok");
+                }
+                Err(e) => {
+                    failed += 1;
+                    println!("test {name} (GORT_MAXPROCS={procs}) ... FAILED\n{e}");
+                }
+            }
+        }
+    }
+    let verdict = if failed == 0 { "ok" } else { "FAILED" };
+    println!("\ntest result: {verdict}. {passed} passed; {failed} failed; 0 ignored");
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}
