@@ -151,7 +151,8 @@ impl GRef {
             },
             stage: UnsafeCell::new(Stage::<F, T>::Pending(f)),
         };
-        let ptr = crate::cellcache::alloc_in(cells, Layout::new::<GCell<F, T>>()).cast::<GCell<F, T>>();
+        let ptr =
+            crate::cellcache::alloc_in(cells, Layout::new::<GCell<F, T>>()).cast::<GCell<F, T>>();
         // SAFETY: `ptr` is a fresh allocation with the layout of `GCell<F, T>`.
         unsafe { ptr.as_ptr().write(cell) };
         GRef(ptr.cast())

@@ -40,7 +40,7 @@ pub use config::{set_unjoined_panic_policy, UnjoinedPanic, DEFAULT_STACK_SIZE};
 pub use goroutine::Panic;
 pub use join::JoinHandle;
 pub use local::LocalKey;
-pub use machine::{current_id, current_machine_id, current_name, yield_now};
+pub use machine::{current_id, current_machine_id, current_name, current_processor_id, yield_now};
 pub use park::{park, park_timeout, unparker, Unparker};
 pub use scheduler::MAX_PROCS;
 pub use spawn::{maxprocs, num_goroutine, run, set_maxprocs, spawn, Builder, PanicPayload};

@@ -327,6 +327,19 @@ pub fn current_name() -> Option<String> {
         .flatten()
 }
 
+/// The id of the P (logical processor) the caller runs on, or `None` on a plain thread. Stable
+/// only until the caller next blocks or yields; meant for per-processor caches (like
+/// `sync.Pool`'s), which must tolerate the caller moving on.
+///
+/// ```
+/// assert_eq!(sched::current_processor_id(), None);
+/// let id = sched::spawn(sched::current_processor_id).join().unwrap().unwrap();
+/// assert!(id < sched::maxprocs().max(id + 1));
+/// ```
+pub fn current_processor_id() -> Option<usize> {
+    with_current_p(|p| p.map(|p| p.id))
+}
+
 /// The id of the M (runtime thread) running the caller, or `None` on a plain thread. Two
 /// calls from one goroutine can return different ids: goroutines migrate between Ms.
 ///

@@ -63,6 +63,9 @@ impl ProcShared {
 
     /// Takes `runnext` (owner or thief; each pointer is taken by exactly one `swap`).
     pub(crate) fn take_runnext(&self) -> Option<GRef> {
+        if self.runnext.load(Ordering::Relaxed).is_null() {
+            return None;
+        }
         let ptr = self.runnext.swap(ptr::null_mut(), Ordering::Acquire);
         // SAFETY: pointers in `runnext` are owned references put there by `runq_put`.
         NonNull::new(ptr).map(|p| unsafe { GRef::from_raw(p) })
@@ -72,6 +75,8 @@ impl ProcShared {
 /// A logical processor.
 pub(crate) struct Processor {
     pub(crate) id: usize,
+    /// This P's entry in the scheduler's `ProcShared` array.
+    shared: &'static ProcShared,
     runq: Worker<GRef>,
     pub(crate) schedtick: u32,
     stacks: Vec<Stack>,
@@ -88,11 +93,12 @@ const GOID_BATCH: u64 = 1024;
 
 impl Processor {
     /// Creates P `id` and publishes its stealer in `shared`.
-    pub(crate) fn new(id: usize, shared: &ProcShared) -> Box<Processor> {
+    pub(crate) fn new(id: usize, shared: &'static ProcShared) -> Box<Processor> {
         let runq = Worker::new_fifo();
         let _ = shared.stealer.set(runq.stealer());
         Box::new(Processor {
             id,
+            shared,
             runq,
             schedtick: 0,
             stacks: Vec::with_capacity(STACK_CACHE),
@@ -103,8 +109,9 @@ impl Processor {
         })
     }
 
+    #[inline]
     fn shared(&self) -> &'static ProcShared {
-        crate::scheduler::proc_shared(self.id)
+        self.shared
     }
 
     /// Owner: queues `g`. With `next`, `g` goes to `runnext` and the goroutine it displaces to

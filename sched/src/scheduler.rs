@@ -54,7 +54,8 @@ const GLOBAL_QUEUE_TICK: u32 = 61;
 const RUNNEXT_GRACE: Duration = Duration::from_micros(3);
 
 pub(crate) struct Scheduler {
-    procs: Box<[ProcShared]>,
+    /// One entry per possible P, allocated once and never freed.
+    procs: &'static [ProcShared],
     nprocs: AtomicUsize,
     global: Injector<GRef>,
     idle: Mutex<Idle>,
@@ -87,15 +88,12 @@ pub(crate) fn started() -> bool {
     SCHED.get().is_some()
 }
 
-pub(crate) fn proc_shared(id: usize) -> &'static ProcShared {
-    &sched().procs[id]
-}
-
 impl Scheduler {
     fn new() -> Scheduler {
         crate::signal::install_overflow_handler();
         let n = crate::config::initial_maxprocs().clamp(1, MAX_PROCS);
-        let procs: Box<[ProcShared]> = (0..MAX_PROCS).map(|_| ProcShared::new()).collect();
+        let procs: &'static [ProcShared] =
+            Box::leak((0..MAX_PROCS).map(|_| ProcShared::new()).collect());
         let idle_procs = (0..n)
             .rev()
             .map(|id| Processor::new(id, &procs[id]))
