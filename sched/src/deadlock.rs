@@ -13,8 +13,8 @@
 //!   might still wake a goroutine, so its existence alone keeps the verdict silent.
 //!
 //! A thread parked with a timeout wakes by itself, so it is not counted as asleep (and, being a
-//! thread, it makes the count differ). Timers and I/O waits will keep the verdict silent too
-//! once the netpoller exists. The counter of parked threads is raised by the parker after its
+//! thread, it makes the count differ). A pending timer keeps the verdict silent (the caller
+//! checks); I/O waits will too once the netpoller exists. The counter of parked threads is raised by the parker after its
 //! RUNNING→PARKED commit and lowered by the unparker that wins PARKED→RUNNING, so it can only
 //! lag towards "fewer asleep" (the safe direction).
 //!

@@ -35,6 +35,7 @@ mod scheduler;
 mod signal;
 mod spawn;
 mod stack;
+mod timer;
 
 pub use config::{set_unjoined_panic_policy, UnjoinedPanic, DEFAULT_STACK_SIZE};
 pub use goroutine::Panic;
@@ -45,3 +46,4 @@ pub use park::{park, park_timeout, unparker, Unparker};
 pub use scheduler::MAX_PROCS;
 pub use spawn::{maxprocs, num_goroutine, run, set_maxprocs, spawn, Builder, PanicPayload};
 pub use stack::StackError;
+pub use timer::{at, Timer};

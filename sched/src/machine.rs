@@ -31,7 +31,7 @@ pub(crate) struct Machine {
     current: Cell<*const Header>,
     spinning: Cell<bool>,
     /// Where `startm` hands a P (and the spinning flag) to this M while it sleeps.
-    handoff: Mutex<Option<(Box<Processor>, bool)>>,
+    handoff: Mutex<Handoff>,
     wakeup: Condvar,
 }
 
@@ -58,7 +58,7 @@ impl Machine {
             p: UnsafeCell::new(None),
             current: Cell::new(std::ptr::null()),
             spinning: Cell::new(false),
-            handoff: Mutex::new(None),
+            handoff: Mutex::new(Handoff::default()),
             wakeup: Condvar::new(),
         }
     }
@@ -94,23 +94,66 @@ impl Machine {
 
     /// Gives this sleeping M a P to run with, and wakes it.
     pub(crate) fn handoff(&self, p: Box<Processor>, spinning: bool) {
-        *self.handoff.lock().unwrap() = Some((p, spinning));
+        self.lock_handoff().p = Some((p, spinning));
         self.wakeup.notify_one();
+    }
+
+    /// Wakes this M if it sleeps with a timeout, so it re-reads the earliest timer.
+    pub(crate) fn poke(&self) {
+        self.lock_handoff().poked = true;
+        self.wakeup.notify_one();
+    }
+
+    /// True if a P was handed to this M and not yet taken.
+    pub(crate) fn has_handoff(&self) -> bool {
+        self.lock_handoff().p.is_some()
+    }
+
+    fn lock_handoff(&self) -> std::sync::MutexGuard<'_, Handoff> {
+        self.handoff.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Sleeps until `handoff`; then holds the P it was given.
     pub(crate) fn wait_for_handoff(&self) {
-        let mut slot = self.handoff.lock().unwrap();
+        while !self.wait_for_handoff_until(None) {}
+    }
+
+    /// Sleeps until `handoff` (true: this M now holds the P it was given), or until `deadline`
+    /// passes or the M is poked (false).
+    pub(crate) fn wait_for_handoff_until(&self, deadline: Option<std::time::Instant>) -> bool {
+        let mut slot = self.lock_handoff();
         loop {
-            if let Some((p, spinning)) = slot.take() {
+            if let Some((p, spinning)) = slot.p.take() {
                 drop(slot);
                 self.set_p(p);
                 self.spinning.set(spinning);
-                return;
+                return true;
             }
-            slot = self.wakeup.wait(slot).unwrap();
+            if std::mem::take(&mut slot.poked) {
+                return false;
+            }
+            slot = match deadline {
+                None => self.wakeup.wait(slot).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let now = std::time::Instant::now();
+                    if now >= d {
+                        return false;
+                    }
+                    self.wakeup
+                        .wait_timeout(slot, d - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
         }
     }
+}
+
+/// What `startm` leaves for a sleeping M.
+#[derive(Default)]
+struct Handoff {
+    p: Option<(Box<Processor>, bool)>,
+    poked: bool,
 }
 
 /// Starts a new M (OS thread) that runs with `p`.

@@ -215,22 +215,33 @@ pub fn park() {
     }
 }
 
-/// Like [`park`] for a plain OS thread, but gives up after `timeout`. Returns true if woken
-/// (or a token was pending), false on timeout.
-///
-/// Goroutines cannot use this until timers land in the scheduler; called from a goroutine it
-/// panics with a message saying so.
+/// Like [`park`], but gives up after `timeout`. Returns true if woken (or a token was
+/// pending), false on timeout. Works in goroutines (a timer unparks the goroutine) and on plain
+/// threads.
 ///
 /// ```
 /// use std::time::Duration;
 /// assert!(!sched::park_timeout(Duration::from_millis(1)));
+/// let timed_out = sched::spawn(|| !sched::park_timeout(Duration::from_millis(1)));
+/// assert!(timed_out.join().unwrap());
 /// ```
 pub fn park_timeout(timeout: std::time::Duration) -> bool {
-    assert!(
-        crate::machine::current_goroutine().is_none(),
-        "park_timeout from a goroutine needs scheduler timers (not available yet)"
-    );
-    ThreadParker::current().park(Some(timeout))
+    let Some(g) = crate::machine::current_goroutine() else {
+        return ThreadParker::current().park(Some(timeout));
+    };
+    if g.header().park.try_consume_token() {
+        return true;
+    }
+    let me = Unparker(Target::Goroutine(g));
+    // Timer wake-ups go to the queue's tail, so goroutines whose timers fire together resume
+    // in deadline order.
+    let timer = crate::timer::at(std::time::Instant::now() + timeout, move || {
+        me.unpark_later()
+    });
+    park();
+    // If the timer fired, report a timeout even if someone else also woke us: callers
+    // re-check their condition either way.
+    !(!timer.stop() && timer.fired())
 }
 
 /// The parker of a plain OS thread: the shared state machine plus the OS thread handle.

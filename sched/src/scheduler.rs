@@ -74,6 +74,8 @@ struct Idle {
     machines: Vec<Arc<Machine>>,
     /// Ms ever started (they never exit).
     nm: usize,
+    /// The idle M that sleeps with a timeout of the earliest timer, if any.
+    timer_sleeper: Option<Arc<Machine>>,
 }
 
 static SCHED: OnceLock<Scheduler> = OnceLock::new();
@@ -108,6 +110,7 @@ impl Scheduler {
                 retired: Vec::new(),
                 machines: Vec::new(),
                 nm: 0,
+                timer_sleeper: None,
             }),
             npidle: AtomicUsize::new(n),
             nmspinning: AtomicUsize::new(0),
@@ -260,6 +263,13 @@ fn startm(spinning: bool) {
         return;
     };
     if let Some(m) = idle.machines.pop() {
+        if idle
+            .timer_sleeper
+            .as_ref()
+            .is_some_and(|t| Arc::ptr_eq(t, &m))
+        {
+            idle.timer_sleeper = None;
+        }
         drop(idle);
         m.handoff(p, spinning);
         return;
@@ -319,11 +329,38 @@ fn busy_procs(s: &Scheduler) -> usize {
 
 fn local_or_global(s: &Scheduler, p: &mut Processor) -> Option<GRef> {
     if p.tick() % GLOBAL_QUEUE_TICK == 0 {
+        run_due_timers();
         if let Some(g) = global_get_one(s) {
             return Some(g);
         }
     }
-    p.runq_get().or_else(|| global_get_batch(s, p))
+    if let Some(g) = p.runq_get().or_else(|| global_get_batch(s, p)) {
+        return Some(g);
+    }
+    // Nothing queued: fire due timers (their actions ready goroutines onto this P).
+    if run_due_timers() > 0 {
+        return p.runq_get().or_else(|| global_get_batch(s, p));
+    }
+    None
+}
+
+fn run_due_timers() -> usize {
+    if crate::timer::due() {
+        crate::timer::run_due()
+    } else {
+        0
+    }
+}
+
+/// A timer became the earliest: wake the M sleeping on timers so it re-reads the deadline; if
+/// none does, wake an idle P's M, which becomes that sleeper when it finds nothing to do.
+pub(crate) fn timers_changed() {
+    let s = sched();
+    let sleeper = s.lock_idle().timer_sleeper.clone();
+    match sleeper {
+        Some(m) => m.poke(),
+        None => wakep(),
+    }
 }
 
 /// A spinning M that found work stops spinning; the last one wakes another (Go's
@@ -480,18 +517,64 @@ fn any_local_work(s: &Scheduler) -> bool {
     s.procs[..s.nprocs()].iter().any(ProcShared::has_work)
 }
 
-/// Puts `m` on the idle list and sleeps until `startm` hands it a P.
+/// Puts `m` on the idle list and sleeps until `startm` hands it a P. If timers are pending
+/// and no other M watches them, `m` sleeps only until the earliest one is due, then takes an
+/// idle P to fire it (Go's M blocked in netpoll with the timer's timeout plays this part).
 fn stopm(s: &Scheduler, m: &Arc<Machine>) {
-    {
+    let watch_timers = {
         let mut idle = s.lock_idle();
         idle.machines.push(Arc::clone(m));
-        if idle.machines.len() == idle.nm && s.global.is_empty() {
+        if idle.machines.len() == idle.nm && s.global.is_empty() && !crate::timer::pending() {
             crate::deadlock::check_all_asleep(idle.nm, num_goroutine());
         }
+        let watch = crate::timer::pending() && idle.timer_sleeper.is_none();
+        if watch {
+            idle.timer_sleeper = Some(Arc::clone(m));
+        }
+        watch
+    };
+    tracing::trace!(m = m.id, watch_timers, "machine sleep");
+    if watch_timers {
+        sleep_watching_timers(s, m);
+    } else {
+        m.wait_for_handoff();
     }
-    tracing::trace!(m = m.id, "machine sleep");
-    m.wait_for_handoff();
     tracing::trace!(m = m.id, "machine wake");
+}
+
+/// The timer sleeper's wait: until handed a P, or until a timer is due (then take an idle P
+/// and return to `find_runnable`, which fires it).
+fn sleep_watching_timers(s: &Scheduler, m: &Arc<Machine>) {
+    loop {
+        if m.wait_for_handoff_until(crate::timer::next_deadline()) {
+            return;
+        }
+        if crate::timer::pending() && !crate::timer::due() {
+            continue; // poked: a new earliest deadline
+        }
+        let mut idle = s.lock_idle();
+        if m.has_handoff() {
+            drop(idle);
+            m.wait_for_handoff();
+            return;
+        }
+        if let Some(i) = idle.machines.iter().position(|x| Arc::ptr_eq(x, m)) {
+            idle.machines.swap_remove(i);
+        }
+        idle.timer_sleeper = None;
+        if crate::timer::pending() {
+            if let Some(p) = pidle_get(s, &mut idle) {
+                drop(idle);
+                m.set_p(p);
+                return;
+            }
+        }
+        // No timers left, or every P is busy (they fire due timers as they schedule).
+        idle.machines.push(Arc::clone(m));
+        drop(idle);
+        m.wait_for_handoff();
+        return;
+    }
 }
 
 /// This M's P was retired by `set_maxprocs`: move its work to the global queue, park the P.
