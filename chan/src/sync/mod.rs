@@ -1,0 +1,1 @@
+//! Go's `sync` package on park/unpark.
