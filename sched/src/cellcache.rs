@@ -2,7 +2,7 @@
 //! (Go keeps free `g`s per P the same way, `gFree`).
 //!
 //! A goroutine's cell (`goroutine.rs`) has a size that depends on its closure and result, so
-//! cells are grouped into size classes of 64 bytes up to `MAX_CACHED`; every cell of a class is
+//! cells are grouped into size classes `STEP` (16) bytes apart up to `MAX_CACHED`; every cell of a class is
 //! allocated with the class's layout, which makes any free cell of the class fit any goroutine
 //! of the class. Each P keeps up to `LOCAL_MAX` free cells per class; when it has more it moves
 //! `BATCH` of them to a global pool per class, and when it has none it takes `BATCH` back (one

@@ -140,3 +140,10 @@ mod tests {
         assert_eq!(parse_size(""), None);
     }
 }
+
+/// Reports a panic raised by user code the runtime ran outside any goroutine's closure (a
+/// destructor, a timer action). The scheduler carries on.
+pub(crate) fn report_runtime_context_panic(what: &str, payload: &(dyn std::any::Any + Send)) {
+    let msg = crate::goroutine::payload_message(payload);
+    eprintln!("gort: panic while {what}: {msg}");
+}

@@ -15,8 +15,10 @@
 //! A thread parked with a timeout wakes by itself, so it is not counted as asleep (and, being a
 //! thread, it makes the count differ). A pending timer keeps the verdict silent (the caller
 //! checks); I/O waits will too once the netpoller exists. The counter of parked threads is raised by the parker after its
-//! RUNNING→PARKED commit and lowered by the unparker that wins PARKED→RUNNING, so it can only
-//! lag towards "fewer asleep" (the safe direction).
+//! RUNNING→PARKED commit and lowered by the unparker that wins PARKED→RUNNING. It can briefly
+//! count a thread that was just unparked; that is harmless, because the unparker is itself a
+//! running thread (an M that is not idle, or a thread the count does not account for), so the
+//! verdict cannot be reached in that window.
 //!
 //! Off Linux (no cheap thread count), and when `GORT_DEADLOCK=off`, detection is disabled.
 

@@ -117,6 +117,9 @@ pub(crate) struct GRef(NonNull<Header>);
 // SAFETY: the header's shared fields are atomics; the unsynchronised ones are touched only by the
 // holder of the run right, which the park protocol and the run queues pass between threads with
 // release/acquire ordering (see the module invariants). The closure and result are `Send`.
+// What this does NOT check: the values live on a suspended goroutine's stack, which move to
+// another thread with it. That is gort's migration decision and its one soundness caveat
+// (thread-bound values held across a blocking call); `docs/SOUNDNESS.md` states it.
 unsafe impl Send for GRef {}
 // SAFETY: as above: `&GRef` gives access only to the atomics and immutable fields.
 unsafe impl Sync for GRef {}

@@ -27,16 +27,25 @@ impl LocalMap {
         LocalMap(None)
     }
 
-    /// The value for `key`, created with `init` on first use.
-    fn get_or_init<T: Send + 'static>(&mut self, key: usize, init: fn() -> T) -> *const T {
-        let entries = self.0.get_or_insert_with(Default::default);
-        if let Some((_, v)) = entries.iter().find(|(k, _)| *k == key) {
-            return v.downcast_ref::<T>().expect("local key type") as *const T;
+    fn find<T: 'static>(&self, key: usize) -> Option<*const T> {
+        let entries = self.0.as_ref()?;
+        let (_, v) = entries.iter().find(|(k, _)| *k == key)?;
+        Some(v.downcast_ref::<T>().expect("local key type") as *const T)
+    }
+
+    /// Inserts `value` for `key` unless an initialiser that ran meanwhile already did; returns
+    /// the value that stays, and gives back the one that does not (for the caller to drop
+    /// once the map is no longer borrowed).
+    fn insert<T: Send + 'static>(&mut self, key: usize, value: T) -> (*const T, Option<T>) {
+        if let Some(existing) = self.find::<T>(key) {
+            return (existing, Some(value));
         }
-        let boxed: Box<dyn Any + Send> = Box::new(init());
+        let boxed: Box<dyn Any + Send> = Box::new(value);
         let ptr = boxed.downcast_ref::<T>().expect("local key type") as *const T;
-        entries.push((key, boxed));
-        ptr
+        self.0
+            .get_or_insert_with(Default::default)
+            .push((key, boxed));
+        (ptr, None)
     }
 
     fn take(&mut self) -> Option<Box<Entries>> {
@@ -71,21 +80,33 @@ impl<T: Send + 'static> LocalKey<T> {
     /// because it belongs to the goroutine, not to the thread.
     pub fn with<R>(&'static self, f: impl FnOnce(&T) -> R) -> R {
         let key = self as *const Self as usize;
-        let h = crate::machine::current_header();
-        let ptr = if h.is_null() {
-            THREAD_LOCALS.with(|m| {
-                // SAFETY: the thread's map is only touched by this thread, and no reference to
-                // the map itself escapes this closure (values are boxed).
-                unsafe { (*m.get()).get_or_init(key, self.init) }
-            })
-        } else {
-            // SAFETY: only the running goroutine touches its own map (module invariants); the
-            // header is alive while it runs.
-            unsafe { (*(*h).locals.get()).get_or_init(key, self.init) }
+        let ptr = match with_map(|m| m.find::<T>(key)) {
+            Some(ptr) => ptr,
+            None => {
+                // The initialiser runs with no borrow of the map (it may use other keys).
+                let value = (self.init)();
+                let (ptr, extra) = with_map(|m| m.insert(key, value));
+                drop(extra);
+                ptr
+            }
         };
         // SAFETY: the value is boxed in the map and is dropped only when its goroutine (or
         // thread) ends, which cannot happen while `f` runs on it.
         f(unsafe { &*ptr })
+    }
+}
+
+/// Calls `f` with the caller's map (its goroutine's, or its thread's). `f` is runtime code
+/// that does not re-enter `with_map`, so its borrow is the only one.
+fn with_map<R>(f: impl FnOnce(&mut LocalMap) -> R) -> R {
+    let h = crate::machine::current_header();
+    if h.is_null() {
+        // SAFETY: the thread's map is only touched by this thread, and `f` does not re-enter.
+        THREAD_LOCALS.with(|m| f(unsafe { &mut *m.get() }))
+    } else {
+        // SAFETY: only the running goroutine touches its own map (module invariants), the
+        // header is alive while it runs, and `f` does not re-enter.
+        f(unsafe { &mut *(*h).locals.get() })
     }
 }
 

@@ -209,8 +209,11 @@ fn execute(m: &Arc<Machine>, g: GRef) {
     loop {
         match co.resume(()) {
             corosensei::CoroutineResult::Yield(Switch::Park) => {
+                let goid = h.id;
                 if h.park.commit_park() {
-                    tracing::trace!(goid = h.id, "park");
+                    // From here another M may run, finish and free the goroutine: touch
+                    // nothing of it (the id was read above).
+                    tracing::trace!(goid, "park");
                     // The park state now owns our reference (see park.rs); the unparker that
                     // wins PARKED→RUNNING takes it back with `GRef::from_raw`.
                     let _ = g.into_raw();
@@ -242,12 +245,24 @@ fn execute(m: &Arc<Machine>, g: GRef) {
 
 /// Publishes the end of `g` and drops the scheduler's reference.
 fn finish(m: &Machine, g: GRef) {
-    crate::join::complete(&g);
+    let goid = g.header().id;
     // SAFETY: on this M's thread, on its stack; the borrow ends here.
     if let Some(p) = unsafe { m.p() } {
         p.count_exit();
     }
-    tracing::trace!(goid = g.header().id, "exit");
+    tracing::trace!(goid, "exit");
+    // Completing may drop the goroutine (its result, if the handle is gone): user destructors,
+    // which must not unwind into the scheduler.
+    let completed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        crate::join::complete(&g);
+        drop(g);
+    }));
+    if let Err(payload) = completed {
+        crate::config::report_runtime_context_panic(
+            &format!("dropping the result of goroutine {goid}"),
+            payload.as_ref(),
+        );
+    }
 }
 
 fn guard_info(h: &Header) -> GuardInfo {
@@ -274,7 +289,20 @@ fn goroutine_main(h: *const Header, yielder: &crate::goroutine::GYielder) {
     // which saves a count/uncount pair per goroutine.
     let g = std::mem::ManuallyDrop::new(unsafe { GRef::from_raw(std::ptr::NonNull::from(header)) });
     g.run();
-    crate::local::drop_locals(header);
+    // Destructors of goroutine-locals are user code: a panic there is reported, never allowed
+    // to unwind into the scheduler (it would kill this M and strand its P).
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        crate::local::drop_locals(header)
+    }));
+    if let Err(payload) = dropped {
+        crate::config::report_runtime_context_panic(
+            &format!(
+                "goroutine {} dropping its goroutine-local values",
+                header.id
+            ),
+            payload.as_ref(),
+        );
+    }
 }
 
 /// The goroutine running on this thread, as a new counted reference.

@@ -81,12 +81,17 @@ pub(crate) struct Processor {
     pub(crate) schedtick: u32,
     stacks: Vec<Stack>,
     rng: u64,
+    /// Consecutive goroutines taken from `runnext` (see `runq_get`).
+    runnext_streak: u32,
     /// Free goroutine cells (`cellcache.rs`).
     pub(crate) cells: crate::cellcache::CellCache,
     /// Goroutine ids reserved for this P: `goid_next..goid_end`.
     goid_next: u64,
     goid_end: u64,
 }
+
+/// Goroutines taken from `runnext` in a row before the local queue's head gets a turn.
+const RUNNEXT_STREAK: u32 = 16;
 
 /// Goroutine ids a P reserves at a time.
 const GOID_BATCH: u64 = 1024;
@@ -103,6 +108,7 @@ impl Processor {
             schedtick: 0,
             stacks: Vec::with_capacity(STACK_CACHE),
             rng: 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
+            runnext_streak: 0,
             cells: crate::cellcache::CellCache::new(),
             goid_next: 0,
             goid_end: 0,
@@ -135,9 +141,27 @@ impl Processor {
         }
     }
 
-    /// Owner: the next goroutine to run: `runnext` first, then the queue head.
+    /// Owner: the next goroutine to run: `runnext` first, then the queue head. After
+    /// `RUNNEXT_STREAK` runnext goroutines in a row, the queue head goes first once: a pair
+    /// that keeps waking each other would otherwise keep the rest of the queue waiting for as
+    /// long as it runs (Go bounds this with the time slice and preemption; tokio with a count).
     pub(crate) fn runq_get(&mut self) -> Option<GRef> {
-        self.shared().take_runnext().or_else(|| self.runq.pop())
+        if self.runnext_streak >= RUNNEXT_STREAK {
+            self.runnext_streak = 0;
+            if let Some(g) = self.runq.pop() {
+                return Some(g);
+            }
+        }
+        match self.shared().take_runnext() {
+            Some(g) => {
+                self.runnext_streak += 1;
+                Some(g)
+            }
+            None => {
+                self.runnext_streak = 0;
+                self.runq.pop()
+            }
+        }
     }
 
     /// The local queue, as a destination for batch steals.

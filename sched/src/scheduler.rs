@@ -7,9 +7,11 @@
 //! today; through system-call hand-off once sysmon exists).
 //!
 //! Finding work (`find_runnable`), in order:
-//! 1. every 61st schedule of a P, one G from the global queue, so it cannot starve;
+//! 1. every 61st schedule of a P, due timers and one G from the global queue, so neither can
+//!    starve;
 //! 2. the P's `runnext`, then its local queue;
-//! 3. a batch from the global queue (len/maxprocs + 1, at most 128);
+//! 3. a batch from the global queue (len/maxprocs + 1, at most 128; crossbeam's `Injector`
+//!    caps a batch lower still);
 //! 4. stealing: four passes over the other Ps in a random order (random start, random stride
 //!    coprime with the count, so each P is visited once per pass), taking half of a victim's
 //!    queue; the last pass may also take a victim's `runnext` if the victim made no progress for
@@ -30,8 +32,11 @@
 //! push to a P's own queue skips the fence: that P is running and will get to the work itself,
 //! so a miss costs parallelism for a moment, never the work.
 //!
-//! Locks: `idle` (the idle P and M lists, retired Ps) is the only lock; it is never held while
-//! running a goroutine or while calling into another lock.
+//! Locks: `idle` (the idle P and M lists, retired Ps, the timer sleeper) is the scheduler's
+//! lock. While holding it the scheduler may take an M's `handoff` lock (`startm`,
+//! `sleep_watching_timers`) and, in the deadlock check, std's environment and stderr locks;
+//! nothing takes `idle` while holding those. It is never held across a stack switch or while
+//! user code runs. `docs/HACKING.md` lists every lock and its order.
 
 use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -298,24 +303,39 @@ fn pidle_get(s: &Scheduler, idle: &mut Idle) -> Option<Box<Processor>> {
 pub(crate) fn find_runnable(m: &Arc<Machine>) -> GRef {
     let s = sched();
     loop {
-        // SAFETY: on the M's own thread; the borrow ends before any switch or `take_p`.
-        let Some(p) = (unsafe { m.p() }) else {
+        // Each borrow of the P below ends before anything that may re-enter the scheduler
+        // (timer actions ready goroutines through `with_current_p`).
+        // SAFETY (for every `m.p()` here): on the M's own thread, no other borrow live.
+        let Some(tick) = (unsafe { m.p() }).map(|p| (p.id, p.tick())) else {
             m.wait_for_handoff();
             continue;
         };
-        if p.id >= s.nprocs() {
+        let (id, tick) = tick;
+        if id >= s.nprocs() {
             retire_p(s, m);
             continue;
         }
-        if let Some(g) = local_or_global(s, p) {
+        if tick % GLOBAL_QUEUE_TICK == 0 {
+            run_due_timers();
+            if let Some(g) = global_get_one(s) {
+                return found(s, m, g);
+            }
+        }
+        // SAFETY: as above.
+        if let Some(g) = local_or_global(s, unsafe { m.p() }.expect("held")) {
             return found(s, m, g);
+        }
+        // Nothing queued: fire due timers (their actions ready goroutines onto this P).
+        if run_due_timers() > 0 {
+            continue;
         }
         if m.is_spinning() || 2 * s.nmspinning.load(Ordering::Relaxed) < busy_procs(s) {
             if !m.is_spinning() {
                 m.set_spinning(true);
                 s.nmspinning.fetch_add(1, Ordering::SeqCst);
             }
-            if let Some(g) = steal_work(s, p) {
+            // SAFETY: as above.
+            if let Some(g) = steal_work(s, unsafe { m.p() }.expect("held")) {
                 return found(s, m, g);
             }
         }
@@ -328,20 +348,7 @@ fn busy_procs(s: &Scheduler) -> usize {
 }
 
 fn local_or_global(s: &Scheduler, p: &mut Processor) -> Option<GRef> {
-    if p.tick() % GLOBAL_QUEUE_TICK == 0 {
-        run_due_timers();
-        if let Some(g) = global_get_one(s) {
-            return Some(g);
-        }
-    }
-    if let Some(g) = p.runq_get().or_else(|| global_get_batch(s, p)) {
-        return Some(g);
-    }
-    // Nothing queued: fire due timers (their actions ready goroutines onto this P).
-    if run_due_timers() > 0 {
-        return p.runq_get().or_else(|| global_get_batch(s, p));
-    }
-    None
+    p.runq_get().or_else(|| global_get_batch(s, p))
 }
 
 fn run_due_timers() -> usize {
