@@ -6,7 +6,9 @@
 use std::time::Instant;
 
 fn main() {
-    let n: u64 = std::env::args().nth(1).map_or(10_000_000, |a| a.parse().expect("N"));
+    let n: u64 = std::env::args()
+        .nth(1)
+        .map_or(10_000_000, |a| a.parse().expect("N"));
     let elapsed = gort::run(move || {
         let start = Instant::now();
         for _ in 0..n {

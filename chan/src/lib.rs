@@ -5,5 +5,26 @@
 //! between goroutines, between a goroutine and a thread, and between threads.
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod channel;
+mod error;
 mod loom;
+mod macros;
+mod select;
+mod shim;
 pub mod sync;
+mod waiter;
+
+pub use channel::{chan, IntoIter, Iter, Receiver, Sender};
+pub use error::{
+    CloseError, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError,
+    TrySendError,
+};
+pub use select::{Select, Selected};
+
+/// Items the `select!` macro expands to. Not part of the API.
+#[doc(hidden)]
+pub mod internal {
+    pub use crate::macros::{recv, send, AsReceiver, AsSender};
+    pub use crate::select::{block_forever, run_select, Case, RecvCase, SendCase};
+    pub use crate::waiter::Waiter;
+}

@@ -25,6 +25,17 @@ pub use sched::{
     MAX_PROCS,
 };
 
+pub use chan::{
+    chan, select, CloseError, IntoIter, Iter, Receiver, RecvError, RecvTimeoutError, Select,
+    Selected, SendError, SendTimeoutError, Sender, TryRecvError, TrySendError,
+};
+
+/// Go's `sync` package: mutexes, wait groups, conditions, once, pools and semaphores, all
+/// parking the goroutine (not the thread) while they wait.
+pub mod sync {
+    pub use chan::sync::*;
+}
+
 /// The calling goroutine, as `std::thread::current` is the calling thread.
 ///
 /// ```

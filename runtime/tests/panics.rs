@@ -27,7 +27,10 @@ fn payload_reaches_join() {
     common::each_procs("payload", |_| {
         let h = gort::spawn(|| -> u32 { panic!("expected: static str") });
         let payload = h.join().unwrap_err();
-        assert_eq!(payload.downcast_ref::<&str>(), Some(&"expected: static str"));
+        assert_eq!(
+            payload.downcast_ref::<&str>(),
+            Some(&"expected: static str")
+        );
 
         let n = 7;
         let h = gort::spawn(move || -> u32 { panic!("expected: formatted {n}") });
@@ -84,7 +87,10 @@ fn panic_after_park_unwinds_its_own_stack() {
         }
         for (i, h) in handles.into_iter().enumerate() {
             let payload = h.join().unwrap_err();
-            assert_eq!(panic_message(&*payload), Some(&*format!("expected: after park {i}")));
+            assert_eq!(
+                panic_message(&*payload),
+                Some(&*format!("expected: after park {i}"))
+            );
         }
         assert_eq!(dropped.load(Ordering::SeqCst), N);
     });

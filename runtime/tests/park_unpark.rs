@@ -23,8 +23,10 @@ const ROUND_TRIPS: usize = 100_000;
 const THREAD_ROUND_TRIPS: usize = 10_000;
 /// Goroutines waiting for a shared counter.
 const WAITERS: usize = 1000;
-/// Rounds of one-unpark-per-park races, per pairing.
+/// Rounds of one-unpark-per-park races between goroutines, and in pairings with a plain
+/// thread (where each round costs OS wake-ups and, on a loaded machine, time slices).
 const RACE_ROUNDS: usize = 10_000;
+const THREAD_RACE_ROUNDS: usize = 2_000;
 /// Concurrent unparkers of one goroutine, and unparks each.
 const UNPARKERS: usize = 4;
 const UNPARKS_EACH: usize = 10_000;
@@ -55,7 +57,9 @@ fn start<T: Send + 'static>(
 
 /// Publishes the caller's unparker in `slots[me]` and returns the partner's, once published.
 fn exchange_unparkers(slots: &[OnceLock<Unparker>; 2], me: usize) -> Unparker {
-    slots[me].set(gort::unparker()).expect("each side publishes once");
+    slots[me]
+        .set(gort::unparker())
+        .expect("each side publishes once");
     common::wait_until("partner's unparker", || slots[1 - me].get().is_some());
     slots[1 - me].get().unwrap().clone()
 }
@@ -180,16 +184,16 @@ fn when(round: usize) -> When {
     }
 }
 
-/// `RACE_ROUNDS` rounds of exactly one unpark per park, the waiter on `waiter_side` and the
-/// waker on `waker_side`. The waiter calls `park` once per round, with no loop around it: a
+/// `rounds` rounds of exactly one unpark per park, the waiter on `waiter_side` and the waker
+/// on `waker_side`. The waiter calls `park` once per round, with no loop around it: a
 /// lost token hangs the test, and a park that returned early sees a stale round number.
-fn unpark_races_park(waiter_side: Side, waker_side: Side) {
+fn unpark_races_park(waiter_side: Side, waker_side: Side, rounds: usize) {
     let race = Arc::new(Race::default());
     let waiter = {
         let race = race.clone();
         start(waiter_side, move || {
             race.waiter.set(gort::unparker()).expect("set once");
-            for r in 1..=RACE_ROUNDS {
+            for r in 1..=rounds {
                 race.ready.store(r, Ordering::SeqCst);
                 if let When::Before = when(r) {
                     common::wait_until("the round's unpark", || {
@@ -198,7 +202,12 @@ fn unpark_races_park(waiter_side: Side, waker_side: Side) {
                 }
                 gort::park();
                 let seen = race.round.load(Ordering::Relaxed);
-                assert_eq!(seen, r, "park returned without round {r}'s unpark ({:?})", when(r));
+                assert_eq!(
+                    seen,
+                    r,
+                    "park returned without round {r}'s unpark ({:?})",
+                    when(r)
+                );
             }
         })
     };
@@ -207,7 +216,7 @@ fn unpark_races_park(waiter_side: Side, waker_side: Side) {
         start(waker_side, move || {
             common::wait_until("waiter's unparker", || race.waiter.get().is_some());
             let u = race.waiter.get().unwrap();
-            for r in 1..=RACE_ROUNDS {
+            for r in 1..=rounds {
                 common::wait_until("waiter to reach the round", || {
                     race.ready.load(Ordering::SeqCst) == r
                 });
@@ -229,9 +238,9 @@ fn unpark_races_park(waiter_side: Side, waker_side: Side) {
 #[test]
 fn unpark_before_during_and_after_park() {
     common::each_procs("unpark races park", |_| {
-        unpark_races_park(Side::Goroutine, Side::Goroutine);
-        unpark_races_park(Side::Goroutine, Side::Thread);
-        unpark_races_park(Side::Thread, Side::Goroutine);
+        unpark_races_park(Side::Goroutine, Side::Goroutine, RACE_ROUNDS);
+        unpark_races_park(Side::Goroutine, Side::Thread, THREAD_RACE_ROUNDS);
+        unpark_races_park(Side::Thread, Side::Goroutine, THREAD_RACE_ROUNDS);
     });
 }
 
@@ -260,7 +269,11 @@ fn many_unparkers_one_waiter() {
             .map(|i| {
                 let (sent, slot) = (sent.clone(), slot.clone());
                 // Half on goroutines, half on plain threads.
-                let side = if i % 2 == 0 { Side::Goroutine } else { Side::Thread };
+                let side = if i % 2 == 0 {
+                    Side::Goroutine
+                } else {
+                    Side::Thread
+                };
                 start(side, move || {
                     common::wait_until("waiter's unparker", || slot.get().is_some());
                     let u: &Unparker = slot.get().unwrap();

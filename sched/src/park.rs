@@ -53,9 +53,13 @@ impl ParkState {
     /// Waiter side: consumes a pending token. True if there was one (do not block).
     #[inline]
     pub(crate) fn try_consume_token(&self) -> bool {
-        self.0
-            .compare_exchange(NOTIFIED, RUNNING, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
+        // A plain load first: usually there is no token, and a failing CAS would still take
+        // the cache line exclusively.
+        self.0.load(Ordering::Relaxed) == NOTIFIED
+            && self
+                .0
+                .compare_exchange(NOTIFIED, RUNNING, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// Waiter side, once committed to blocking: RUNNING→PARKED. False if a token arrived first;

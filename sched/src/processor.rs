@@ -127,10 +127,16 @@ impl Processor {
             self.runq.push(g);
             return true;
         }
-        let old = self
-            .shared()
-            .runnext
-            .swap(g.into_raw().as_ptr(), Ordering::AcqRel);
+        let runnext = &self.shared().runnext;
+        let new = g.into_raw().as_ptr();
+        // Only the owner puts into `runnext` (thieves only take out), so if it is empty now it
+        // stays empty until this store: no RMW needed then.
+        let old = if runnext.load(Ordering::Relaxed).is_null() {
+            runnext.store(new, Ordering::Release);
+            std::ptr::null_mut()
+        } else {
+            runnext.swap(new, Ordering::AcqRel)
+        };
         match NonNull::new(old) {
             None => false,
             Some(old) => {

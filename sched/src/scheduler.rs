@@ -38,7 +38,7 @@
 //! nothing takes `idle` while holding those. It is never held across a stack switch or while
 //! user code runs. `docs/HACKING.md` lists every lock and its order.
 
-use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -84,10 +84,24 @@ struct Idle {
 }
 
 static SCHED: OnceLock<Scheduler> = OnceLock::new();
+/// `SCHED`'s value once initialised: the hot path is one load and a null check.
+static SCHED_PTR: AtomicPtr<Scheduler> = AtomicPtr::new(std::ptr::null_mut());
 
 #[inline]
 pub(crate) fn sched() -> &'static Scheduler {
-    SCHED.get_or_init(Scheduler::new)
+    let p = SCHED_PTR.load(Ordering::Acquire);
+    if p.is_null() {
+        return init_sched();
+    }
+    // SAFETY: a non-null `SCHED_PTR` points into `SCHED`, initialised and never dropped.
+    unsafe { &*p }
+}
+
+#[cold]
+fn init_sched() -> &'static Scheduler {
+    let s = SCHED.get_or_init(Scheduler::new);
+    SCHED_PTR.store(s as *const Scheduler as *mut Scheduler, Ordering::Release);
+    s
 }
 
 /// True once the runtime has started (a goroutine was spawned or maxprocs set).

@@ -1,0 +1,488 @@
+//! `select`: wait on several channel operations, complete exactly one (Go's select.go).
+//!
+//! The protocol, for cases `c0..cn` in a random order (so that, when several are ready, each
+//! is chosen with equal probability):
+//! 1. Poll: lock each case's channel in turn and complete the first case that can proceed
+//!    without waiting. Done.
+//! 2. With a `default` case, stop here.
+//! 3. Register: create one `Waiter` and, channel by channel (each under its lock), queue an
+//!    entry for each case, unless the case has become ready since the poll (a peer arrived in
+//!    between). Then the waiter aborts itself (it wins its own selection with `ABORTED`, so no
+//!    peer can complete a case for it any more), unregisters, and starts again at 1; if a peer
+//!    selected it first, it waits for that peer instead (crossbeam-channel's approach).
+//! 4. Wait until a peer completes one case for us (`done`), or the deadline passes and we win
+//!    our own selection with `TIMED_OUT`.
+//! 5. Unregister: remove our remaining entries from every channel, under each lock, before
+//!    returning (so no peer can reach our stack frame afterwards).
+//!
+//! Unlike Go, channels are never locked all at once: the waiter's selection CAS is what makes
+//! "exactly one case fires" hold, even when two selects race for the same sender.
+
+use std::any::TypeId;
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+use crate::channel::{Attempt, Chan, Receiver, Sender};
+use crate::error::{RecvError, SendError};
+use crate::waiter::{Slot, Waiter, ABORTED, TIMED_OUT};
+
+/// One case of a select, type-erased. Implemented by [`RecvCase`] and [`SendCase`].
+#[doc(hidden)]
+pub trait Case {
+    /// Completes the case if it can proceed now. Used in the poll pass (`me` null).
+    fn try_now(&mut self) -> bool;
+    /// Queues the case for `me` as case `index`, unless it became ready since the poll (then
+    /// returns false and queues nothing).
+    #[doc(hidden)]
+    fn register(&mut self, me: &Waiter, index: usize) -> bool;
+    /// Removes `me`'s entries from this case's channel.
+    #[doc(hidden)]
+    fn unregister(&mut self, me: &Waiter);
+    /// A peer completed this case for us: collect the result from the slot.
+    fn finish(&mut self);
+    /// The result type, for the dynamic [`Select`]'s checked downcast.
+    fn result_type(&self) -> TypeId;
+    /// A pointer to the `Option<Result>` this case produced.
+    fn result_ptr(&mut self) -> *mut ();
+}
+
+/// A receive case: `recv(rx) -> v`.
+#[doc(hidden)]
+pub struct RecvCase<'a, T: Send> {
+    rx: Option<&'a Receiver<T>>,
+    slot: Slot<T>,
+    result: Option<Result<T, RecvError>>,
+}
+
+/// A send case: `send(tx, value) -> res`.
+#[doc(hidden)]
+pub struct SendCase<'a, T: Send> {
+    tx: Option<&'a Sender<T>>,
+    slot: Slot<T>,
+    result: Option<Result<(), SendError<T>>>,
+}
+
+impl<'a, T: Send> RecvCase<'a, T> {
+    /// A receive from `rx` (`None`: Go's nil channel, never ready).
+    pub fn new(rx: Option<&'a Receiver<T>>) -> Self {
+        RecvCase {
+            rx,
+            slot: Slot::new(None),
+            result: None,
+        }
+    }
+
+    /// True if this case fired.
+    pub fn fired(&self) -> bool {
+        self.result.is_some()
+    }
+
+    /// The received value (`Err` if the channel was closed and drained).
+    pub fn take(&mut self) -> Result<T, RecvError> {
+        self.result.take().expect("select case fired")
+    }
+}
+
+impl<'a, T: Send> SendCase<'a, T> {
+    /// A send of `v` on `tx` (`None`: Go's nil channel, never ready).
+    pub fn new(tx: Option<&'a Sender<T>>, v: T) -> Self {
+        SendCase {
+            tx,
+            slot: Slot::new(Some(v)),
+            result: None,
+        }
+    }
+
+    /// True if this case fired.
+    pub fn fired(&self) -> bool {
+        self.result.is_some()
+    }
+
+    /// `Ok` if sent, or the value back if the channel was closed.
+    pub fn take(&mut self) -> Result<(), SendError<T>> {
+        self.result.take().expect("select case fired")
+    }
+}
+
+impl<T: Send + 'static> Case for RecvCase<'_, T> {
+    fn try_now(&mut self) -> bool {
+        let Some(rx) = self.rx else { return false };
+        let c: &Chan<T> = rx.chan();
+        let mut st = c.lock();
+        let (r, woken) = c.try_recv_locked(&mut st, std::ptr::null());
+        drop(st);
+        wake(woken);
+        match r {
+            Ok(None) => false,
+            Ok(Some(v)) => {
+                self.result = Some(Ok(v));
+                true
+            }
+            Err(e) => {
+                self.result = Some(Err(e));
+                true
+            }
+        }
+    }
+
+    fn register(&mut self, me: &Waiter, index: usize) -> bool {
+        let Some(rx) = self.rx else { return true };
+        let c: &Chan<T> = rx.chan();
+        let mut st = c.lock();
+        if c.recv_ready(&st, me) {
+            return false;
+        }
+        Chan::enqueue_recv(&mut st, me, &self.slot, index);
+        true
+    }
+
+    fn unregister(&mut self, me: &Waiter) {
+        if let Some(rx) = self.rx {
+            rx.chan().dequeue(me);
+        }
+    }
+
+    fn finish(&mut self) {
+        // SAFETY: the winner published `done` (observed with acquire) and touches the slot no
+        // more; we also removed our entries, so no peer can reach it.
+        let v = unsafe { self.slot.take() };
+        self.result = Some(v.ok_or(RecvError));
+    }
+
+    fn result_type(&self) -> TypeId {
+        TypeId::of::<Result<T, RecvError>>()
+    }
+
+    fn result_ptr(&mut self) -> *mut () {
+        (&mut self.result as *mut Option<Result<T, RecvError>>).cast()
+    }
+}
+
+impl<T: Send + 'static> Case for SendCase<'_, T> {
+    fn try_now(&mut self) -> bool {
+        let Some(tx) = self.tx else { return false };
+        let c: &Chan<T> = tx.chan();
+        // SAFETY: the slot is ours until registered.
+        let v = unsafe { self.slot.take() }.expect("send case holds its value");
+        let mut st = c.lock();
+        let (r, woken) = c.try_send_locked(&mut st, v, std::ptr::null());
+        drop(st);
+        wake(woken);
+        match r {
+            Attempt::Done => {
+                self.result = Some(Ok(()));
+                true
+            }
+            Attempt::Closed(v) => {
+                self.result = Some(Err(SendError(v)));
+                true
+            }
+            Attempt::WouldBlock(v) => {
+                // SAFETY: still unregistered: the slot is ours.
+                unsafe { self.slot.put(v) };
+                false
+            }
+        }
+    }
+
+    fn register(&mut self, me: &Waiter, index: usize) -> bool {
+        let Some(tx) = self.tx else { return true };
+        let c: &Chan<T> = tx.chan();
+        let mut st = c.lock();
+        if c.send_ready(&st, me) {
+            return false;
+        }
+        Chan::enqueue_send(&mut st, me, &self.slot, index);
+        true
+    }
+
+    fn unregister(&mut self, me: &Waiter) {
+        if let Some(tx) = self.tx {
+            tx.chan().dequeue(me);
+        }
+    }
+
+    fn finish(&mut self) {
+        // SAFETY: as in `RecvCase::finish`. A receiver took the value (slot empty) or a closer
+        // marked the slot closed and left the value for us.
+        self.result = Some(if unsafe { self.slot.is_closed() } {
+            // SAFETY: as above.
+            Err(SendError(
+                unsafe { self.slot.take() }.expect("value returned on close"),
+            ))
+        } else {
+            Ok(())
+        });
+    }
+
+    fn result_type(&self) -> TypeId {
+        TypeId::of::<Result<(), SendError<T>>>()
+    }
+
+    fn result_ptr(&mut self) -> *mut () {
+        (&mut self.result as *mut Option<Result<(), SendError<T>>>).cast()
+    }
+}
+
+fn wake(u: Option<crate::shim::Unparker>) {
+    if let Some(u) = u {
+        u.unpark();
+    }
+}
+
+/// Runs the select protocol over `cases`. Returns the index of the case that fired, or `None`
+/// if `has_default` and none was ready, or if `deadline` passed.
+#[doc(hidden)]
+pub fn run_select(
+    cases: &mut [&mut dyn Case],
+    has_default: bool,
+    deadline: Option<Instant>,
+) -> Option<usize> {
+    let order = random_order(cases.len());
+    loop {
+        for &i in &order {
+            if cases[i].try_now() {
+                return Some(i);
+            }
+        }
+        if has_default {
+            return None;
+        }
+        if cases.is_empty() && deadline.is_none() {
+            block_forever();
+        }
+        let waiter = Waiter::new();
+        let mut registered = Vec::with_capacity(order.len());
+        let mut became_ready = false;
+        for &i in &order {
+            if !cases[i].register(&waiter, i) {
+                became_ready = true;
+                break;
+            }
+            registered.push(i);
+        }
+        if became_ready && waiter.try_select(ABORTED) {
+            for &i in &registered {
+                cases[i].unregister(&waiter);
+            }
+            continue;
+        }
+        let chosen = wait(&waiter, deadline);
+        for &i in &registered {
+            cases[i].unregister(&waiter);
+        }
+        if let Some(i) = chosen {
+            cases[i].finish();
+        }
+        return chosen;
+    }
+}
+
+/// Waits for a peer to complete one of our cases; `None` if we timed out first.
+fn wait(waiter: &Waiter, deadline: Option<Instant>) -> Option<usize> {
+    match deadline {
+        None => waiter.wait(),
+        Some(d) => {
+            if !waiter.wait_until(d) {
+                if waiter.try_select(TIMED_OUT) {
+                    return None;
+                }
+                waiter.wait();
+            }
+        }
+    }
+    Some(waiter.selected())
+}
+
+/// `select! {}`: blocks forever (deadlock detection sees it).
+#[doc(hidden)]
+pub fn block_forever() -> ! {
+    loop {
+        crate::shim::park();
+    }
+}
+
+/// A random permutation of `0..n` (Go randomises poll order so ready cases are chosen fairly).
+/// Under loom the order is fixed: a model must be deterministic apart from thread scheduling.
+fn random_order(n: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    if cfg!(loom) {
+        return order;
+    }
+    for i in (1..n).rev() {
+        let j = (next_random() % (i as u64 + 1)) as usize;
+        order.swap(i, j);
+    }
+    order
+}
+
+/// xorshift64* on a per-thread state (no reference to it is held across a park).
+#[inline(never)]
+fn next_random() -> u64 {
+    std::thread_local! {
+        static STATE: Cell<u64> = const { Cell::new(0) };
+    }
+    STATE.with(|s| {
+        let mut x = s.get();
+        if x == 0 {
+            let seed = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0x9E37_79B9, |d| d.as_nanos() as u64);
+            x = seed ^ (s as *const Cell<u64> as u64) | 1;
+        }
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        s.set(x);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    })
+}
+
+/// A select over a number of cases known only at run time (Go's `reflect.Select`).
+///
+/// ```
+/// let (tx1, rx1) = chan::chan::<i32>(1);
+/// let (_tx2, rx2) = chan::chan::<String>(1);
+/// tx1.send(7).unwrap();
+/// let mut sel = chan::Select::new();
+/// let a = sel.recv(&rx1);
+/// let _b = sel.recv(&rx2);
+/// let mut op = sel.select();
+/// assert_eq!(op.index(), Some(a));
+/// assert_eq!(op.recv::<i32>(), Ok(7));
+/// ```
+pub struct Select<'a> {
+    cases: Vec<Box<dyn Case + 'a>>,
+    has_default: bool,
+}
+
+/// The case a [`Select`] completed.
+pub struct Selected<'a> {
+    index: Option<usize>,
+    cases: Vec<Box<dyn Case + 'a>>,
+}
+
+impl<'a> Select<'a> {
+    /// An empty select.
+    pub fn new() -> Select<'a> {
+        Select {
+            cases: Vec::new(),
+            has_default: false,
+        }
+    }
+
+    /// Adds a receive from `rx`; returns the case's index.
+    pub fn recv<T: Send + 'static>(&mut self, rx: &'a Receiver<T>) -> usize {
+        self.cases.push(Box::new(RecvCase::new(Some(rx))));
+        self.cases.len() - 1
+    }
+
+    /// Adds a send of `v` on `tx`; returns the case's index.
+    pub fn send<T: Send + 'static>(&mut self, tx: &'a Sender<T>, v: T) -> usize {
+        self.cases.push(Box::new(SendCase::new(Some(tx), v)));
+        self.cases.len() - 1
+    }
+
+    /// Adds a `default`: `select` returns at once (index `None`) if no case is ready.
+    pub fn default(&mut self) {
+        self.has_default = true;
+    }
+
+    /// Blocks until one case completes (or returns `None` at once with a `default`).
+    pub fn select(self) -> Selected<'a> {
+        self.run(None)
+    }
+
+    /// Like [`select`](Select::select), but gives up after `timeout` (index `None`).
+    pub fn select_timeout(self, timeout: Duration) -> Selected<'a> {
+        self.run(Some(Instant::now() + timeout))
+    }
+
+    fn run(mut self, deadline: Option<Instant>) -> Selected<'a> {
+        let index = {
+            let mut refs: Vec<&mut dyn Case> = self
+                .cases
+                .iter_mut()
+                .map(|c| -> &mut dyn Case { &mut **c })
+                .collect();
+            run_select(&mut refs, self.has_default, deadline)
+        };
+        Selected {
+            index,
+            cases: self.cases,
+        }
+    }
+}
+
+impl Default for Select<'_> {
+    fn default() -> Self {
+        Select::new()
+    }
+}
+
+impl Selected<'_> {
+    /// The index of the completed case (as returned by `Select::recv`/`send`), or `None` for
+    /// the default case or a timeout.
+    pub fn index(&self) -> Option<usize> {
+        self.index
+    }
+
+    /// The result of the completed receive case. Panics if the completed case is not a
+    /// receive of `T`.
+    pub fn recv<T: Send + 'static>(&mut self) -> Result<T, RecvError> {
+        self.take::<Result<T, RecvError>>()
+    }
+
+    /// The result of the completed send case. Panics if the completed case is not a send of
+    /// `T`.
+    pub fn send<T: Send + 'static>(&mut self) -> Result<(), SendError<T>> {
+        self.take::<Result<(), SendError<T>>>()
+    }
+
+    fn take<R: 'static>(&mut self) -> R {
+        let i = self.index.expect("no case completed (default or timeout)");
+        let case = &mut self.cases[i];
+        assert!(
+            case.result_type() == TypeId::of::<R>(),
+            "Selected: case {i} has another result type"
+        );
+        // SAFETY: the type id matches, so `result_ptr` points to an `Option<R>`.
+        let slot = unsafe { &mut *case.result_ptr().cast::<Option<R>>() };
+        slot.take().expect("completed case has a result")
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_models {
+    use crate::channel::chan;
+    use loom::thread;
+
+    /// A two-case select racing two senders: a blocking sender on `a` and a non-blocking one
+    /// on `b`. Exactly one case fires: if the select took `b`'s value, `b`'s try_send saw it
+    /// taken; otherwise `b`'s value was refused (never both, never lost).
+    #[test]
+    fn two_case_select_races_senders() {
+        loom::model(|| {
+            let (a_tx, a_rx) = chan::<u32>(0);
+            let (b_tx, b_rx) = chan::<u32>(0);
+            let ta = thread::spawn(move || a_tx.send(1).unwrap());
+            // The thread sends on a clone, so `b` stays open (its close would fire the case).
+            let b_tx2 = b_tx.clone();
+            let tb = thread::spawn(move || b_tx2.try_send(2).is_ok());
+            let got = crate::select! {
+                recv(a_rx) -> v => v.unwrap(),
+                recv(b_rx) -> v => v.unwrap(),
+            };
+            let b_delivered = tb.join().unwrap();
+            if got == 2 {
+                assert!(b_delivered, "select got b's value, so b's send completed");
+                assert_eq!(a_rx.recv(), Ok(1), "a's value is still there, once");
+            } else {
+                assert_eq!(got, 1);
+                assert!(!b_delivered, "b's value was not taken by anyone");
+            }
+            ta.join().unwrap();
+            drop(b_tx);
+        });
+    }
+}

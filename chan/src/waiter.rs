@@ -1,0 +1,252 @@
+//! Waiters: what a blocked channel operation leaves in a channel's queue (Go's `sudog`).
+//!
+//! A goroutine (or thread) that must block on one or more channel operations creates one
+//! [`Waiter`] on its own stack and puts an [`Entry`] for each operation in the queue of that
+//! operation's channel (under the channel's lock). The entry points back at the waiter and at
+//! the operation's [`Slot`] (where a sender's value waits, or where a receiver's value lands).
+//!
+//! Selection: any number of wakers may find entries of the same waiter (a `select` waits on
+//! several channels). The first to win `Waiter::try_select` (a CAS of `selected` from `NONE`
+//! to the operation's case index, Go's `selectDone`) completes that operation: it moves the
+//! value into or out of the slot, then publishes `done` (release) and only then unparks the
+//! waiter. Losers drop the entry they popped and look for another waiter. A waiter that gives
+//! up (timeout) wins the same CAS with `TIMED_OUT`.
+//!
+//! Lifetime invariants (why raw pointers into another goroutine's stack are sound):
+//! - an entry is in a queue only while its waiter is blocked: the waiter removes all its
+//!   remaining entries, each under its channel's lock, before it returns;
+//! - a waker touches an entry's waiter and slot only while holding that channel's lock (so
+//!   the waiter cannot be past its cleanup of that channel), and the winner touches nothing of
+//!   the waiter after storing `done` (it unparks a clone of the waiter's `Unparker`).
+
+use std::cell::UnsafeCell;
+
+use crate::loom::{AtomicBool, AtomicUsize, Ordering};
+use crate::shim;
+
+/// `selected` before anyone chose this waiter.
+const NONE: usize = usize::MAX;
+/// `selected` when the waiter itself gave up waiting.
+pub(crate) const TIMED_OUT: usize = usize::MAX - 1;
+/// `selected` when a select withdrew to start over (a case became ready while registering).
+pub(crate) const ABORTED: usize = usize::MAX - 2;
+
+/// One blocked goroutine or thread, waiting on one or more channel operations. (Public only
+/// because the hidden `Case` trait names it; it has no public methods.)
+#[doc(hidden)]
+pub struct Waiter {
+    selected: AtomicUsize,
+    done: AtomicBool,
+    /// Owned by the waiter until a winner's `complete` moves it out (then `done` is set and the
+    /// waiter must not drop it).
+    unparker: std::mem::ManuallyDrop<shim::Unparker>,
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        if !self.is_done() {
+            // SAFETY: not completed, so nobody moved the unparker out; this is its only drop.
+            unsafe { std::mem::ManuallyDrop::drop(&mut self.unparker) };
+        }
+    }
+}
+
+impl Waiter {
+    pub(crate) fn new() -> Waiter {
+        Waiter {
+            selected: AtomicUsize::new(NONE),
+            done: AtomicBool::new(false),
+            unparker: std::mem::ManuallyDrop::new(shim::unparker()),
+        }
+    }
+
+    /// Claims this waiter for `case`. True for exactly one caller.
+    pub(crate) fn try_select(&self, case: usize) -> bool {
+        self.selected
+            .compare_exchange(NONE, case, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// The case chosen, once `done` (or the waiter's own successful `try_select`).
+    pub(crate) fn selected(&self) -> usize {
+        self.selected.load(Ordering::Acquire)
+    }
+
+    /// The winner's last touch: publish the completed operation and return the handle to
+    /// wake the waiter with (to be used after the channel lock is released).
+    ///
+    /// The waiter's unparker is moved out (no reference-count traffic): only the winner of
+    /// `try_select` calls this, once, and the waiter's `Drop` skips the unparker once `done`.
+    pub(crate) fn complete(&self) -> shim::Unparker {
+        // SAFETY: we won the selection, so no one else moves the unparker out; the waiter reads
+        // `done` before dropping it and we set `done` only after this read.
+        let unparker = unsafe { std::ptr::read(&*self.unparker) };
+        self.done.store(true, Ordering::Release);
+        unparker
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.done.load(Ordering::Acquire)
+    }
+
+    /// Parks until a winner completed an operation for this waiter.
+    pub(crate) fn wait(&self) {
+        while !self.is_done() {
+            shim::park();
+        }
+    }
+
+    /// Parks until completed or until `deadline`; true if completed. On false the caller must
+    /// still try to claim the waiter for itself (a winner may be completing it right now).
+    pub(crate) fn wait_until(&self, deadline: std::time::Instant) -> bool {
+        while !self.is_done() {
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return self.is_done();
+            }
+            shim::park_timeout(deadline - now);
+        }
+        true
+    }
+}
+
+/// Where one operation's value waits (send) or lands (receive).
+pub(crate) struct Slot<T> {
+    value: UnsafeCell<Option<T>>,
+    /// Set by a closer that completed this operation: the channel was closed under it.
+    closed: UnsafeCell<bool>,
+}
+
+impl<T> Slot<T> {
+    pub(crate) fn new(value: Option<T>) -> Slot<T> {
+        Slot {
+            value: UnsafeCell::new(value),
+            closed: UnsafeCell::new(false),
+        }
+    }
+
+    /// Moves the value out.
+    ///
+    /// # Safety
+    /// The caller has exclusive access: it is the waiter after `done`, or a winner holding
+    /// the channel lock before `done`.
+    pub(crate) unsafe fn take(&self) -> Option<T> {
+        // SAFETY: exclusive access is the caller's contract.
+        unsafe { (*self.value.get()).take() }
+    }
+
+    /// Stores the value.
+    ///
+    /// # Safety
+    /// As for [`Slot::take`].
+    pub(crate) unsafe fn put(&self, v: T) {
+        // SAFETY: exclusive access is the caller's contract.
+        unsafe { *self.value.get() = Some(v) };
+    }
+
+    /// Marks the operation as ended by a close.
+    ///
+    /// # Safety
+    /// As for [`Slot::take`].
+    pub(crate) unsafe fn set_closed(&self) {
+        // SAFETY: exclusive access is the caller's contract.
+        unsafe { *self.closed.get() = true };
+    }
+
+    /// # Safety
+    /// As for [`Slot::take`].
+    pub(crate) unsafe fn is_closed(&self) -> bool {
+        // SAFETY: exclusive access is the caller's contract.
+        unsafe { *self.closed.get() }
+    }
+}
+
+/// An operation waiting in a channel's queue.
+pub(crate) struct Entry<T> {
+    pub(crate) waiter: *const Waiter,
+    pub(crate) slot: *const Slot<T>,
+    pub(crate) case: usize,
+}
+
+// SAFETY: entries move between threads only inside a channel's state, under its lock; what
+// they point to is kept alive by the lifetime invariants in the module docs, and the values
+// they carry are `T: Send` (the channel requires it).
+unsafe impl<T: Send> Send for Entry<T> {}
+
+impl<T> Entry<T> {
+    /// # Safety
+    /// The caller holds the lock of the channel whose queue held this entry.
+    pub(crate) unsafe fn waiter(&self) -> &Waiter {
+        // SAFETY: the waiter outlives its queued entries (module invariants).
+        unsafe { &*self.waiter }
+    }
+
+    /// # Safety
+    /// As for [`Entry::waiter`].
+    pub(crate) unsafe fn slot(&self) -> &Slot<T> {
+        // SAFETY: the slot outlives its queued entries (module invariants).
+        unsafe { &*self.slot }
+    }
+}
+
+/// A channel's queue of waiting senders or receivers.
+pub(crate) struct WaitQueue<T>(std::collections::VecDeque<Entry<T>>);
+
+impl<T> WaitQueue<T> {
+    pub(crate) fn new() -> WaitQueue<T> {
+        WaitQueue(std::collections::VecDeque::new())
+    }
+
+    pub(crate) fn push(&mut self, e: Entry<T>) {
+        self.0.push_back(e);
+    }
+
+    /// Removes and claims the first entry not belonging to `me` whose waiter can still be
+    /// selected; entries of waiters already selected elsewhere are dropped on the way.
+    ///
+    /// # Safety
+    /// The caller holds this queue's channel lock.
+    pub(crate) unsafe fn claim_first(&mut self, me: *const Waiter) -> Option<Entry<T>> {
+        // Common case: the head belongs to another waiter.
+        while self.0.front().is_some_and(|e| e.waiter != me) {
+            let e = self.0.pop_front().expect("front exists");
+            // SAFETY: the caller holds the channel lock (module invariants).
+            if unsafe { e.waiter() }.try_select(e.case) {
+                return Some(e);
+            }
+        }
+        if self.0.is_empty() {
+            return None;
+        }
+        // The head is the caller's own entry (a select with a send and a receive on one
+        // channel): skip the caller's entries without disturbing them.
+        let mut i = 0;
+        while i < self.0.len() {
+            if self.0[i].waiter == me {
+                i += 1;
+                continue;
+            }
+            let e = self.0.remove(i).expect("index in range");
+            // SAFETY: as above.
+            if unsafe { e.waiter() }.try_select(e.case) {
+                return Some(e);
+            }
+        }
+        None
+    }
+
+    /// True if some entry of another waiter is queued (it may still lose its selection).
+    pub(crate) fn has_other(&self, me: *const Waiter) -> bool {
+        self.0.iter().any(|e| e.waiter != me)
+    }
+
+    /// Removes every entry of `me`.
+    pub(crate) fn remove_waiter(&mut self, me: *const Waiter) {
+        self.0.retain(|e| e.waiter != me);
+    }
+
+    /// Takes all entries (for close).
+    pub(crate) fn drain(&mut self) -> std::collections::vec_deque::Drain<'_, Entry<T>> {
+        self.0.drain(..)
+    }
+}
