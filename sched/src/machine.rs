@@ -12,9 +12,11 @@
 //!   reference into them across a stack switch.
 //! - A goroutine's run right is held by exactly one M from the moment it is taken from a run
 //!   queue until it is parked (committed), requeued, or completed.
-//! - Every access to the thread-local `CURRENT_M` goes through an `#[inline(never)]` function,
-//!   so no caller can cache the thread-local's address across a switch after which the
-//!   goroutine may be running on another thread (LLVM assumes a function never changes thread).
+//! - Every access to the thread-local `CURRENT_M` goes through one `#[inline(never)]` function,
+//!   `current_machine`, so no caller can cache the thread-local's address across a switch after
+//!   which the goroutine may be running on another thread (LLVM assumes a function never
+//!   changes thread). Its callers may be inlined: they hold the returned pointer only for code
+//!   that cannot switch.
 
 use std::cell::{Cell, UnsafeCell};
 use std::sync::{Arc, Condvar, Mutex};
@@ -313,7 +315,7 @@ pub(crate) fn current_goroutine() -> Option<GRef> {
 }
 
 /// The header of the goroutine running on this thread, or null.
-#[inline(never)]
+#[inline]
 pub(crate) fn current_header() -> *const Header {
     let m = current_machine();
     if m.is_null() {
@@ -324,7 +326,7 @@ pub(crate) fn current_header() -> *const Header {
 }
 
 /// Calls `f` with the P of this thread's M, if this is an M holding one.
-#[inline(never)]
+#[inline]
 pub(crate) fn with_current_p<R>(f: impl FnOnce(Option<&mut Processor>) -> R) -> R {
     let m = current_machine();
     if m.is_null() {
