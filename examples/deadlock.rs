@@ -3,20 +3,24 @@
 //! `cargo run --example deadlock` exits with status 2 and prints
 //! `fatal error: all goroutines are asleep - deadlock!`.
 //!
-//! The main goroutine waits for a worker that waits for a wake-up nobody will ever send.
-//! (With channels this is the classic `<-ch` on a channel nobody sends on.)
+//! The seeds' classic: two goroutines each wait to receive from the other before sending, so
+//! neither ever sends; the main goroutine waits for both.
 
 fn main() {
     gort::run(|| {
-        let worker = gort::Builder::new().name("waits-forever").spawn(|| {
-            // Nobody keeps this goroutine's Unparker: no one can ever wake it.
-            gort::park();
-            // A stray token could end the first park; the loop makes the wait truly endless.
-            loop {
-                gort::park();
-            }
+        let (to_a, from_b) = gort::chan::<&str>(0);
+        let (to_b, from_a) = gort::chan::<&str>(0);
+        let a = gort::Builder::new().name("a").spawn(move || {
+            let msg = from_b.recv(); // waits for b, which waits for us
+            to_b.send("hello from a").ok();
+            msg
         });
-        worker.join().unwrap();
+        let b = gort::Builder::new().name("b").spawn(move || {
+            let msg = from_a.recv(); // waits for a, which waits for us
+            to_a.send("hello from b").ok();
+            msg
+        });
+        println!("{:?} {:?}", a.join().unwrap(), b.join().unwrap());
     });
     println!("unreachable: the program deadlocked");
 }

@@ -17,6 +17,8 @@ fn main() {
         Ok("deadlock") => deadlock_child(),
         Ok("overflow") => overflow_child(),
         Ok("no_deadlock_with_other_thread") => no_deadlock_child(),
+        Ok("empty_select") => empty_select_child(),
+        Ok("channel_cycle") => channel_cycle_child(),
         _ => parent(),
     }
 }
@@ -28,6 +30,31 @@ fn deadlock_child() {
             gort::park();
         });
         h.join().unwrap();
+    });
+    println!("child: run returned");
+}
+
+/// `select! {}` blocks forever: with nothing else running, that is a deadlock.
+fn empty_select_child() {
+    gort::run(|| gort::select! {});
+}
+
+/// Two goroutines each receive from the other before sending (the seeds' deadlock demo).
+fn channel_cycle_child() {
+    gort::run(|| {
+        let (to_a, from_b) = gort::chan::<u32>(0);
+        let (to_b, from_a) = gort::chan::<u32>(0);
+        let a = gort::spawn(move || {
+            let v = from_b.recv();
+            to_b.send(1).ok();
+            v
+        });
+        let b = gort::spawn(move || {
+            let v = from_a.recv();
+            to_a.send(2).ok();
+            v
+        });
+        let _ = (a.join(), b.join());
     });
     println!("child: run returned");
 }
@@ -110,13 +137,20 @@ fn run_child(scenario: &str, procs: usize) -> Outcome {
 }
 
 fn check_deadlock(procs: usize) -> Result<(), String> {
-    let o = run_child("deadlock", procs);
+    for scenario in ["deadlock", "empty_select", "channel_cycle"] {
+        check_deadlock_of(scenario, procs)?;
+    }
+    Ok(())
+}
+
+fn check_deadlock_of(scenario: &str, procs: usize) -> Result<(), String> {
+    let o = run_child(scenario, procs);
     if o.code != Some(2)
         || !o
             .stderr
             .contains("fatal error: all goroutines are asleep - deadlock!")
     {
-        return Err(format!("exit {:?}, stderr: {}", o.code, o.stderr));
+        return Err(format!("{scenario}: exit {:?}, stderr: {}", o.code, o.stderr));
     }
     Ok(())
 }
