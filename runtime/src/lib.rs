@@ -30,6 +30,8 @@ pub use chan::{
     Selected, SendError, SendTimeoutError, Sender, TryRecvError, TrySendError,
 };
 
+pub mod time;
+
 /// Go's `sync` package: mutexes, wait groups, conditions, once, pools and semaphores, all
 /// parking the goroutine (not the thread) while they wait.
 pub mod sync {
