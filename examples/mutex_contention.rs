@@ -11,7 +11,9 @@ use std::time::Instant;
 const WORKERS: u64 = 8;
 
 fn main() {
-    let n: u64 = std::env::args().nth(1).map_or(8_000_000, |a| a.parse().expect("N"));
+    let n: u64 = std::env::args()
+        .nth(1)
+        .map_or(8_000_000, |a| a.parse().expect("N"));
     let per = n / WORKERS;
     let (count, elapsed) = gort::run(move || {
         let counter = Arc::new(gort::sync::Mutex::new(0u64));
@@ -33,7 +35,11 @@ fn main() {
         let count = *counter.lock();
         (count, elapsed)
     });
-    assert_eq!(count, per * WORKERS, "every increment happened under the lock");
+    assert_eq!(
+        count,
+        per * WORKERS,
+        "every increment happened under the lock"
+    );
     println!(
         "mutex_contention: ops={count} goroutines={WORKERS} maxprocs={} ns_per_op={:.1}",
         gort::maxprocs(),

@@ -150,7 +150,10 @@ fn check_deadlock_of(scenario: &str, procs: usize) -> Result<(), String> {
             .stderr
             .contains("fatal error: all goroutines are asleep - deadlock!")
     {
-        return Err(format!("{scenario}: exit {:?}, stderr: {}", o.code, o.stderr));
+        return Err(format!(
+            "{scenario}: exit {:?}, stderr: {}",
+            o.code, o.stderr
+        ));
     }
     Ok(())
 }

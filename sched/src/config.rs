@@ -60,13 +60,22 @@ pub(crate) fn parse_size(s: &str) -> Option<usize> {
 /// `GORT_MAXPROCS`, else the available parallelism.
 pub(crate) fn initial_maxprocs() -> usize {
     match MAXPROCS_BEFORE_START.load(Ordering::Relaxed) {
-        0 => std::env::var("GORT_MAXPROCS")
+        0 => maxprocs_from_env(),
+        n => n,
+    }
+}
+
+/// `GORT_MAXPROCS`, else the available parallelism; read once (callers may ask often before
+/// the runtime starts, e.g. a mutex deciding whether to spin).
+fn maxprocs_from_env() -> usize {
+    static FROM_ENV: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *FROM_ENV.get_or_init(|| {
+        std::env::var("GORT_MAXPROCS")
             .ok()
             .and_then(|v| v.trim().parse().ok())
             .filter(|&n: &usize| n > 0)
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
-        n => n,
-    }
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    })
 }
 
 pub(crate) fn set_maxprocs_before_start(n: usize) {
@@ -127,6 +136,13 @@ pub(crate) fn report_unjoined_panic(id: u64, name: &str, msg: &str) {
     }
 }
 
+/// Reports a panic raised by user code the runtime ran outside any goroutine's closure (a
+/// destructor, a timer action). The scheduler carries on.
+pub(crate) fn report_runtime_context_panic(what: &str, payload: &(dyn std::any::Any + Send)) {
+    let msg = crate::goroutine::payload_message(payload);
+    eprintln!("gort: panic while {what}: {msg}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_size;
@@ -139,11 +155,4 @@ mod tests {
         assert_eq!(parse_size("x"), None);
         assert_eq!(parse_size(""), None);
     }
-}
-
-/// Reports a panic raised by user code the runtime ran outside any goroutine's closure (a
-/// destructor, a timer action). The scheduler carries on.
-pub(crate) fn report_runtime_context_panic(what: &str, payload: &(dyn std::any::Any + Send)) {
-    let msg = crate::goroutine::payload_message(payload);
-    eprintln!("gort: panic while {what}: {msg}");
 }

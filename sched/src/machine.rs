@@ -19,6 +19,7 @@
 //!   that cannot switch.
 
 use std::cell::{Cell, UnsafeCell};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use crate::goroutine::{GRef, Header, Switch};
@@ -34,6 +35,8 @@ pub(crate) struct Machine {
     spinning: Cell<bool>,
     /// Where `startm` hands a P (and the spinning flag) to this M while it sleeps.
     handoff: Mutex<Handoff>,
+    /// True while this M blocks in the poller (a hand-off or poke must `wake` the poller).
+    in_poll: AtomicBool,
     wakeup: Condvar,
 }
 
@@ -61,6 +64,7 @@ impl Machine {
             current: Cell::new(std::ptr::null()),
             spinning: Cell::new(false),
             handoff: Mutex::new(Handoff::default()),
+            in_poll: AtomicBool::new(false),
             wakeup: Condvar::new(),
         }
     }
@@ -98,12 +102,30 @@ impl Machine {
     pub(crate) fn handoff(&self, p: Box<Processor>, spinning: bool) {
         self.lock_handoff().p = Some((p, spinning));
         self.wakeup.notify_one();
+        self.wake_poller();
     }
 
     /// Wakes this M if it sleeps with a timeout, so it re-reads the earliest timer.
     pub(crate) fn poke(&self) {
         self.lock_handoff().poked = true;
         self.wakeup.notify_one();
+        self.wake_poller();
+    }
+
+    /// Marks this M as blocking in the poller (or no longer).
+    pub(crate) fn set_in_poll(&self, on: bool) {
+        self.in_poll.store(on, Ordering::SeqCst);
+    }
+
+    /// If this M blocks in the poller, interrupts it. Pairs with `set_in_poll(true)` followed
+    /// by a `has_handoff` check before polling: either the M sees the hand-off and does not
+    /// poll, or we see `in_poll` and wake it (both sides order their store before their load).
+    fn wake_poller(&self) {
+        if self.in_poll.load(Ordering::SeqCst) {
+            if let Some(p) = crate::poller::poller() {
+                p.wake();
+            }
+        }
     }
 
     /// True if a P was handed to this M and not yet taken.

@@ -245,7 +245,7 @@ pub fn park_timeout(timeout: std::time::Duration) -> bool {
     park();
     // If the timer fired, report a timeout even if someone else also woke us: callers
     // re-check their condition either way.
-    !(!timer.stop() && timer.fired())
+    timer.stop() || !timer.fired()
 }
 
 /// The parker of a plain OS thread: the shared state machine plus the OS thread handle.

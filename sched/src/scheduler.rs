@@ -206,8 +206,14 @@ fn ready_with(g: GRef, next: bool) {
         None => Err(g),
     });
     match queued_locally {
-        // Into an empty runnext: this M runs it next; waking another M would only make it
-        // spin and find nothing (tokio's LIFO-slot rule).
+        // Into an empty runnext: this M runs it next when the running goroutine parks, which
+        // in a hand-off is at once; waking another M would only make it spin and find nothing
+        // (tokio's LIFO-slot rule). Go's `ready` wakes a P here, and its spinning M takes
+        // `runnext` after a grace period if the running goroutine keeps running; measured
+        // here that costs 3-4x on 4x4 channel throughput and 1.5x on a hand-off at 2 Ps, so
+        // gort waits for sysmon (which will hand a stuck P's work to another M) to cover the
+        // case where the waker keeps running. Until then a goroutine woken by one that then
+        // computes for a long time waits for it (docs/ARCHITECTURE.md, "known limits").
         Ok(false) => {}
         Ok(true) => wakep_local(),
         Err(g) => push_global(g),
@@ -319,8 +325,9 @@ pub(crate) fn find_runnable(m: &Arc<Machine>) -> GRef {
     loop {
         // Each borrow of the P below ends before anything that may re-enter the scheduler
         // (timer actions ready goroutines through `with_current_p`).
-        // SAFETY (for every `m.p()` here): on the M's own thread, no other borrow live.
-        let Some(tick) = (unsafe { m.p() }).map(|p| (p.id, p.tick())) else {
+        // SAFETY: on the M's own thread, with no other borrow of its P live.
+        let held = unsafe { m.p() };
+        let Some(tick) = held.map(|p| (p.id, p.tick())) else {
             m.wait_for_handoff();
             continue;
         };
@@ -330,7 +337,10 @@ pub(crate) fn find_runnable(m: &Arc<Machine>) -> GRef {
             continue;
         }
         if tick % GLOBAL_QUEUE_TICK == 0 {
+            // Timers, I/O and the global queue get a turn even on a P that always has work
+            // (without sysmon, nothing else would poll while every P is busy).
             run_due_timers();
+            poll_now();
             if let Some(g) = global_get_one(s) {
                 return found(s, m, g);
             }
@@ -339,8 +349,9 @@ pub(crate) fn find_runnable(m: &Arc<Machine>) -> GRef {
         if let Some(g) = local_or_global(s, unsafe { m.p() }.expect("held")) {
             return found(s, m, g);
         }
-        // Nothing queued: fire due timers (their actions ready goroutines onto this P).
-        if run_due_timers() > 0 {
+        // Nothing queued: fire due timers and take ready I/O (both ready goroutines onto
+        // this P).
+        if run_due_timers() > 0 || poll_now() > 0 {
             continue;
         }
         if m.is_spinning() || 2 * s.nmspinning.load(Ordering::Relaxed) < busy_procs(s) {
@@ -545,10 +556,11 @@ fn stopm(s: &Scheduler, m: &Arc<Machine>) {
     let watch_timers = {
         let mut idle = s.lock_idle();
         idle.machines.push(Arc::clone(m));
-        if idle.machines.len() == idle.nm && s.global.is_empty() && !crate::timer::pending() {
+        let waits = crate::timer::pending() || crate::poller::io_waiters();
+        if idle.machines.len() == idle.nm && s.global.is_empty() && !waits {
             crate::deadlock::check_all_asleep(idle.nm, num_goroutine());
         }
-        let watch = crate::timer::pending() && idle.timer_sleeper.is_none();
+        let watch = waits && idle.timer_sleeper.is_none();
         if watch {
             idle.timer_sleeper = Some(Arc::clone(m));
         }
@@ -567,11 +579,19 @@ fn stopm(s: &Scheduler, m: &Arc<Machine>) {
 /// and return to `find_runnable`, which fires it).
 fn sleep_watching_timers(s: &Scheduler, m: &Arc<Machine>) {
     loop {
-        if m.wait_for_handoff_until(crate::timer::next_deadline()) {
+        let woke = if crate::poller::io_waiters() {
+            poll_until(m, crate::timer::next_deadline())
+        } else {
+            m.wait_for_handoff_until(crate::timer::next_deadline())
+        };
+        if woke {
             return;
         }
         if crate::timer::pending() && !crate::timer::due() {
-            continue; // poked: a new earliest deadline
+            continue; // poked: a new earliest deadline, or I/O readiness (already queued)
+        }
+        if !crate::timer::pending() && crate::poller::io_waiters() {
+            continue; // only I/O to wait for: keep polling
         }
         let mut idle = s.lock_idle();
         if m.has_handoff() {
@@ -596,6 +616,45 @@ fn sleep_watching_timers(s: &Scheduler, m: &Arc<Machine>) {
         m.wait_for_handoff();
         return;
     }
+}
+
+/// The watcher's blocking wait in the poller, until `deadline` (Go's `netpoll(delay)` from
+/// `findRunnable`). Goroutines the poll readies go to the global queue (this M has no P) and
+/// `wakep` starts an M for them. True if a P was handed to this M meanwhile.
+fn poll_until(m: &Arc<Machine>, deadline: Option<Instant>) -> bool {
+    let Some(poller) = crate::poller::poller() else {
+        return m.wait_for_handoff_until(deadline);
+    };
+    if !crate::poller::try_begin_poll() {
+        // Another M polls (non-blocking, briefly): wait on the condvar a moment instead.
+        let soon = Instant::now() + Duration::from_millis(1);
+        return m.wait_for_handoff_until(Some(deadline.map_or(soon, |d| d.min(soon))));
+    }
+    m.set_in_poll(true);
+    let woke = if m.has_handoff() {
+        true
+    } else {
+        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        poller.poll(timeout);
+        m.has_handoff()
+    };
+    m.set_in_poll(false);
+    crate::poller::end_poll();
+    woke && m.wait_for_handoff_until(Some(Instant::now()))
+}
+
+/// A non-blocking poll from a P with nothing to run (Go polls in `findRunnable` before
+/// stealing). Readied goroutines land on this M's P. Returns how many were readied.
+fn poll_now() -> usize {
+    let Some(poller) = crate::poller::poller() else {
+        return 0;
+    };
+    if !poller.has_waiters() || !crate::poller::try_begin_poll() {
+        return 0;
+    }
+    let n = poller.poll(Some(Duration::ZERO));
+    crate::poller::end_poll();
+    n
 }
 
 /// This M's P was retired by `set_maxprocs`: move its work to the global queue, park the P.

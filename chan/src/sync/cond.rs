@@ -1,0 +1,160 @@
+//! [`Cond`]: Go's `sync.Cond` over this crate's [`Mutex`], with Go's FIFO wake order (Go's
+//! `notifyList` wakes by ticket number, oldest first).
+//!
+//! `wait` queues the caller's `Waiter` at the tail *before* unlocking the user's mutex, so a
+//! `signal` or `broadcast` made after the waiter's unlock (by anyone holding the mutex then)
+//! finds it: no lost wake-up. `signal` pops the head; `broadcast` takes the whole queue.
+//!
+//! Invariant: `waiters` holds exactly the waiters that called `wait` and have not been popped;
+//! each is popped (and woken) once.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use super::mutex::MutexGuard;
+use super::shim::Lock;
+use super::waiter::Waiter;
+
+/// A condition variable: goroutines wait for an event while holding a [`Mutex`], as Go's
+/// `sync.Cond` (its `Wait` / `Signal` / `Broadcast`).
+///
+/// [`signal`](Cond::signal) wakes the goroutine that has waited longest;
+/// [`broadcast`](Cond::broadcast) wakes all. Woken waiters re-lock the mutex before `wait`
+/// returns, so, as in Go, callers re-check their condition in a loop (or use
+/// [`wait_while`](Cond::wait_while)). A `Cond` may be used with different mutexes over time,
+/// but all waiters of one wait should share one.
+///
+/// [`Mutex`]: super::Mutex
+///
+/// ```
+/// use chan::sync::{Cond, Mutex};
+/// use std::sync::Arc;
+///
+/// let state = Arc::new((Mutex::new(false), Cond::new()));
+/// let waiter = {
+///     let state = state.clone();
+///     sched::spawn(move || {
+///         let (ready, cond) = &*state;
+///         let mut guard = ready.lock();
+///         while !*guard {
+///             guard = cond.wait(guard);
+///         }
+///     })
+/// };
+/// *state.0.lock() = true;
+/// state.1.broadcast();
+/// waiter.join().unwrap();
+/// ```
+pub struct Cond {
+    waiters: Lock<VecDeque<Arc<Waiter>>>,
+}
+
+impl Cond {
+    /// A condition variable with no waiters; `const`, usable in a `static`.
+    ///
+    /// ```
+    /// static EVENT: chan::sync::Cond = chan::sync::Cond::new();
+    /// EVENT.signal(); // nobody waits: nothing happens
+    /// ```
+    pub const fn new() -> Cond {
+        Cond {
+            waiters: Lock::new(VecDeque::new()),
+        }
+    }
+
+    /// Unlocks `guard`'s mutex, parks until signalled, then re-locks it and returns the new
+    /// guard. Queues the caller before unlocking, so no signal sent after that is missed.
+    ///
+    /// ```
+    /// use chan::sync::{Cond, Mutex};
+    /// use std::sync::Arc;
+    ///
+    /// let pair = Arc::new((Mutex::new(0), Cond::new()));
+    /// let p = pair.clone();
+    /// let h = sched::spawn(move || {
+    ///     *p.0.lock() = 1;
+    ///     p.1.signal();
+    /// });
+    /// let mut g = pair.0.lock();
+    /// while *g == 0 {
+    ///     g = pair.1.wait(g);
+    /// }
+    /// drop(g);
+    /// h.join().unwrap();
+    /// ```
+    pub fn wait<'a, T: ?Sized>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+        let me = Waiter::new();
+        self.waiters.lock().push_back(me.clone());
+        let mutex = guard.mutex;
+        drop(guard);
+        me.wait();
+        mutex.lock()
+    }
+
+    /// Waits while `condition` holds, re-checking it (with the mutex held) after each wake-up.
+    ///
+    /// ```
+    /// use chan::sync::{Cond, Mutex};
+    /// use std::sync::Arc;
+    ///
+    /// let pair = Arc::new((Mutex::new(Vec::new()), Cond::new()));
+    /// let p = pair.clone();
+    /// let h = sched::spawn(move || {
+    ///     p.0.lock().push(1);
+    ///     p.1.signal();
+    /// });
+    /// let items = pair.1.wait_while(pair.0.lock(), |items| items.is_empty());
+    /// assert_eq!(*items, [1]);
+    /// drop(items);
+    /// h.join().unwrap();
+    /// ```
+    pub fn wait_while<'a, T: ?Sized>(
+        &self,
+        mut guard: MutexGuard<'a, T>,
+        mut condition: impl FnMut(&mut T) -> bool,
+    ) -> MutexGuard<'a, T> {
+        while condition(&mut *guard) {
+            guard = self.wait(guard);
+        }
+        guard
+    }
+
+    /// Wakes the goroutine (or thread) that has waited longest, if any (Go's `Signal`). The
+    /// caller need not hold the mutex.
+    ///
+    /// ```
+    /// chan::sync::Cond::new().signal();
+    /// ```
+    #[doc(alias = "notify_one")]
+    pub fn signal(&self) {
+        let head = self.waiters.lock().pop_front();
+        if let Some(w) = head {
+            w.wake();
+        }
+    }
+
+    /// Wakes every waiting goroutine and thread, oldest first (Go's `Broadcast`).
+    ///
+    /// ```
+    /// chan::sync::Cond::new().broadcast();
+    /// ```
+    #[doc(alias = "notify_all")]
+    pub fn broadcast(&self) {
+        let all = std::mem::take(&mut *self.waiters.lock());
+        for w in all {
+            w.wake();
+        }
+    }
+}
+
+impl Default for Cond {
+    fn default() -> Cond {
+        Cond::new()
+    }
+}
+
+impl std::fmt::Debug for Cond {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cond").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,66 @@
+//! What the sync primitives take from outside, switched for loom under `--cfg loom`: the
+//! internal lock that guards a waiter queue ([`Lock`]) and parking ([`park`], [`unparker`],
+//! [`Unparker`]).
+//!
+//! Normally these are std's `Mutex` and `sched`'s park/unpark. Under loom they are loom's
+//! `Mutex` and loom's thread park/unpark, so a model explores every interleaving of a
+//! counter-and-queue handshake and reports a lost wake-up as a deadlock (every loom thread
+//! parked). Atomics come from `crate::loom` as everywhere in the crate.
+//!
+//! Invariant: a `Lock` is held only around queue manipulation; nobody parks, unparks or runs
+//! user code while holding one (see `mod.rs`).
+
+pub(crate) use imp::{park, unparker, Lock, Unparker};
+
+#[cfg(not(loom))]
+mod imp {
+    use std::sync::{MutexGuard, PoisonError};
+
+    pub(crate) use sched::{park, unparker, Unparker};
+
+    /// The internal lock of a waiter queue. Never poisoned in practice (nothing that can panic
+    /// runs under it); a poisoned one is used as is.
+    pub(crate) struct Lock<T>(std::sync::Mutex<T>);
+
+    impl<T> Lock<T> {
+        pub(crate) const fn new(value: T) -> Lock<T> {
+            Lock(std::sync::Mutex::new(value))
+        }
+
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        }
+    }
+}
+
+#[cfg(loom)]
+mod imp {
+    use std::sync::OnceLock;
+
+    pub(crate) use loom::thread::park;
+
+    /// Under loom a waiter is a loom thread.
+    pub(crate) type Unparker = loom::thread::Thread;
+
+    pub(crate) fn unparker() -> Unparker {
+        loom::thread::current()
+    }
+
+    /// loom's `Mutex::new` is not `const`, and the types that embed a `Lock` have `const`
+    /// constructors; so the loom mutex is created on first use, from `T::default()` (every
+    /// queue starts empty, which is its default).
+    pub(crate) struct Lock<T>(OnceLock<loom::sync::Mutex<T>>);
+
+    impl<T: Default> Lock<T> {
+        pub(crate) const fn new(value: T) -> Lock<T> {
+            // An empty queue owns no memory; forgetting it leaks nothing.
+            std::mem::forget(value);
+            Lock(OnceLock::new())
+        }
+
+        pub(crate) fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
+            let mutex = self.0.get_or_init(|| loom::sync::Mutex::new(T::default()));
+            mutex.lock().unwrap()
+        }
+    }
+}

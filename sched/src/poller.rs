@@ -1,0 +1,74 @@
+//! The I/O poller interface the scheduler calls when it runs out of work (Go's netpoll hooks).
+//!
+//! `sched` knows nothing of sockets: a poller (the `netpoller` crate, on mio) is installed once
+//! with [`install_poller`], and the scheduler calls it:
+//! - non-blocking (`poll(Some(ZERO))`) from `find_runnable` when a P has nothing queued, so
+//!   goroutines whose I/O is ready run before an M goes idle;
+//! - blocking, from the one idle M that watches timers, with the timeout of the earliest timer
+//!   (`None` if there is none): an idle process sleeps in `epoll_wait`, not in a spin;
+//! - [`Poller::wake`] interrupts that blocking poll when the M is needed (new work handed to
+//!   it, or a new earliest timer), as Go's `netpollBreak`.
+//!
+//! A poller reports readiness by unparking the goroutines that wait for it (their `Unparker`s),
+//! from inside `poll`; the scheduler's `ready` puts them on the polling M's P, or on the global
+//! queue if the M has none. `has_waiters` keeps deadlock detection silent while any goroutine
+//! waits for I/O.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// An I/O readiness poller the scheduler blocks in when idle.
+pub trait Poller: Send + Sync + 'static {
+    /// Waits up to `timeout` (`None`: until woken; `Some(ZERO)`: do not block) for I/O
+    /// readiness, unparks every goroutine whose I/O became ready, and returns how many it
+    /// unparked. Only one thread calls `poll` at a time.
+    fn poll(&self, timeout: Option<Duration>) -> usize;
+
+    /// Makes a concurrent or the next blocking `poll` return soon. Callable from any thread.
+    fn wake(&self);
+
+    /// True if some goroutine or thread waits for I/O through this poller.
+    fn has_waiters(&self) -> bool;
+}
+
+static POLLER: OnceLock<&'static dyn Poller> = OnceLock::new();
+
+/// Installs the process's poller. The first call wins; later calls return `false`.
+///
+/// ```
+/// struct Nothing;
+/// impl sched::Poller for Nothing {
+///     fn poll(&self, _: Option<std::time::Duration>) -> usize { 0 }
+///     fn wake(&self) {}
+///     fn has_waiters(&self) -> bool { false }
+/// }
+/// static NOTHING: Nothing = Nothing;
+/// let _first = sched::install_poller(&NOTHING);
+/// ```
+pub fn install_poller(poller: &'static dyn Poller) -> bool {
+    POLLER.set(poller).is_ok()
+}
+
+/// The installed poller, if any.
+#[inline]
+pub(crate) fn poller() -> Option<&'static dyn Poller> {
+    POLLER.get().copied()
+}
+
+/// True if a poller is installed and something waits on it.
+pub(crate) fn io_waiters() -> bool {
+    poller().is_some_and(|p| p.has_waiters())
+}
+
+/// True while some thread is inside `Poller::poll` (only one may be).
+static POLLING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Claims the right to call `poll`. False if another thread holds it.
+pub(crate) fn try_begin_poll() -> bool {
+    !POLLING.swap(true, std::sync::atomic::Ordering::Acquire)
+}
+
+/// Gives the right to poll back.
+pub(crate) fn end_poll() {
+    POLLING.store(false, std::sync::atomic::Ordering::Release);
+}
