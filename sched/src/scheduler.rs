@@ -210,8 +210,8 @@ fn ready_with(g: GRef, next: bool) {
         // in a hand-off is at once; waking another M would only make it spin and find nothing
         // (tokio's LIFO-slot rule). Go's `ready` wakes a P here, and its spinning M takes
         // `runnext` after a grace period if the running goroutine keeps running; measured
-        // here that costs 3-4x on 4x4 channel throughput and 1.5x on a hand-off at 2 Ps, so
-        // gort waits for sysmon (which will hand a stuck P's work to another M) to cover the
+        // here that makes a 2-P channel hand-off 1.5-1.8x slower (a futex wake of the other M
+        // on almost every hand-off), so gort waits for sysmon (which will hand a stuck P's work to another M) to cover the
         // case where the waker keeps running. Until then a goroutine woken by one that then
         // computes for a long time waits for it (docs/ARCHITECTURE.md, "known limits").
         Ok(false) => {}
