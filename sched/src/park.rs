@@ -272,6 +272,9 @@ impl ThreadParker {
         }
         let Some(timeout) = timeout else {
             crate::deadlock::thread_parked();
+            // If every M already went to sleep before this thread counted itself as parked,
+            // none of them will look again: check from here.
+            crate::scheduler::check_deadlock_now();
             while self.state.is_parked() {
                 std::thread::park();
             }

@@ -549,6 +549,19 @@ fn any_local_work(s: &Scheduler) -> bool {
     s.procs[..s.nprocs()].iter().any(ProcShared::has_work)
 }
 
+/// Runs the deadlock check if every M is asleep with nothing to do. Called by a plain thread
+/// right after it counted itself as parked: the last M may have gone to sleep (and checked)
+/// just before, when that thread did not count yet. Both checks run under the idle lock, so one
+/// of them sees the final state.
+pub(crate) fn check_deadlock_now() {
+    let Some(s) = SCHED.get() else { return };
+    let idle = s.lock_idle();
+    let waits = crate::timer::pending() || crate::poller::io_waiters();
+    if idle.nm > 0 && idle.machines.len() == idle.nm && s.global.is_empty() && !waits {
+        crate::deadlock::check_all_asleep(idle.nm, num_goroutine());
+    }
+}
+
 /// Puts `m` on the idle list and sleeps until `startm` hands it a P. If timers are pending
 /// and no other M watches them, `m` sleeps only until the earliest one is due, then takes an
 /// idle P to fire it (Go's M blocked in netpoll with the timer's timeout plays this part).
