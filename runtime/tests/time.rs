@@ -2,27 +2,12 @@
 //! select timeout, tickers tick in order and stop, timers stop and reset, and an idle runtime
 //! waiting on a timer does not spin. Each scenario runs at GORT_MAXPROCS 1, 2 and 4, bounded.
 
-use std::sync::{mpsc, Arc, Mutex};
+mod common;
+
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-static MAXPROCS: Mutex<()> = Mutex::new(());
-
-fn at_each_maxprocs(name: &str, scenario: fn(usize)) {
-    let _turn = MAXPROCS.lock().unwrap_or_else(|e| e.into_inner());
-    for procs in [1, 2, 4] {
-        gort::set_maxprocs(procs);
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let ok = gort::spawn(move || scenario(procs)).join().is_ok();
-            tx.send(ok).ok();
-        });
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(true) => {}
-            Ok(false) => panic!("{name}: failed at GORT_MAXPROCS={procs}"),
-            Err(_) => panic!("{name}: hung at GORT_MAXPROCS={procs}"),
-        }
-    }
-}
+use common::each_procs as at_each_maxprocs;
 
 #[test]
 fn sleeps_end_in_deadline_order_and_not_early() {
@@ -134,8 +119,10 @@ fn process_cpu() -> Duration {
 
 #[test]
 fn idle_runtime_does_not_spin() {
-    let _turn = MAXPROCS.lock().unwrap_or_else(|e| e.into_inner());
-    gort::set_maxprocs(2);
+    common::each_procs("idle_runtime_does_not_spin", |_| idle_second());
+}
+
+fn idle_second() {
     // Warm up, so thread start-up is not counted.
     gort::spawn(|| gort::time::sleep(Duration::from_millis(10)))
         .join()
@@ -145,7 +132,7 @@ fn idle_runtime_does_not_spin() {
         .join()
         .unwrap();
     let used = process_cpu() - before;
-    // Other tests in this binary are serialised by the lock, so this is ours alone: a spinning
+    // Other tests in this binary are serialised by `each_procs`, so this is ours alone: a spinning
     // scheduler would burn most of a second per idle thread.
     assert!(
         used < Duration::from_millis(100),
