@@ -13,7 +13,7 @@ use std::time::Duration;
 use chan::{
     chan, CloseError, RecvError, RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError,
 };
-use common::at_each_maxprocs;
+use common::each_procs_in_goroutine as at_each_maxprocs;
 
 #[test]
 fn unbuffered_send_needs_a_receiver() {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chan::{chan, select, Receiver, RecvError, Select, Sender};
-use common::at_each_maxprocs;
+use common::each_procs_in_goroutine as at_each_maxprocs;
 
 #[test]
 fn default_when_nothing_ready() {

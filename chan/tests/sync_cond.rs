@@ -2,12 +2,12 @@
 //! waiting (exact order of 10), `broadcast` wakes every waiter (goroutines and a plain
 //! thread), and a producer/consumer hand-off over `wait_while` loses nothing.
 
-mod sync_common;
+mod common;
 
 use std::sync::Arc;
 
 use chan::sync::{Cond, Mutex};
-use sync_common::{each_procs, start, wait_until, Side};
+use common::{each_procs, start, wait_until, Side};
 
 #[derive(Default)]
 struct Log {

@@ -2,14 +2,14 @@
 //! and plain threads mixed, mutual exclusion observed directly, starvation mode getting a
 //! waiter in against a hog, unlock on panic, and a guard unlocked by another goroutine.
 
-mod sync_common;
+mod common;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chan::sync::Mutex;
-use sync_common::{each_procs, quiet_expected_panics, sleep, start, Side};
+use common::{each_procs, quiet_expected_panics, sleep, start, Side};
 
 /// How long a hog keeps the mutex busy at most: a starved waiter then gets in late, and the
 /// test fails on its measured wait instead of the harness's time-out.
@@ -111,10 +111,10 @@ fn try_lock_reflects_holder() {
             sched::spawn(move || {
                 let _g = m.lock();
                 held.store(true, Ordering::Release);
-                sync_common::wait_until("release", || release.load(Ordering::Acquire));
+                common::wait_until("release", || release.load(Ordering::Acquire));
             })
         };
-        sync_common::wait_until("holder", || held.load(Ordering::Acquire));
+        common::wait_until("holder", || held.load(Ordering::Acquire));
         assert!(m.try_lock().is_none(), "try_lock succeeded on a held mutex");
         release.store(true, Ordering::Release);
         holder.join().unwrap();

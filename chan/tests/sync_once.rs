@@ -2,14 +2,14 @@
 //! under 100 concurrent callers, every caller returns only after it finished and sees its
 //! effects; a panicking function leaves the `Once` incomplete and the next caller retries.
 
-mod sync_common;
+mod common;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chan::sync::{Once, OnceValue};
-use sync_common::{each_procs, quiet_expected_panics, sleep, start, Side};
+use common::{each_procs, quiet_expected_panics, sleep, start, Side};
 
 const CALLERS: usize = 100;
 

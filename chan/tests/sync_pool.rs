@@ -2,13 +2,13 @@
 //! and plain threads), concurrent users reuse values instead of making new ones, and the
 //! per-shard capacity bounds what a pool keeps.
 
-mod sync_common;
+mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use chan::sync::Pool;
-use sync_common::{each_procs, start, Side};
+use common::{each_procs, start, Side};
 
 /// put then get on the same goroutine (same processor, no yield in between) and on a plain
 /// thread returns the very value put.

@@ -2,13 +2,13 @@
 //! inside at once), writers exclude everyone (exact counts, witnesses), a pending writer
 //! blocks new readers (Go's writer preference), and the `try_` variants.
 
-mod sync_common;
+mod common;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use chan::sync::RwMutex;
-use sync_common::{each_procs, start, wait_until, Side};
+use common::{each_procs, start, wait_until, Side};
 
 /// Four readers (three goroutines, one plain thread) each hold a read lock until all four
 /// are inside together: readers do not exclude each other.

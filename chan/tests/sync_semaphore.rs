@@ -2,13 +2,13 @@
 //! acquirer finishes and the permits all come back; waiters are served first come, first
 //! served, including multi-permit requests (head of line blocks those behind it).
 
-mod sync_common;
+mod common;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use chan::sync::Semaphore;
-use sync_common::{each_procs, start, wait_until, Side};
+use common::{each_procs, start, wait_until, Side};
 
 /// 50 goroutines and 2 threads × 20 rounds through a 3-permit semaphore, yielding inside:
 /// at most 3 inside at once, and all 1,040 passes complete.

@@ -2,13 +2,13 @@
 //! waiters on goroutines and a plain thread, a negative counter panics with Go's message and
 //! leaves the group usable, `wait` at zero returns at once, reuse over many rounds.
 
-mod sync_common;
+mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use chan::sync::WaitGroup;
-use sync_common::{each_procs, quiet_expected_panics, start, Side};
+use common::{each_procs, quiet_expected_panics, start, Side};
 
 /// 1000 goroutines each record their work and `done`; three goroutine waiters and the
 /// helper thread wait; every waiter sees all 1000 records.
