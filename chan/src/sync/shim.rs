@@ -1,6 +1,6 @@
 //! What the sync primitives take from outside, switched for loom under `--cfg loom`: the
-//! internal lock that guards a waiter queue ([`Lock`]) and parking ([`park`], [`unparker`],
-//! [`Unparker`]).
+//! internal lock that guards a waiter queue ([`Lock`]), and parking, which is the crate's
+//! (`crate::shim`, shared with the channels).
 //!
 //! Normally these are std's `Mutex` and `sched`'s park/unpark. Under loom they are loom's
 //! `Mutex` and loom's thread park/unpark, so a model explores every interleaving of a
@@ -10,13 +10,12 @@
 //! Invariant: a `Lock` is held only around queue manipulation; nobody parks, unparks or runs
 //! user code while holding one (see `mod.rs`).
 
-pub(crate) use imp::{park, unparker, Lock, Unparker};
+pub(crate) use crate::shim::{park, unparker, Unparker};
+pub(crate) use imp::Lock;
 
 #[cfg(not(loom))]
 mod imp {
     use std::sync::{MutexGuard, PoisonError};
-
-    pub(crate) use sched::{park, unparker, Unparker};
 
     /// The internal lock of a waiter queue. Never poisoned in practice (nothing that can panic
     /// runs under it); a poisoned one is used as is.
@@ -36,15 +35,6 @@ mod imp {
 #[cfg(loom)]
 mod imp {
     use std::sync::OnceLock;
-
-    pub(crate) use loom::thread::park;
-
-    /// Under loom a waiter is a loom thread.
-    pub(crate) type Unparker = loom::thread::Thread;
-
-    pub(crate) fn unparker() -> Unparker {
-        loom::thread::current()
-    }
 
     /// loom's `Mutex::new` is not `const`, and the types that embed a `Lock` have `const`
     /// constructors; so the loom mutex is created on first use, from `T::default()` (every
