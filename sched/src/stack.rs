@@ -173,11 +173,11 @@ impl Stack {
         if len == 0 {
             return;
         }
+        let lo = self.usable_lo() as *mut c_void;
         // SAFETY: `[usable_lo, top - page)` lies inside this slot, which `self` owns, and no
         // coroutine runs on it (see above), so no live data is lost; the range is RW anonymous
         // memory of our slab. DONTNEED leaves the mapping and the guard below it in place.
-        let rc =
-            unsafe { libc::madvise(self.usable_lo() as *mut c_void, len, libc::MADV_DONTNEED) };
+        let rc = unsafe { libc::madvise(lo, len, libc::MADV_DONTNEED) };
         debug_assert_eq!(
             rc,
             0,
