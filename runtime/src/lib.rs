@@ -30,6 +30,7 @@ pub use chan::{
     Selected, SendError, SendTimeoutError, Sender, TryRecvError, TrySendError,
 };
 
+pub mod net;
 pub mod time;
 
 /// Go's `sync` package: mutexes, wait groups, conditions, once, pools and semaphores, all

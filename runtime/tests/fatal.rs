@@ -18,6 +18,7 @@ fn main() {
         Ok("overflow") => overflow_child(),
         Ok("no_deadlock_with_other_thread") => no_deadlock_child(),
         Ok("empty_select") => empty_select_child(),
+        Ok("waits_for_io") => waits_for_io_child(),
         Ok("channel_cycle") => channel_cycle_child(),
         _ => parent(),
     }
@@ -32,6 +33,20 @@ fn deadlock_child() {
         h.join().unwrap();
     });
     println!("child: run returned");
+}
+
+/// Not a deadlock: the main goroutine waits in `accept` for a connection that comes from
+/// outside the process (the parent test connects after a pause). A goroutine waiting for I/O
+/// can always be woken by the world, so the detector must stay silent.
+fn waits_for_io_child() {
+    use std::io::Write;
+    gort::run(|| {
+        let l = gort::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        println!("port {}", l.local_addr().unwrap().port());
+        std::io::stdout().flush().unwrap();
+        let (_conn, _) = l.accept().unwrap();
+    });
+    println!("child: accepted");
 }
 
 /// `select! {}` blocks forever: with nothing else running, that is a deadlock.
@@ -177,15 +192,59 @@ fn check_no_false_deadlock(procs: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// The child waits in `accept`; we connect after it has been idle for a while.
+fn check_io_wait_is_not_deadlock(procs: usize) -> Result<(), String> {
+    use std::io::BufRead;
+    let mut child = Command::new(std::env::current_exe().expect("own path"))
+        .env("GORT_FATAL_CHILD", "waits_for_io")
+        .env("GORT_MAXPROCS", procs.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn child");
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    out.read_line(&mut line).map_err(|e| e.to_string())?;
+    let port: u16 = line
+        .trim()
+        .strip_prefix("port ")
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| format!("bad first line {line:?}"))?;
+    // Long enough for every M to go idle with only the I/O wait left.
+    std::thread::sleep(Duration::from_millis(300));
+    let _conn = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            let mut rest = String::new();
+            std::io::Read::read_to_string(&mut out, &mut rest).ok();
+            if status.success() && rest.contains("accepted") {
+                return Ok(());
+            }
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                std::io::Read::read_to_string(&mut e, &mut err).ok();
+            }
+            return Err(format!("exit {status:?}, stdout {rest:?}, stderr {err}"));
+        }
+        if start.elapsed() > CHILD_DEADLINE {
+            let _ = child.kill();
+            return Err("child hung after the connection".into());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn parent() {
     type Check = fn(usize) -> Result<(), String>;
-    let checks: [(&str, Check); 3] = [
+    let checks: [(&str, Check); 4] = [
         ("deadlock_is_reported", check_deadlock),
         ("stack_overflow_names_the_goroutine", check_overflow),
         (
             "plain_thread_prevents_false_deadlock",
             check_no_false_deadlock,
         ),
+        ("io_wait_is_not_a_deadlock", check_io_wait_is_not_deadlock),
     ];
     let (mut passed, mut failed) = (0, 0);
     for (name, check) in checks {

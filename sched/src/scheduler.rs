@@ -639,9 +639,10 @@ fn poll_until(m: &Arc<Machine>, deadline: Option<Instant>) -> bool {
         return m.wait_for_handoff_until(deadline);
     };
     if !crate::poller::try_begin_poll() {
-        // Another M polls (non-blocking, briefly): wait on the condvar a moment instead.
-        let soon = Instant::now() + Duration::from_millis(1);
-        return m.wait_for_handoff_until(Some(deadline.map_or(soon, |d| d.min(soon))));
+        // Another M is in a non-blocking poll (only this watcher ever blocks in the poller):
+        // it is over in microseconds; let it finish, then try again.
+        std::thread::yield_now();
+        return m.has_handoff() && m.wait_for_handoff_until(Some(Instant::now()));
     }
     m.set_in_poll(true);
     let woke = if m.has_handoff() {
