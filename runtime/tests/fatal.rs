@@ -194,7 +194,6 @@ fn check_no_false_deadlock(procs: usize) -> Result<(), String> {
 
 /// The child waits in `accept`; we connect after it has been idle for a while.
 fn check_io_wait_is_not_deadlock(procs: usize) -> Result<(), String> {
-    use std::io::BufRead;
     let mut child = Command::new(std::env::current_exe().expect("own path"))
         .env("GORT_FATAL_CHILD", "waits_for_io")
         .env("GORT_MAXPROCS", procs.to_string())
@@ -202,9 +201,37 @@ fn check_io_wait_is_not_deadlock(procs: usize) -> Result<(), String> {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn child");
-    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    out.read_line(&mut line).map_err(|e| e.to_string())?;
+    let result = connect_to_child(&mut child);
+    if result.is_err() {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    result?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if out.status.success() && stdout.contains("accepted") {
+        return Ok(());
+    }
+    Err(format!(
+        "exit {:?}, stdout {stdout:?}, stderr {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    ))
+}
+
+/// Reads the child's port, waits until its Ms are idle, connects, and waits (bounded) for it
+/// to exit.
+fn connect_to_child(child: &mut std::process::Child) -> Result<(), String> {
+    use std::io::Read;
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while byte[0] != b'\n' {
+        if stdout.read(&mut byte).map_err(|e| e.to_string())? == 0 {
+            return Err("child closed stdout before printing its port".into());
+        }
+        line.push(byte[0]);
+    }
+    let line = String::from_utf8_lossy(&line);
     let port: u16 = line
         .trim()
         .strip_prefix("port ")
@@ -213,26 +240,15 @@ fn check_io_wait_is_not_deadlock(procs: usize) -> Result<(), String> {
     // Long enough for every M to go idle with only the I/O wait left.
     std::thread::sleep(Duration::from_millis(300));
     let _conn = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    child.stdout = Some(stdout);
     let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            let mut rest = String::new();
-            std::io::Read::read_to_string(&mut out, &mut rest).ok();
-            if status.success() && rest.contains("accepted") {
-                return Ok(());
-            }
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                std::io::Read::read_to_string(&mut e, &mut err).ok();
-            }
-            return Err(format!("exit {status:?}, stdout {rest:?}, stderr {err}"));
-        }
+    while child.try_wait().map_err(|e| e.to_string())?.is_none() {
         if start.elapsed() > CHILD_DEADLINE {
-            let _ = child.kill();
             return Err("child hung after the connection".into());
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+    Ok(())
 }
 
 fn parent() {
