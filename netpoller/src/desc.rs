@@ -297,7 +297,7 @@ impl Waiters {
         self.first
             .iter()
             .chain(self.rest.iter())
-            .for_each(Unparker::unpark);
+            .for_each(Unparker::unpark_later);
         n
     }
 }

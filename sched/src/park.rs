@@ -140,8 +140,16 @@ impl Unparker {
     }
 
     /// Like [`unpark`](Unparker::unpark), but a woken goroutine runs after the goroutines
-    /// already queued on this processor instead of next. For wake-ups that are not hand-offs.
-    pub(crate) fn unpark_later(&self) {
+    /// already queued on this processor instead of next. For wake-ups that are not hand-offs
+    /// (timers, I/O readiness, a goroutine's end): they keep first-come order among many
+    /// woken at once, where `unpark` favours the one woken last.
+    ///
+    /// ```
+    /// let u = sched::unparker();
+    /// u.unpark_later();
+    /// sched::park(); // consumes the token
+    /// ```
+    pub fn unpark_later(&self) {
         self.unpark_with(crate::scheduler::ready_later);
     }
 
