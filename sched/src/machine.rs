@@ -112,6 +112,11 @@ impl Machine {
         self.wake_poller();
     }
 
+    /// True while this M blocks in the poller.
+    pub(crate) fn is_in_poll(&self) -> bool {
+        self.in_poll.load(Ordering::SeqCst)
+    }
+
     /// Marks this M as blocking in the poller (or no longer).
     pub(crate) fn set_in_poll(&self, on: bool) {
         self.in_poll.store(on, Ordering::SeqCst);
@@ -334,6 +339,13 @@ pub(crate) fn current_goroutine() -> Option<GRef> {
     let h = current_header();
     // SAFETY: a running goroutine is alive: its M holds a reference while it runs.
     (!h.is_null()).then(|| unsafe { GRef::clone_from_ptr(h) })
+}
+
+/// True if this thread is an M blocked in (or returning from) the poller.
+pub(crate) fn current_in_poll() -> bool {
+    let m = current_machine();
+    // SAFETY: a non-null `CURRENT_M` points to this thread's live `Machine` (it never exits).
+    !m.is_null() && unsafe { (*m).in_poll.load(Ordering::Relaxed) }
 }
 
 /// The header of the goroutine running on this thread, or null.

@@ -223,6 +223,12 @@ fn ready_with(g: GRef, next: bool) {
 /// Queues `g` on the global queue (from a thread without a P) and wakes an M for it.
 fn push_global(g: GRef) {
     sched().global.push(g);
+    // The M blocked in the poller readies goroutines without a P; it takes a P and runs them
+    // itself once the poll returns (`poll_until`), so waking another M would only add a
+    // thread hop to every I/O wake-up.
+    if machine::current_in_poll() {
+        return;
+    }
     // Pairs with the SeqCst RMWs an M does when it gives up its P (module docs): without it,
     // the last M could go to sleep with this goroutine queued and nobody running.
     fence(Ordering::SeqCst);
@@ -566,6 +572,8 @@ pub(crate) fn check_deadlock_now() {
 /// and no other M watches them, `m` sleeps only until the earliest one is due, then takes an
 /// idle P to fire it (Go's M blocked in netpoll with the timer's timeout plays this part).
 fn stopm(s: &Scheduler, m: &Arc<Machine>) {
+    // Going idle: release the memory of stacks freed in bulk meanwhile (off the hot path).
+    crate::stack::scavenge();
     let watch_timers = {
         let mut idle = s.lock_idle();
         idle.machines.push(Arc::clone(m));
@@ -576,6 +584,13 @@ fn stopm(s: &Scheduler, m: &Arc<Machine>) {
         let watch = waits && idle.timer_sleeper.is_none();
         if watch {
             idle.timer_sleeper = Some(Arc::clone(m));
+        } else if let Some(watcher) = &idle.timer_sleeper {
+            // The watcher may be asleep on its condvar (it went to sleep when nothing waited
+            // for I/O); a goroutine this M just parked may wait for I/O now, and nobody would
+            // poll for it. Make the watcher look again (it then blocks in the poller).
+            if crate::poller::io_waiters() && !watcher.is_in_poll() {
+                watcher.poke();
+            }
         }
         watch
     };
@@ -645,16 +660,48 @@ fn poll_until(m: &Arc<Machine>, deadline: Option<Instant>) -> bool {
         return m.has_handoff() && m.wait_for_handoff_until(Some(Instant::now()));
     }
     m.set_in_poll(true);
-    let woke = if m.has_handoff() {
-        true
+    let (woke, readied) = if m.has_handoff() {
+        (true, 0)
     } else {
         let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        poller.poll(timeout);
-        m.has_handoff()
+        let readied = poller.poll(timeout);
+        (m.has_handoff(), readied)
     };
     m.set_in_poll(false);
     crate::poller::end_poll();
-    woke && m.wait_for_handoff_until(Some(Instant::now()))
+    if woke {
+        return m.wait_for_handoff_until(Some(Instant::now()));
+    }
+    readied > 0 && take_p_for_readied(m)
+}
+
+/// After a blocking poll readied goroutines onto the global queue (without waking anyone, see
+/// `push_global`): this M leaves the idle list and takes an idle P to run them itself, as Go's
+/// M returning from netpoll does. True if it holds a P now. If every P is busy, they find the
+/// goroutines in the global queue as they schedule.
+fn take_p_for_readied(m: &Arc<Machine>) -> bool {
+    let s = sched();
+    let mut idle = s.lock_idle();
+    if m.has_handoff() {
+        drop(idle);
+        return m.wait_for_handoff_until(Some(Instant::now()));
+    }
+    let Some(p) = pidle_get(s, &mut idle) else {
+        return false;
+    };
+    if let Some(i) = idle.machines.iter().position(|x| Arc::ptr_eq(x, m)) {
+        idle.machines.swap_remove(i);
+    }
+    if idle
+        .timer_sleeper
+        .as_ref()
+        .is_some_and(|t| Arc::ptr_eq(t, m))
+    {
+        idle.timer_sleeper = None;
+    }
+    drop(idle);
+    m.set_p(p);
+    true
 }
 
 /// A non-blocking poll from a P with nothing to run (Go polls in `findRunnable` before

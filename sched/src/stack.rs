@@ -25,10 +25,12 @@
 //!   value and the fix rather than a panic.
 //! * **No huge pages.** Every slab gets `madvise(MADV_NOHUGEPAGE)`: with transparent huge pages a
 //!   goroutine touching one page of its stack could fault in 2 MiB.
-//! * **Recycling, never unmapping.** A freed stack goes to its class's global free list
-//!   ([`free_stack`], or dropping the [`Stack`]) after `MADV_DONTNEED` of its usable area except
-//!   the topmost page, so an idle pooled stack costs at most one page of memory (plus its share
-//!   of page tables). Slots are never unmapped: unmapping one slot would split the slab mapping
+//! * **Recycling, never unmapping.** A freed stack ([`free_stack`], or dropping the [`Stack`])
+//!   goes to its class's dirty list, untouched, and is handed out again first. When an M goes
+//!   idle, [`scavenge`] releases (`MADV_DONTNEED` of the usable area except the topmost page)
+//!   the dirty stacks beyond `DIRTY_CAP` per class and moves them to the free list, where an
+//!   idle stack costs at most one page of memory (plus its share of page tables). Releasing at
+//!   free time cost a TLB shootdown per exiting goroutine. Slots are never unmapped: unmapping one slot would split the slab mapping
 //!   (defeating the point of slabs), and a slab is only unmappable once all its slots are free,
 //!   which needs per-slab bookkeeping that the scheduler's steady state (stacks are reused) does
 //!   not pay for. The address space of the peak number of stacks therefore stays reserved.
@@ -112,7 +114,7 @@ static CLASSES: [OnceLock<SizeClass>; MAX_CLASSES] = [const { OnceLock::new() };
 
 /// One goroutine stack: a slot of a slab, owned exclusively by this value.
 ///
-/// Dropping a `Stack` returns it to the global free list, exactly like [`free_stack`].
+/// Dropping a `Stack` returns it to its class's dirty list, exactly like [`free_stack`].
 ///
 /// Two words: the slot's top and its class (which knows the slot and guard sizes), because a
 /// goroutine carries its stack in its header and a million of them are live at once.
@@ -188,14 +190,49 @@ impl Stack {
 }
 
 impl Drop for Stack {
+    /// Returns the slot to its class's dirty list: no system call here. Releasing its pages
+    /// (`MADV_DONTNEED`, a TLB shootdown on every CPU running this process) per stack made a
+    /// burst of goroutine exits cost ~10 µs each at 2 Ps; `scavenge` does it later, in bulk,
+    /// for the stacks beyond `DIRTY_CAP`.
     fn drop(&mut self) {
-        self.release_memory();
         LIVE.fetch_sub(1, Ordering::Relaxed);
         let slot = Stack {
             top: self.top,
             class: self.class,
         };
-        self.class.lock().free.push(slot);
+        self.class.lock().dirty.push(slot);
+        DIRTY.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Freed stacks kept per size class without releasing their memory. Bounds what idle stacks
+/// can hold resident: `DIRTY_CAP` × the class's stack size at worst (64 MiB for the default
+/// 256 KiB), a page or two each in practice.
+const DIRTY_CAP: usize = 256;
+
+/// Freed stacks not yet released, over all classes (a hint for `scavenge`).
+static DIRTY: AtomicUsize = AtomicUsize::new(0);
+
+/// Releases the memory of freed stacks beyond `DIRTY_CAP` per class. Called by an M about to
+/// go idle (`scheduler::stopm`), so bursts of exits never wait for it.
+pub(crate) fn scavenge() {
+    if DIRTY.load(Ordering::Relaxed) <= DIRTY_CAP {
+        return;
+    }
+    for class in CLASSES.iter().filter_map(OnceLock::get) {
+        while let Some(stack) = class.take_excess_dirty() {
+            stack.release_memory();
+            class.lock().free.push(stack_slot(&stack));
+            std::mem::forget(stack);
+        }
+    }
+}
+
+/// A copy of `stack`'s slot (the original is then forgotten, not dropped).
+fn stack_slot(stack: &Stack) -> Stack {
+    Stack {
+        top: stack.top,
+        class: stack.class,
     }
 }
 
@@ -274,6 +311,9 @@ struct SizeClass {
 
 /// The slots of a class that are not in a live `Stack`.
 struct ClassState {
+    /// Freed but not yet released (their touched pages still resident); handed out first, as
+    /// the warmest. `scavenge` releases the ones beyond `DIRTY_CAP`, off the hot path.
+    dirty: Vec<Stack>,
     /// Guarded, released, ready to hand out (LIFO: the most recently freed is the warmest).
     free: Vec<Stack>,
     /// Slots of mapped slabs not yet carved (no guard yet).
@@ -310,6 +350,7 @@ impl SizeClass {
             guard_size,
             slab_size,
             state: Mutex::new(ClassState {
+                dirty: Vec::new(),
                 free: Vec::new(),
                 fresh: Vec::new(),
             }),
@@ -341,9 +382,24 @@ impl SizeClass {
         }
     }
 
-    /// Pops a free stack, else reserves an uncarved slot, under one short lock.
+    /// A dirty stack beyond `DIRTY_CAP`, if any (for `scavenge`).
+    fn take_excess_dirty(&self) -> Option<Stack> {
+        let mut state = self.lock();
+        if state.dirty.len() <= DIRTY_CAP {
+            return None;
+        }
+        let stack = state.dirty.pop()?;
+        DIRTY.fetch_sub(1, Ordering::Relaxed);
+        Some(stack)
+    }
+
+    /// Pops a dirty or free stack, else reserves an uncarved slot, under one short lock.
     fn take(&self) -> Take {
         let mut state = self.lock();
+        if let Some(stack) = state.dirty.pop() {
+            DIRTY.fetch_sub(1, Ordering::Relaxed);
+            return Take::Pooled(stack);
+        }
         if let Some(stack) = state.free.pop() {
             return Take::Pooled(stack);
         }
