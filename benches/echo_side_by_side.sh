@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Echo servers side by side with one load generator (gort's examples/echo_load): gort's
-# examples/echo_server and Go's benches/go/cmd/echo_server, alternating runs, at C=50 and
-# C=1000 connections, 64-byte messages. Prints every run and a table of medians.
+# examples/echo_server, Go's benches/go/cmd/echo_server, tokio's and may's
+# (benches/examples/echo_{tokio,may}.rs), alternating runs, at C=50 and C=1000 connections,
+# 64-byte messages. Prints every run and a table of medians.
 #
 # Usage: bash benches/echo_side_by_side.sh     Env: RUNS (3), SECS (5), CONNS ("50 1000")
 # The load generator shares the machine with the server: figures compare servers under the
@@ -15,8 +16,13 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 cargo build --release -q -p gort --example echo_server --example echo_load
+cargo build --release -q -p gort-benches --example echo_tokio --example echo_may
 LOAD="$ROOT/target/release/examples/echo_load"
-SERVERS=("gort|$ROOT/target/release/examples/echo_server")
+SERVERS=(
+    "gort|$ROOT/target/release/examples/echo_server"
+    "tokio|$ROOT/target/release/examples/echo_tokio"
+    "may|$ROOT/target/release/examples/echo_may"
+)
 if GO_BUILD_ONLY=1 bash benches/run_go_baselines.sh && [[ -x target/go-bench/echo_server ]]; then
     SERVERS+=("go|$ROOT/target/go-bench/echo_server")
 else

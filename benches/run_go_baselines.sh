@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Go side-by-side baselines for gort's scheduler-core acceptance programs.
 #
-# Builds the Go mirrors in benches/go/cmd/ into target/go-bench/ and runs
+# Builds the Go mirrors in benches/go/cmd/ into target/go-bench/ (and the comparison suite's
+# `go test -bench` binary of benches/go/workloads as target/go-bench/workloads.test, which
+# benches/compare.sh runs) and runs
 #   spawn_many 1000000 1000   (batched spawn/join)
 #   spawn_many 1000000 0      (spawn all, then join)
 #   park_many  1000000        (RSS per parked goroutine)
@@ -16,7 +18,7 @@
 #
 # Usage: bash benches/run_go_baselines.sh
 # Env:   RUNS=<n> (default 3)   PROCS="1 2" (GOMAXPROCS values)
-#        GO_BUILD_ONLY=1 (install and build only; used by sched_side_by_side.sh)
+#        GO_BUILD_ONLY=1 (install and build only; used by sched_side_by_side.sh and compare.sh)
 set -euo pipefail
 
 RUNS="${RUNS:-3}"
@@ -84,11 +86,15 @@ export GOTOOLCHAIN=local GOPROXY=off GOFLAGS=-mod=mod GOTELEMETRY=off
 
 # --- 2. Build ---------------------------------------------------------------
 mkdir -p "$OUT"
-for prog in spawn_many park_many ctxswitch chan_throughput mutex; do
+for prog in spawn_many park_many ctxswitch chan_throughput mutex echo_server; do
     log "building $prog"
     (cd "$GO_SRC" && "$GO" build -trimpath -o "$OUT/$prog" "./cmd/$prog") ||
         { log "ERROR: go build of $prog failed"; exit 1; }
 done
+
+log "building workloads.test (the comparison suite's Go twins)"
+(cd "$GO_SRC" && "$GO" test -c -trimpath -o "$OUT/workloads.test" ./workloads) ||
+    { log "ERROR: go test -c of ./workloads failed"; exit 1; }
 
 # GO_BUILD_ONLY=1: stop here (benches/sched_side_by_side.sh runs the binaries itself).
 if [[ "${GO_BUILD_ONLY:-0}" == 1 ]]; then
