@@ -254,3 +254,48 @@ fn num_goroutine_excludes_a_goroutine_once_joined() {
         assert_eq!(leftover, None, "goroutine join: (round, still counted)");
     });
 }
+
+/// Counts its drops: a result must be dropped exactly once, whoever ends up owning it.
+struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn every_result_is_dropped_exactly_once() {
+    // A goroutine's result lives in a packet shared with its handle; whichever of the two is
+    // last frees it. Race the three endings against completion: joined, detached at once
+    // (usually before the goroutine ends), detached after a yield (often after it ends).
+    common::each_procs("result drops", |_| {
+        const N: usize = 20_000;
+        let drops = Arc::new(AtomicUsize::new(0));
+        let d = drops.clone();
+        let joined = gort::run(move || {
+            let mut joined = 0;
+            let mut late = Vec::new();
+            for i in 0..N {
+                let d = d.clone();
+                let h = gort::go!(move || Counted(d));
+                match i % 3 {
+                    0 => joined += usize::from(h.join().is_ok()),
+                    1 => drop(h),
+                    _ => late.push(h),
+                }
+                if i % 64 == 0 {
+                    gort::yield_now();
+                    late.clear();
+                }
+            }
+            drop(late);
+            joined
+        });
+        assert_eq!(joined, N.div_ceil(3));
+        common::wait_until("every detached goroutine ended", || {
+            drops.load(Ordering::Relaxed) >= N
+        });
+        assert_eq!(drops.load(Ordering::Relaxed), N, "a result dropped twice");
+    });
+}

@@ -1,9 +1,12 @@
 //! G: one goroutine, in one heap allocation.
 //!
-//! A goroutine is a `Cell<F, T>`: a type-erased [`Header`] followed by its `Stage` (the closure
-//! before it runs, its result after). The scheduler, run queues and wakers only ever see a thin
-//! pointer to the header ([`GRef`]); typed operations go through the header's `Vtable`, as
-//! tokio's task cells do. One allocation per spawn, no boxing of the closure.
+//! A goroutine is a `GCell<F, T>`: a type-erased [`Header`] followed by a pointer to its join
+//! [`Packet`] (where its result goes) and its closure until it runs. The scheduler, run queues
+//! and wakers only ever see a thin pointer to the header ([`GRef`]); typed operations go
+//! through the header's `Vtable`, as tokio's task cells do. No boxing of the closure: a spawn is
+//! two allocations from the P's cache (`cellcache.rs`), the cell and the packet. The cell is
+//! freed when the goroutine ends (and reused by the next spawn); only the packet waits for the
+//! join (`join.rs`).
 //!
 //! The stack is bound lazily: a goroutine that has not yet run is only a closure in a queue
 //! (`coroutine` is `None`); its first `execute` takes a stack from the processor's cache and
@@ -14,13 +17,14 @@
 //! - `refs` counts [`GRef`]s. The scheduler's reference travels with the right to run the
 //!   goroutine (in a run queue, on an M, or held by the park state while parked: see `park.rs`);
 //!   `JoinHandle`s and `Unparker`s hold their own.
-//! - The fields in `UnsafeCell`/`Cell` (`coroutine`, `yielder`, `locals`, `stage` until it is
-//!   `Done`) are touched only by the thread that currently holds the run right: the M executing
-//!   the goroutine, or code running on the goroutine's own stack. The park protocol hands the run
+//! - The fields in `UnsafeCell`/`Cell` (`coroutine`, `yielder`, `locals`, the closure) are
+//!   touched only by the thread that currently holds the run right: the M executing the
+//!   goroutine, or code running on the goroutine's own stack. The park protocol hands the run
 //!   right from one thread to another with acquire/release ordering, so these accesses are
 //!   never concurrent.
-//! - After completion (`JoinState::COMPLETE` published with release ordering) the stage is read
-//!   only by the join handle, and only once.
+//! - The holder of the run right stores the result in the packet, then completes it once
+//!   (`GRef::complete`); after that the cell never touches the packet again (the handle may
+//!   already have freed it).
 //! - A goroutine parked forever is never freed (the park state owns the scheduler's reference),
 //!   exactly as Go leaks a goroutine blocked forever. Its stack is therefore never reused while
 //!   anything on it may still be referenced.
@@ -32,10 +36,11 @@ use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use corosensei::{Coroutine, Yielder};
 
-use crate::join::JoinState;
+use crate::join::Packet;
 use crate::local::LocalMap;
 use crate::park::ParkState;
 use crate::stack::Stack;
@@ -60,14 +65,12 @@ pub type Panic = Box<dyn Any + Send + 'static>;
 
 /// Type-specific operations on a goroutine cell.
 pub(crate) struct Vtable {
-    /// Runs the closure on the goroutine's own stack and stores its result.
+    /// Runs the closure on the goroutine's own stack and stores its result in the packet.
     run: unsafe fn(NonNull<Header>),
     /// Stores `Err(payload)` as the result without running the closure.
     fail: unsafe fn(NonNull<Header>, Panic),
-    /// Moves the result into `*mut Option<std::thread::Result<T>>`.
-    take_output: unsafe fn(NonNull<Header>, *mut ()),
-    /// Returns the panic message if the result is an unconsumed panic.
-    panic_message: unsafe fn(NonNull<Header>) -> Option<String>,
+    /// Publishes completion to the packet (see `join.rs`).
+    complete: unsafe fn(NonNull<Header>),
     /// Frees the cell.
     dealloc: unsafe fn(NonNull<Header>),
 }
@@ -78,13 +81,11 @@ pub(crate) struct Header {
     refs: AtomicUsize,
     /// The park/unpark handshake state (see `park.rs`).
     pub(crate) park: ParkState,
-    /// Completion and join-waiter handshake (see `join.rs`).
-    pub(crate) join: JoinState,
     vtable: &'static Vtable,
     /// Goroutine id, unique for the life of the process (1 is the first goroutine).
     pub(crate) id: u64,
     /// Name given with `Builder::name`.
-    pub(crate) name: Option<Box<str>>,
+    pub(crate) name: Option<Arc<String>>,
     /// Requested stack size in bytes (already rounded), or 0 for the default.
     pub(crate) stack_size: usize,
     /// The coroutine, once the goroutine has run for the first time.
@@ -97,18 +98,14 @@ pub(crate) struct Header {
     pub(crate) locals: UnsafeCell<LocalMap>,
 }
 
-/// A goroutine's allocation: the header, then the typed stage.
+/// A goroutine's allocation: the header, then the typed part.
 #[repr(C)]
 struct GCell<F, T> {
     header: Header,
-    stage: UnsafeCell<Stage<F, T>>,
-}
-
-enum Stage<F, T> {
-    Pending(F),
-    Running,
-    Done(std::thread::Result<T>),
-    Taken,
+    /// Where the result goes; shared with the join handle (see `join.rs`).
+    packet: NonNull<Packet<T>>,
+    /// The closure, until the goroutine runs it.
+    f: UnsafeCell<Option<F>>,
 }
 
 /// A counted reference to a goroutine.
@@ -125,24 +122,24 @@ unsafe impl Send for GRef {}
 unsafe impl Sync for GRef {}
 
 impl GRef {
-    /// Allocates a goroutine that will run `f`. The returned reference is the scheduler's; clone
-    /// it for the join handle.
+    /// Allocates a goroutine that will run `f`, and the packet its join handle will own. The
+    /// returned reference is the scheduler's.
     pub(crate) fn new<F, T>(
-        cells: Option<&mut crate::cellcache::CellCache>,
+        mut cells: Option<&mut crate::cellcache::CellCache>,
         id: u64,
-        name: Option<Box<str>>,
+        name: Option<Arc<String>>,
         stack_size: usize,
         f: F,
-    ) -> GRef
+    ) -> (GRef, NonNull<Packet<T>>)
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        let packet = Packet::alloc(cells.as_deref_mut(), id, name.clone());
         let cell = GCell {
             header: Header {
                 refs: AtomicUsize::new(1),
                 park: ParkState::new(),
-                join: JoinState::new(),
                 vtable: vtable::<F, T>(),
                 id,
                 name,
@@ -152,13 +149,14 @@ impl GRef {
                 yielder: Cell::new(std::ptr::null()),
                 locals: UnsafeCell::new(LocalMap::new()),
             },
-            stage: UnsafeCell::new(Stage::<F, T>::Pending(f)),
+            packet,
+            f: UnsafeCell::new(Some(f)),
         };
         let ptr =
             crate::cellcache::alloc_in(cells, Layout::new::<GCell<F, T>>()).cast::<GCell<F, T>>();
         // SAFETY: `ptr` is a fresh allocation with the layout of `GCell<F, T>`.
         unsafe { ptr.as_ptr().write(cell) };
-        GRef(ptr.cast())
+        (GRef(ptr.cast()), packet)
     }
 
     /// The header. Valid for as long as this reference lives.
@@ -212,24 +210,11 @@ impl GRef {
         unsafe { (self.header().vtable.fail)(self.0, payload) }
     }
 
-    /// Moves the result out into `out`, which must be `*mut Option<std::thread::Result<T>>` for
-    /// the goroutine's `T`.
-    ///
-    /// # Safety
-    /// The goroutine has completed (acquire-observed), `out` has the right type, and this is the
-    /// only call.
-    pub(crate) unsafe fn take_output(&self, out: *mut ()) {
-        // SAFETY: forwarded from the caller.
-        unsafe { (self.header().vtable.take_output)(self.0, out) }
-    }
-
-    /// The message of an unconsumed panic result, if any.
-    ///
-    /// # Safety
-    /// The goroutine has completed (acquire-observed) and nobody takes the output concurrently.
-    pub(crate) unsafe fn panic_message(&self) -> Option<String> {
-        // SAFETY: forwarded from the caller.
-        unsafe { (self.header().vtable.panic_message)(self.0) }
+    /// Publishes the goroutine's end to its join handle (wakes a joiner, or reports an unjoined
+    /// panic). Called once, by the M that ran it to its end (or failed to start it).
+    pub(crate) fn complete(&self) {
+        // SAFETY: the caller held the run right through the end: the result is stored.
+        unsafe { (self.header().vtable.complete)(self.0) }
     }
 }
 
@@ -256,7 +241,7 @@ impl Drop for GRef {
 impl Header {
     /// The goroutine's name, or "" if it has none.
     pub(crate) fn name_str(&self) -> &str {
-        self.name.as_deref().unwrap_or("")
+        self.name.as_deref().map_or("", String::as_str)
     }
 }
 
@@ -268,17 +253,16 @@ where
     &Vtable {
         run: run::<F, T>,
         fail: fail::<F, T>,
-        take_output: take_output::<F, T>,
-        panic_message: panic_message::<F, T>,
+        complete: complete::<F, T>,
         dealloc: dealloc::<F, T>,
     }
 }
 
 /// # Safety
-/// `ptr` points to a live `GCell<F, T>` and the caller holds its run right.
-unsafe fn stage<'a, F, T>(ptr: NonNull<Header>) -> &'a mut Stage<F, T> {
-    // SAFETY: the header is the first field of the `repr(C)` cell; exclusivity is the caller's.
-    unsafe { &mut *(*ptr.cast::<GCell<F, T>>().as_ptr()).stage.get() }
+/// `ptr` points to a live `GCell<F, T>`.
+unsafe fn cell<'a, F, T>(ptr: NonNull<Header>) -> &'a GCell<F, T> {
+    // SAFETY: the header is the first field of the `repr(C)` cell.
+    unsafe { ptr.cast::<GCell<F, T>>().as_ref() }
 }
 
 unsafe fn run<F, T>(ptr: NonNull<Header>)
@@ -286,42 +270,33 @@ where
     F: FnOnce() -> T,
 {
     // SAFETY: the caller holds the run right (vtable contract).
-    let st = unsafe { stage::<F, T>(ptr) };
-    let Stage::Pending(f) = std::mem::replace(st, Stage::Running) else {
-        unreachable!("goroutine run twice");
-    };
+    let cell = unsafe { cell::<F, T>(ptr) };
+    // SAFETY: the run right makes us the only user of the closure slot.
+    let f = unsafe { (*cell.f.get()).take() }.expect("goroutine run twice");
     let result = panic::catch_unwind(AssertUnwindSafe(f));
-    // SAFETY: still the run right holder; the closure's borrows ended when it returned.
-    *unsafe { stage::<F, T>(ptr) } = Stage::Done(result);
+    // SAFETY: the packet lives until we complete it; we store the result once, before that.
+    unsafe { cell.packet.as_ref().set_result(result) };
 }
 
 unsafe fn fail<F, T>(ptr: NonNull<Header>, payload: Panic) {
-    // SAFETY: the caller holds the run right (vtable contract).
-    *unsafe { stage::<F, T>(ptr) } = Stage::Done(Err(payload));
+    // SAFETY: the caller holds the run right (vtable contract); the closure never ran.
+    let cell = unsafe { cell::<F, T>(ptr) };
+    // SAFETY: as in `run`.
+    unsafe { cell.packet.as_ref().set_result(Err(payload)) };
 }
 
-unsafe fn take_output<F, T>(ptr: NonNull<Header>, out: *mut ()) {
-    // SAFETY: completion was acquire-observed and this is the only reader (vtable contract).
-    let st = unsafe { stage::<F, T>(ptr) };
-    let Stage::Done(result) = std::mem::replace(st, Stage::Taken) else {
-        unreachable!("goroutine output taken before completion or twice");
-    };
-    // SAFETY: the caller passes a `*mut Option<thread::Result<T>>` for this `T`.
-    unsafe { *out.cast::<Option<std::thread::Result<T>>>() = Some(result) };
-}
-
-unsafe fn panic_message<F, T>(ptr: NonNull<Header>) -> Option<String> {
-    // SAFETY: completion was acquire-observed and nobody takes the output concurrently.
-    match unsafe { stage::<F, T>(ptr) } {
-        Stage::Done(Err(payload)) => Some(payload_message(payload.as_ref())),
-        _ => None,
-    }
+unsafe fn complete<F, T>(ptr: NonNull<Header>) {
+    // SAFETY: the caller ran the goroutine to its end (vtable contract).
+    let cell = unsafe { cell::<F, T>(ptr) };
+    // SAFETY: the result is stored; this is the one completion.
+    unsafe { Packet::complete(cell.packet) };
 }
 
 unsafe fn dealloc<F, T>(ptr: NonNull<Header>) {
     let cell = ptr.cast::<GCell<F, T>>();
     // SAFETY: the last reference is gone: nothing else can reach the cell, which was written
-    // by `GRef::new` into an allocation of this layout from `cellcache::alloc`.
+    // by `GRef::new` into an allocation of this layout from `cellcache::alloc`. Dropping it
+    // drops the closure if it never ran; the packet is not the cell's to drop.
     unsafe {
         std::ptr::drop_in_place(cell.as_ptr());
         crate::cellcache::dealloc(cell.cast(), Layout::new::<GCell<F, T>>());
@@ -344,12 +319,13 @@ pub(crate) fn payload_message(payload: &(dyn Any + Send)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::join::JoinHandle;
 
     #[test]
     fn header_stays_small() {
         // The header is per-goroutine overhead at the million scale; keep an eye on it.
         assert!(
-            std::mem::size_of::<Header>() <= 192,
+            std::mem::size_of::<Header>() <= 128,
             "{}",
             std::mem::size_of::<Header>()
         );
@@ -357,28 +333,31 @@ mod tests {
 
     #[test]
     fn refcount_frees_once() {
-        use std::sync::Arc;
         let token = Arc::new(());
         let t2 = token.clone();
-        let g = GRef::new(None, 1, None, 0, move || drop(t2));
+        let (g, packet) = GRef::new(None, 1, None, 0, move || drop(t2));
+        let handle = JoinHandle::<()>::new(packet);
         let g2 = g.clone();
         drop(g);
         assert_eq!(Arc::strong_count(&token), 2);
+        g2.fail(Box::new("not started"));
+        g2.complete();
         drop(g2);
         assert_eq!(
             Arc::strong_count(&token),
             1,
             "closure dropped with the cell"
         );
+        assert!(handle.join().is_err());
     }
 
     #[test]
-    fn run_then_take_output() {
-        let g = GRef::new(None, 1, None, 0, || 41 + 1);
+    fn run_complete_join() {
+        let (g, packet) = GRef::new(None, 1, None, 0, || 41 + 1);
+        let handle = JoinHandle::new(packet);
         g.run();
-        let mut out: Option<std::thread::Result<i32>> = None;
-        // SAFETY: run completed on this thread; `out` matches T = i32; taken once.
-        unsafe { g.take_output((&mut out as *mut Option<std::thread::Result<i32>>).cast()) };
-        assert_eq!(out.unwrap().unwrap(), 42);
+        g.complete();
+        drop(g);
+        assert_eq!(handle.join().unwrap(), 42);
     }
 }

@@ -1,71 +1,193 @@
-//! Joining a goroutine: the completion handshake between a finished goroutine and its
-//! [`JoinHandle`], and the report of panics nobody joins.
+//! Joining a goroutine: the [`Packet`] a goroutine and its [`JoinHandle`] share (completion
+//! state, the joiner's unparker, the result), and the report of panics nobody joins.
 //!
-//! `JoinState` holds three bits. `COMPLETE` is set once, by the M that ran the goroutine to
-//! its end, after the result is stored. `WAITER` is set by a joiner after it stored its
-//! `Unparker` in `waiter`; `DETACHED` by a handle dropped without joining. Whoever sets its bit
-//! second sees the other's: a completer that sees `WAITER` wakes the joiner; a joiner that sees
-//! `COMPLETE` takes the result without parking; a completer that sees `DETACHED`, or a handle
-//! dropped after `COMPLETE`, reports an unjoined panic.
+//! The packet is a small allocation of its own, separate from the goroutine's cell, as
+//! std::thread's `Packet` is: a goroutine's cell (header, closure, stack binding) is freed the
+//! moment it ends and recycled by the next spawn, while only the packet waits for the join.
+//! A million goroutines spawned before any is joined therefore keep a million small packets
+//! alive, not a million cells.
 //!
-//! Invariants: `waiter` is written only before `WAITER` is set (release) and read only by the
-//! completer after it observed `WAITER` (acquire). The result is read only after `COMPLETE` was
-//! observed with acquire ordering, and at most once.
+//! [`JoinState`] holds three bits. `COMPLETE` is set once, by the M that ran the goroutine to
+//! its end, after the result is stored; from then on that M never touches the packet again.
+//! `WAITER` is set by a joiner after it stored its `Unparker` in `waiter`; `DETACHED` by a
+//! handle dropped without joining. Whoever sets its bit second sees the other's: a completer
+//! that sees `WAITER` takes the unparker out *before* publishing `COMPLETE`, then wakes the
+//! joiner; a joiner that sees `COMPLETE` takes the result without parking; a completer that
+//! sees `DETACHED`, or a handle dropped after `COMPLETE`, reports an unjoined panic.
+//!
+//! Invariants:
+//! - The packet is freed exactly once: by the handle (after `join`, or when dropped after
+//!   `COMPLETE`), or by the completer if the handle was dropped before `COMPLETE`.
+//! - `waiter` is written only by the joiner before `WAITER` is set (release), and read only
+//!   by the completer after it observed `WAITER` (acquire) and before it sets `COMPLETE`.
+//! - The result is written only before `COMPLETE` (release) and read only after `COMPLETE` was
+//!   observed (acquire), by whoever frees the packet.
+//!
+//! The bit protocol is model-checked with loom (`loom_tests` below).
 
 use std::cell::UnsafeCell;
-use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::ptr::NonNull;
+use std::sync::Arc;
 
-use crate::goroutine::{GRef, Panic};
+use crate::goroutine::{payload_message, Panic};
+use crate::loom::{AtomicU32, Ordering};
 use crate::park::{park, unparker, Unparker};
 
-const COMPLETE: u8 = 1;
-const WAITER: u8 = 2;
-const DETACHED: u8 = 4;
+const COMPLETE: u32 = 1;
+const WAITER: u32 = 2;
+const DETACHED: u32 = 4;
 
-/// Completion state of one goroutine (lives in its header).
-pub(crate) struct JoinState {
-    bits: AtomicU8,
-    waiter: UnsafeCell<Option<Unparker>>,
+/// The completion handshake of one goroutine (see the module docs).
+pub(crate) struct JoinState(AtomicU32);
+
+/// What the completer must do after publishing completion.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Completed {
+    /// A joiner waits: wake it with the unparker taken out of the packet.
+    WakeJoiner,
+    /// The handle is still alive; it will free the packet.
+    HandleFrees,
+    /// The handle is gone: report an unconsumed panic and free the packet.
+    CompleterFrees,
 }
 
 impl JoinState {
     pub(crate) fn new() -> JoinState {
-        JoinState {
-            bits: AtomicU8::new(0),
+        JoinState(AtomicU32::new(0))
+    }
+
+    pub(crate) fn is_complete(&self) -> bool {
+        self.0.load(Ordering::Acquire) & COMPLETE != 0
+    }
+
+    /// Completer: publishes completion. `take_waiter` runs (once) if a joiner registered, before
+    /// completion is published, so the joiner cannot free the packet under it.
+    pub(crate) fn complete(&self, take_waiter: impl FnOnce()) -> Completed {
+        let mut cur = self.0.load(Ordering::Acquire);
+        loop {
+            if cur & WAITER != 0 {
+                // The joiner is inside `join` and changes nothing until it sees COMPLETE.
+                take_waiter();
+                self.0.fetch_or(COMPLETE, Ordering::Release);
+                return Completed::WakeJoiner;
+            }
+            match self
+                .0
+                .compare_exchange(cur, cur | COMPLETE, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) if cur & DETACHED != 0 => return Completed::CompleterFrees,
+                Ok(_) => return Completed::HandleFrees,
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// Joiner, after storing its unparker: true if it must wait (not complete yet); false if
+    /// the goroutine completed first (the completer never saw the unparker: it is the joiner's
+    /// again).
+    pub(crate) fn register_waiter(&self) -> bool {
+        self.0.fetch_or(WAITER, Ordering::AcqRel) & COMPLETE == 0
+    }
+
+    /// Handle dropped without joining: true if the goroutine already completed (the handle
+    /// then reports and frees).
+    pub(crate) fn detach(&self) -> bool {
+        self.0.fetch_or(DETACHED, Ordering::AcqRel) & COMPLETE != 0
+    }
+}
+
+/// What a goroutine and its handle share: see the module docs.
+pub(crate) struct Packet<T> {
+    state: JoinState,
+    id: u64,
+    name: Option<Arc<String>>,
+    waiter: UnsafeCell<Option<Unparker>>,
+    result: UnsafeCell<Option<std::thread::Result<T>>>,
+}
+
+impl<T> Packet<T> {
+    /// Allocates a packet for goroutine `id` (from `cells`, the caller's P's cache, if any).
+    pub(crate) fn alloc(
+        cells: Option<&mut crate::cellcache::CellCache>,
+        id: u64,
+        name: Option<Arc<String>>,
+    ) -> NonNull<Packet<T>> {
+        let ptr = crate::cellcache::alloc_in(cells, std::alloc::Layout::new::<Packet<T>>())
+            .cast::<Packet<T>>();
+        let packet = Packet {
+            state: JoinState::new(),
+            id,
+            name,
             waiter: UnsafeCell::new(None),
+            result: UnsafeCell::new(None),
+        };
+        // SAFETY: `ptr` is a fresh allocation with the layout of `Packet<T>`.
+        unsafe { ptr.as_ptr().write(packet) };
+        ptr
+    }
+
+    /// Stores the goroutine's result.
+    ///
+    /// # Safety
+    /// Called by the completer, once, before [`Packet::complete`].
+    pub(crate) unsafe fn set_result(&self, result: std::thread::Result<T>) {
+        // SAFETY: before COMPLETE nobody else touches the result (module invariants).
+        unsafe { *self.result.get() = Some(result) };
+    }
+
+    /// Publishes completion: wakes the joiner, or reports and frees if the handle is gone.
+    /// The completer must not touch the packet afterwards.
+    ///
+    /// # Safety
+    /// `this` is a live packet; called once, by the completer, after `set_result`.
+    pub(crate) unsafe fn complete(this: NonNull<Packet<T>>) {
+        // SAFETY: the packet lives until COMPLETE is published (the handle frees only after
+        // observing it) or, if the handle is gone, until we free it below.
+        let packet = unsafe { this.as_ref() };
+        let mut waiter = None;
+        let done = packet.state.complete(|| {
+            // SAFETY: WAITER observed (acquire) after the joiner wrote `waiter` (release); the
+            // joiner does not touch it again until COMPLETE.
+            waiter = unsafe { (*packet.waiter.get()).take() };
+        });
+        match done {
+            Completed::WakeJoiner => {
+                if let Some(w) = waiter {
+                    w.unpark_later();
+                }
+            }
+            Completed::HandleFrees => {}
+            Completed::CompleterFrees => {
+                packet.report_unjoined();
+                // SAFETY: the handle is gone (DETACHED before COMPLETE): we are the last user.
+                unsafe { free(this) };
+            }
         }
     }
 
-    fn is_complete(&self) -> bool {
-        self.bits.load(Ordering::Acquire) & COMPLETE != 0
+    fn name_str(&self) -> &str {
+        self.name.as_deref().map_or("", String::as_str)
     }
-}
 
-/// Publishes the completion of `g` (its result is stored): wakes a joiner, or reports an
-/// unjoined panic if the handle is already gone. Called by the M after the goroutine returned.
-pub(crate) fn complete(g: &GRef) {
-    let header = g.header();
-    let prev = header.join.bits.fetch_or(COMPLETE, Ordering::AcqRel);
-    if prev & WAITER != 0 {
-        // SAFETY: WAITER was set after the joiner wrote `waiter` (release), observed here
-        // with acquire; the joiner never touches `waiter` again.
-        let waiter = unsafe { (*header.join.waiter.get()).take() };
-        if let Some(w) = waiter {
-            w.unpark_later();
+    /// Reports the result if it is a panic nobody will consume.
+    fn report_unjoined(&self) {
+        // SAFETY: called by the packet's last user after COMPLETE: nobody else reads it.
+        if let Some(Err(payload)) = unsafe { &*self.result.get() } {
+            let msg = payload_message(payload.as_ref());
+            crate::config::report_unjoined_panic(self.id, self.name_str(), &msg);
         }
     }
-    if prev & DETACHED != 0 {
-        report_unjoined(g);
-    }
 }
 
-/// Reports an unjoined panic of a completed goroutine whose handle is gone.
-pub(crate) fn report_unjoined(g: &GRef) {
-    // SAFETY: the goroutine completed (observed with acquire) and its handle is gone, so no one
-    // takes the output concurrently.
-    if let Some(msg) = unsafe { g.panic_message() } {
-        crate::config::report_unjoined_panic(g.header().id, g.header().name_str(), &msg);
+/// Drops and frees a packet.
+///
+/// # Safety
+/// `this` came from [`Packet::alloc`], and its last user calls this once.
+unsafe fn free<T>(this: NonNull<Packet<T>>) {
+    // SAFETY: the caller is the last user; the layout is the one `alloc` used.
+    unsafe {
+        std::ptr::drop_in_place(this.as_ptr());
+        crate::cellcache::dealloc(this.cast(), std::alloc::Layout::new::<Packet<T>>());
     }
 }
 
@@ -80,26 +202,26 @@ pub(crate) fn report_unjoined(g: &GRef) {
 /// assert_eq!(h.join().unwrap(), 42);
 /// ```
 pub struct JoinHandle<T> {
-    g: Option<GRef>,
-    _result: PhantomData<fn() -> T>,
+    packet: Option<NonNull<Packet<T>>>,
 }
 
-// SAFETY: the handle only reads the result (T: Send) once completion is published; the rest
-// of the header it touches is atomic.
+// SAFETY: the handle takes the result (T: Send) only after completion is published, with
+// acquire ordering; everything else it reads is atomic or immutable.
 unsafe impl<T: Send> Send for JoinHandle<T> {}
-// SAFETY: `&JoinHandle` only allows reading atomics (`is_finished`, `id`).
+// SAFETY: `&JoinHandle` only reads the atomic state and the immutable id and name.
 unsafe impl<T: Send> Sync for JoinHandle<T> {}
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(g: GRef) -> JoinHandle<T> {
+    pub(crate) fn new(packet: NonNull<Packet<T>>) -> JoinHandle<T> {
         JoinHandle {
-            g: Some(g),
-            _result: PhantomData,
+            packet: Some(packet),
         }
     }
 
-    fn g(&self) -> &GRef {
-        self.g.as_ref().expect("join handle used after join")
+    fn packet(&self) -> &Packet<T> {
+        let p = self.packet.expect("join handle used after join");
+        // SAFETY: the handle keeps the packet alive until it joins or is dropped.
+        unsafe { p.as_ref() }
     }
 
     /// Waits for the goroutine to end and returns its result, or the payload it panicked with
@@ -112,28 +234,30 @@ impl<T> JoinHandle<T> {
     /// assert_eq!(*err.downcast_ref::<&str>().unwrap(), "boom");
     /// ```
     pub fn join(mut self) -> Result<T, Panic> {
-        let g = self.g.take().expect("join handle used after join");
-        wait_complete(&g);
-        let mut out: Option<std::thread::Result<T>> = None;
-        // SAFETY: completion was observed with acquire in `wait_complete`; `out` has the
-        // goroutine's result type `T` (this handle was created for it); we take it once.
-        unsafe { g.take_output((&mut out as *mut Option<std::thread::Result<T>>).cast()) };
-        out.expect("goroutine output missing")
+        let this = self.packet.take().expect("join handle used after join");
+        // SAFETY: the handle kept the packet alive; it is ours to free after COMPLETE.
+        let packet = unsafe { this.as_ref() };
+        wait_complete(packet);
+        // SAFETY: COMPLETE observed with acquire: the completer is done with the packet.
+        let out = unsafe { (*packet.result.get()).take() };
+        // SAFETY: we are the last user (module invariants).
+        unsafe { free(this) };
+        out.expect("goroutine result missing")
     }
 
     /// True once the goroutine has ended (`join` will not block).
     pub fn is_finished(&self) -> bool {
-        self.g().header().join.is_complete()
+        self.packet().state.is_complete()
     }
 
     /// The goroutine's id (as [`crate::current_id`] returns inside it).
     pub fn id(&self) -> u64 {
-        self.g().header().id
+        self.packet().id
     }
 
     /// The goroutine's name, if it was given one.
     pub fn name(&self) -> Option<&str> {
-        self.g().header().name.as_deref()
+        self.packet().name.as_deref().map(String::as_str)
     }
 }
 
@@ -145,27 +269,133 @@ impl<T> std::fmt::Debug for JoinHandle<T> {
     }
 }
 
-fn wait_complete(g: &GRef) {
-    let join = &g.header().join;
-    if join.is_complete() {
+fn wait_complete<T>(packet: &Packet<T>) {
+    if packet.state.is_complete() {
         return;
     }
     // SAFETY: until WAITER is set, only this (the unique) handle touches `waiter`.
-    unsafe { *join.waiter.get() = Some(unparker()) };
-    if join.bits.fetch_or(WAITER, Ordering::AcqRel) & COMPLETE != 0 {
+    unsafe { *packet.waiter.get() = Some(unparker()) };
+    if !packet.state.register_waiter() {
+        // Completed first without seeing WAITER: the unparker is ours again.
+        // SAFETY: the completer never reads `waiter` unless it saw WAITER before COMPLETE.
+        unsafe { *packet.waiter.get() = None };
         return;
     }
-    while !join.is_complete() {
+    while !packet.state.is_complete() {
         park();
     }
 }
 
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
-        let Some(g) = self.g.take() else { return };
-        let prev = g.header().join.bits.fetch_or(DETACHED, Ordering::AcqRel);
-        if prev & COMPLETE != 0 {
-            report_unjoined(&g);
+        let Some(this) = self.packet.take() else {
+            return;
+        };
+        // SAFETY: the handle kept the packet alive.
+        let packet = unsafe { this.as_ref() };
+        if packet.state.detach() {
+            packet.report_unjoined();
+            // SAFETY: COMPLETE was set before DETACHED: the completer is done; we are last.
+            unsafe { free(this) };
         }
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::atomic::AtomicUsize;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// A completer racing a joiner: the joiner sees the result, the unparker is taken only if
+    /// registered, and exactly one side would free.
+    #[test]
+    fn loom_complete_races_join() {
+        loom::model(|| {
+            let state = Arc::new(JoinState::new());
+            let result = Arc::new(AtomicUsize::new(0));
+            let woken = Arc::new(AtomicUsize::new(0));
+            let (s, r, w) = (state.clone(), result.clone(), woken.clone());
+            let completer = thread::spawn(move || {
+                r.store(42, Ordering::Relaxed);
+                let mut took = false;
+                let done = s.complete(|| took = true);
+                assert_eq!(took, done == Completed::WakeJoiner);
+                if took {
+                    w.fetch_add(1, Ordering::Relaxed);
+                }
+                assert_ne!(done, Completed::CompleterFrees, "the handle is alive");
+            });
+            let mut registered = false;
+            if !state.is_complete() {
+                registered = state.register_waiter();
+                while !state.is_complete() {
+                    thread::yield_now();
+                }
+            }
+            assert_eq!(
+                result.load(Ordering::Relaxed),
+                42,
+                "result published with COMPLETE"
+            );
+            completer.join().unwrap();
+            assert_eq!(woken.load(Ordering::Relaxed), usize::from(registered));
+        });
+    }
+
+    /// A completer racing a detach: exactly one of them frees.
+    #[test]
+    fn loom_complete_races_detach() {
+        loom::model(|| {
+            let state = Arc::new(JoinState::new());
+            let frees = Arc::new(AtomicUsize::new(0));
+            let (s, f) = (state.clone(), frees.clone());
+            let completer = thread::spawn(move || {
+                let done = s.complete(|| panic!("no joiner registered"));
+                if done == Completed::CompleterFrees {
+                    f.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+            if state.detach() {
+                frees.fetch_add(1, Ordering::Relaxed);
+            }
+            completer.join().unwrap();
+            assert_eq!(frees.load(Ordering::Relaxed), 1);
+        });
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packet_outlives_a_detached_goroutine_once() {
+        // Detach first, then complete: the completer frees (no double free under Miri/ASan).
+        let p = Packet::<u32>::alloc(None, 7, None);
+        let handle = JoinHandle::new(p);
+        drop(handle);
+        // SAFETY: the completer's single call, after storing the result.
+        unsafe {
+            p.as_ref().set_result(Ok(1));
+            Packet::complete(p);
+        }
+    }
+
+    #[test]
+    fn join_after_completion_takes_the_result() {
+        let p = Packet::<String>::alloc(None, 8, Some(Arc::new("n".to_string())));
+        let handle = JoinHandle::new(p);
+        assert_eq!(handle.name(), Some("n"));
+        assert_eq!(handle.id(), 8);
+        assert!(!handle.is_finished());
+        // SAFETY: as above.
+        unsafe {
+            p.as_ref().set_result(Ok("done".to_string()));
+            Packet::complete(p);
+        }
+        assert!(handle.is_finished());
+        assert_eq!(handle.join().unwrap(), "done");
     }
 }

@@ -283,7 +283,7 @@ fn finish(m: &Machine, g: GRef) {
     // Completing may drop the goroutine (its result, if the handle is gone): user destructors,
     // which must not unwind into the scheduler.
     let completed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-        crate::join::complete(&g);
+        g.complete();
         drop(g);
     }));
     if let Err(payload) = completed {
@@ -430,7 +430,7 @@ pub fn current_name() -> Option<String> {
     let h = current_header();
     // SAFETY: the running goroutine's header is alive while it runs.
     (!h.is_null())
-        .then(|| unsafe { (*h).name.as_deref().map(str::to_string) })
+        .then(|| unsafe { (*h).name.as_deref().cloned() })
         .flatten()
 }
 

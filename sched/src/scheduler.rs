@@ -152,19 +152,18 @@ impl Scheduler {
 
 /// Creates a goroutine with `make` (given its id and this P's cell cache) and queues it: to
 /// `runnext` of the caller's P (it runs next, as in Go's `newproc`), or to the global queue
-/// from a plain thread. Returns a second reference, for the join handle. One visit to the P
-/// serves the id, the allocation and the queueing.
-pub(crate) fn spawn<M>(make: M) -> GRef
+/// from a plain thread. Returns what `make` returns beside the goroutine (the join packet).
+/// One visit to the P serves the id, the allocations and the queueing.
+pub(crate) fn spawn<M, R>(make: M) -> R
 where
-    M: FnOnce(u64, Option<&mut CellCache>) -> GRef,
+    M: FnOnce(u64, Option<&mut CellCache>) -> (GRef, R),
 {
     let mut make = Some(make);
     let on_p = machine::with_current_p(|p| {
         let p = p?;
         let make = make.take().expect("make used once");
-        let g = make(p.next_goid(), Some(&mut p.cells));
+        let (g, handle) = make(p.next_goid(), Some(&mut p.cells));
         tracing::trace!(goid = g.header().id, "spawn");
-        let handle = g.clone();
         p.count_spawn();
         p.runq_put(g, true);
         Some(handle)
@@ -174,9 +173,8 @@ where
         return handle;
     }
     let make = make.take().expect("make used once");
-    let g = make(reserve_goids(1), None);
+    let (g, handle) = make(reserve_goids(1), None);
     tracing::trace!(goid = g.header().id, "spawn");
-    let handle = g.clone();
     sched().foreign_spawned.fetch_add(1, Ordering::Relaxed);
     push_global(g);
     handle

@@ -72,10 +72,10 @@ impl Builder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let name = self.name.map(String::into_boxed_str);
+        let name = self.name.map(std::sync::Arc::new);
         let stack_size = self.stack_size;
-        let g = scheduler::spawn(move |id, cells| GRef::new(cells, id, name, stack_size, f));
-        JoinHandle::new(g)
+        let packet = scheduler::spawn(move |id, cells| GRef::new(cells, id, name, stack_size, f));
+        JoinHandle::new(packet)
     }
 }
 
