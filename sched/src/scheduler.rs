@@ -165,7 +165,7 @@ where
         let (g, handle) = make(p.next_goid(), Some(&mut p.cells));
         tracing::trace!(goid = g.header().id, "spawn");
         p.count_spawn();
-        p.runq_put(g, true);
+        p.runq_put_spawned(g);
         Some(handle)
     });
     if let Some(handle) = on_p {
@@ -258,8 +258,8 @@ pub(crate) fn num_goroutine() -> usize {
     let Some(s) = SCHED.get() else { return 0 };
     let mut live = s.foreign_spawned.load(Ordering::Relaxed) as i64;
     for p in s.procs.iter() {
-        live += p.spawned.load(Ordering::Relaxed) as i64;
-        live -= p.exited.load(Ordering::Relaxed) as i64;
+        let (spawned, exited) = p.spawned_exited();
+        live += spawned as i64 - exited as i64;
     }
     live.max(0) as usize
 }
@@ -502,14 +502,14 @@ fn steal_runnext(shared: &ProcShared) -> Option<GRef> {
     if shared.runnext.load(Ordering::Relaxed).is_null() {
         return None;
     }
-    let tick = shared.schedtick.load(Ordering::Relaxed);
+    let tick = shared.schedtick();
     let until = Instant::now() + RUNNEXT_GRACE;
     while Instant::now() < until {
         for _ in 0..32 {
             std::hint::spin_loop();
         }
     }
-    if shared.schedtick.load(Ordering::Relaxed) != tick {
+    if shared.schedtick() != tick {
         return None;
     }
     shared.take_runnext()
