@@ -70,6 +70,10 @@ pub(crate) struct PollDesc {
     pub(crate) gen: AtomicU64,
     /// Set (SeqCst) by [`PollDesc::close`]; waiters check it after registering.
     closed: AtomicBool,
+    /// Set (SeqCst, before the edge is counted) once the poller reports the read side hung up,
+    /// an error, or urgent data: from then on a short read no longer proves the receive queue
+    /// empty (EOF, an error or the data after the urgent mark are there with no edge to come).
+    read_irregular: AtomicBool,
     read: Slot,
     write: Slot,
 }
@@ -92,6 +96,7 @@ impl PollDesc {
         PollDesc {
             gen: AtomicU64::new(0),
             closed: AtomicBool::new(false),
+            read_irregular: AtomicBool::new(false),
             read: Slot::new(),
             write: Slot::new(),
         }
@@ -106,6 +111,21 @@ impl PollDesc {
 
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Poller side, before counting the read edge of an event that reports a hang-up, an
+    /// error or urgent data (see `read_irregular`).
+    pub(crate) fn mark_read_irregular(&self) {
+        if !self.read_irregular.load(Ordering::Relaxed) {
+            self.read_irregular.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// True once [`mark_read_irregular`](PollDesc::mark_read_irregular) was called for this
+    /// incarnation. Read after the edge-count snapshot: if the marking event was counted before
+    /// the snapshot, this sees it (both SeqCst).
+    pub(crate) fn read_irregular(&self) -> bool {
+        self.read_irregular.load(Ordering::SeqCst)
     }
 
     /// Marks the descriptor closed and wakes every waiter (Go's `evict`). Idempotent; true
@@ -133,6 +153,7 @@ impl PollDesc {
     /// (the owner is gone).
     pub(crate) fn reset(&self) {
         self.closed.store(false, Ordering::SeqCst);
+        self.read_irregular.store(false, Ordering::SeqCst);
     }
 }
 

@@ -13,7 +13,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use mio::event::Source;
@@ -44,6 +44,9 @@ pub struct PollFd<S: Source + AsRawFd> {
     reg: Registration,
     deadlines: Deadlines,
     nonblocking: AtomicBool,
+    /// `s + 1`, where `s` is the read edge count taken before the last stream read that came
+    /// back short (it emptied the receive queue), or 0. See [`PollFd::read_stream_with`].
+    drained: AtomicU64,
 }
 
 /// A descriptor-table entry, released when dropped (after the socket field has closed).
@@ -95,6 +98,7 @@ impl<S: Source + AsRawFd> PollFd<S> {
             },
             deadlines: Deadlines::default(),
             nonblocking: AtomicBool::new(false),
+            drained: AtomicU64::new(0),
         })
     }
 
@@ -112,6 +116,75 @@ impl<S: Source + AsRawFd> PollFd<S> {
     /// descriptor was put in non-blocking mode.
     pub fn read_with<R>(&self, op: impl FnMut(&S) -> io::Result<R>) -> io::Result<R> {
         self.io_with(Direction::Read, op)
+    }
+
+    /// Like [`read_with`](PollFd::read_with), for a read of at most `len` bytes from a TCP
+    /// stream, which saves the system call that would only say `WouldBlock`.
+    ///
+    /// A stream read that returns fewer bytes than asked (and more than none) emptied the
+    /// kernel's receive queue. Until the poller reports a new read edge, another read can
+    /// only fail with `WouldBlock`, so the next call parks at once instead of trying: any data
+    /// that arrives after the emptying read raises an edge (edge-triggered epoll reports
+    /// every arrival on a socket it is not already reporting), and the edge wakes the wait.
+    /// An echo or request/response server thus makes two system calls per request (read,
+    /// write) instead of three. Go's `internal/poll` always reads until `EAGAIN`.
+    ///
+    /// Exceptions, where a short read does not mean an empty queue: end of stream, a pending
+    /// error, urgent data (TCP stops a read at the urgent mark). The poller flags a descriptor
+    /// whose events reported any of them, and from then on every read is tried. Not for
+    /// datagram sockets, peeks, or Unix streams (a read stops early at a message that carried
+    /// descriptors or other credentials). In non-blocking mode, and on a plain thread, every
+    /// call makes the system call.
+    pub fn read_stream_with(
+        &self,
+        len: usize,
+        mut op: impl FnMut(&S) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let mut started = None;
+        loop {
+            self.check_usable(Direction::Read)?;
+            let snapshot = self.desc().slot(Direction::Read).snapshot();
+            let nonblocking = self.nonblocking.load(Ordering::Relaxed);
+            // Relaxed: whatever value is seen was stored after a short read that followed
+            // the edge count reaching its snapshot; if that equals `snapshot`, no edge came
+            // since the queue was last empty, however stale the load.
+            // Only a goroutine skips: its wait ends on the next edge, which the scheduler's
+            // polls deliver. A plain thread's wait is `poll(2)`, level-triggered, and nothing
+            // may be polling the netpoller to move the edge count on, so it must read to see.
+            let emptied = self.drained.load(Ordering::Relaxed) == snapshot.wrapping_add(1)
+                && !self.desc().read_irregular()
+                && sched::current_id().is_some();
+            if nonblocking || !emptied {
+                match op(&self.io) {
+                    Ok(n) => {
+                        self.note_read(snapshot, n, len);
+                        return Ok(n);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        if nonblocking {
+                            return Err(e);
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            let started = *started.get_or_insert_with(Instant::now);
+            self.wait(Direction::Read, snapshot, started)?;
+        }
+    }
+
+    /// Records whether a stream read of `n` of `len` bytes, started at edge count `snapshot`,
+    /// emptied the receive queue.
+    fn note_read(&self, snapshot: u64, n: usize, len: usize) {
+        let hint = if n > 0 && n < len {
+            snapshot.wrapping_add(1)
+        } else {
+            0
+        };
+        if self.drained.load(Ordering::Relaxed) != hint {
+            self.drained.store(hint, Ordering::Relaxed);
+        }
     }
 
     /// Like [`read_with`](PollFd::read_with), for a write, send or connect completion,

@@ -147,6 +147,9 @@ impl NetPoller {
             return 0; // the waker, or a stale token of a closed descriptor
         };
         let mut woken = 0;
+        if ev.is_read_closed() || ev.is_error() || ev.is_priority() {
+            desc.mark_read_irregular();
+        }
         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
             woken += desc.slot(Direction::Read).ready();
         }

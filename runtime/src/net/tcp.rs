@@ -375,11 +375,13 @@ impl TcpStream {
 
 impl Read for &TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.sock.read_with(|mut s| s.read(buf))
+        self.sock.read_stream_with(buf.len(), |mut s| s.read(buf))
     }
 
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.sock.read_with(|mut s| s.read_vectored(bufs))
+        let len = bufs.iter().map(|b| b.len()).sum();
+        self.sock
+            .read_stream_with(len, |mut s| s.read_vectored(bufs))
     }
 }
 
