@@ -4,14 +4,17 @@
 # (benches/examples/echo_{tokio,may}.rs), alternating runs, at C=50 and C=1000 connections,
 # 64-byte messages. Prints every run and a table of medians.
 #
-# Usage: bash benches/echo_side_by_side.sh     Env: RUNS (3), SECS (5), CONNS ("50 1000")
+# Usage: bash benches/echo_side_by_side.sh     Env: RUNS (3), SECS (5), CONNS ("50 1000"),
+#   LOAD_PROCS (the load generator's GORT_MAXPROCS; default: the runtime's default, every CPU)
 # The load generator shares the machine with the server: figures compare servers under the
-# same conditions, they are not absolute capacity.
+# same conditions, they are not absolute capacity. With LOAD_PROCS=1 on a 2-CPU machine the
+# load generator keeps to one core's worth of threads and competes less with the server.
 set -euo pipefail
 
 RUNS="${RUNS:-3}"
 SECS="${SECS:-5}"
 CONNS="${CONNS:-50 1000}"
+LOAD_PROCS="${LOAD_PROCS:-}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
@@ -42,7 +45,7 @@ for c in $CONNS; do
             "$bin" "127.0.0.1:$port" >/dev/null 2>&1 &
             pid=$!
             sleep 0.5
-            line="$(timeout $((SECS + 60)) "$LOAD" "127.0.0.1:$port" "$c" "$SECS" | tail -n 1)"
+            line="$(GORT_MAXPROCS="$LOAD_PROCS" timeout $((SECS + 60)) "$LOAD" "127.0.0.1:$port" "$c" "$SECS" | tail -n 1)"
             kill "$pid" 2>/dev/null || true
             wait "$pid" 2>/dev/null || true
             echo "$name C=$c run=$r  $line"
@@ -53,7 +56,7 @@ for c in $CONNS; do
 done
 
 echo
-echo "== echo: medians of $RUNS runs of ${SECS}s, $(nproc) CPUs (load generator on the same machine) =="
+echo "== echo: medians of $RUNS runs of ${SECS}s, $(nproc) CPUs (load generator on the same machine, GORT_MAXPROCS=${LOAD_PROCS:-default}), $(date -u '+%Y-%m-%d %H:%M UTC') =="
 echo "| server | conns | reqs/s | p99 µs |"
 echo "| --- | ---: | ---: | ---: |"
 for c in $CONNS; do
