@@ -151,7 +151,8 @@ impl<S: Source + AsRawFd> PollFd<S> {
             // Only a goroutine skips: its wait ends on the next edge, which the scheduler's
             // polls deliver. A plain thread's wait is `poll(2)`, level-triggered, and nothing
             // may be polling the netpoller to move the edge count on, so it must read to see.
-            let emptied = self.drained.load(Ordering::Relaxed) == snapshot.wrapping_add(1)
+            let emptied = crate::poller::REPORTS_PRIORITY
+                && self.drained.load(Ordering::Relaxed) == snapshot.wrapping_add(1)
                 && !self.desc().read_irregular()
                 && sched::current_id().is_some();
             if nonblocking || !emptied {

@@ -89,15 +89,13 @@ impl NetPoller {
         })
     }
 
-    /// Registers `source` for read and write readiness, edge-triggered, once for its life.
+    /// Registers `source` for read and write readiness (and, on Linux, priority data: see
+    /// `interest`), edge-triggered, once for its life.
     /// Returns the index of its descriptor state.
     pub(crate) fn register<S: Source + ?Sized>(&self, source: &mut S) -> io::Result<u32> {
         let index = self.table.alloc()?;
         let token = Token(self.table.token(index));
-        match self
-            .registry
-            .register(source, token, Interest::READABLE | Interest::WRITABLE)
-        {
+        match self.registry.register(source, token, interest()) {
             Ok(()) => Ok(index),
             Err(e) => {
                 self.table.release(index);
@@ -159,6 +157,21 @@ impl NetPoller {
         woken
     }
 }
+
+/// What every descriptor is registered for. On Linux also `EPOLLPRI`: a TCP read stops at the
+/// urgent mark, so a short read does not prove the receive queue empty when urgent data is
+/// pending, and the poller must see that to flag the descriptor (`PollDesc::read_irregular`).
+/// Without the interest, epoll never reports `EPOLLPRI` (a test hung one run in a hundred).
+fn interest() -> Interest {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    return Interest::READABLE | Interest::WRITABLE | Interest::PRIORITY;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    return Interest::READABLE | Interest::WRITABLE;
+}
+
+/// True where the poller reports priority data, which `PollFd::read_stream_with` needs before
+/// it may skip a read.
+pub(crate) const REPORTS_PRIORITY: bool = cfg!(any(target_os = "linux", target_os = "android"));
 
 impl sched::Poller for NetPoller {
     fn poll(&self, timeout: Option<Duration>) -> usize {

@@ -366,8 +366,9 @@ fn short_reads_still_see_eof_and_reset() {
 /// the urgent-data event so that reads are tried again (`PollDesc::read_irregular`). Checks
 /// that the stream's bytes all arrive, in order, with the connection left open (no end of
 /// stream to wake a stranded reader). Whether the stranding case occurs depends on timing
-/// (the data must be queued, and its edge counted, before the short read), so this does not
-/// force it; `read_irregular`'s ordering argument is in `desc.rs`.
+/// (the data must be queued, and its edge counted, before the short read): about one run in
+/// seventy hung here while the descriptors were registered without `EPOLLPRI` (so the flag
+/// was never raised); `read_irregular`'s ordering argument is in `desc.rs`.
 #[test]
 fn urgent_data_does_not_strand_the_rest_of_the_stream() {
     use std::os::fd::AsRawFd;
