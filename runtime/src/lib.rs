@@ -19,10 +19,10 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub use sched::{
-    current_id, current_machine_id, current_name, local, maxprocs, num_goroutine, park,
-    park_timeout, run, set_maxprocs, set_unjoined_panic_policy, spawn, unparker, yield_now,
-    Builder, JoinHandle, LocalKey, Panic, StackError, UnjoinedPanic, Unparker, DEFAULT_STACK_SIZE,
-    MAX_PROCS,
+    current_id, current_machine_id, current_name, current_processor_id, local, maxprocs,
+    num_goroutine, park, park_timeout, run, set_maxprocs, set_unjoined_panic_policy, spawn,
+    unparker, yield_now, Builder, JoinHandle, LocalKey, Panic, StackError, UnjoinedPanic, Unparker,
+    DEFAULT_STACK_SIZE, MAX_PROCS,
 };
 
 pub use chan::{

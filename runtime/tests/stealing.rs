@@ -202,3 +202,66 @@ fn start_ping_pong(
         })
         .collect()
 }
+
+/// Goroutines queued behind the staller in `work_queued_behind_a_stalled_processor_is_taken`.
+const STRANDED: usize = 16;
+
+#[test]
+fn work_queued_behind_a_stalled_processor_is_taken() {
+    common::each_procs("stalled processor", |procs| {
+        if procs < 2 {
+            return; // nobody to take over
+        }
+        // One goroutine per processor, each holding its processor until all have started.
+        // The first then queues goroutines on its own processor and computes without yielding
+        // (as a goroutine stuck in a long computation or a blocking system call would, or
+        // an M the kernel has descheduled); the others keep their processors busy, yielding,
+        // so no processor is ever idle and ordinary stealing never runs. The queued goroutines
+        // still run, on other processors, while the first one is still computing: a busy
+        // processor takes over the queue of one that has not scheduled for a while
+        // (`scheduler::take_from_stalled`).
+        let arrived = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let ran = Arc::new(AtomicUsize::new(0));
+        let goroutines: Vec<_> = (0..procs)
+            .map(|_| {
+                let (arrived, stop, ran) = (arrived.clone(), stop.clone(), ran.clone());
+                gort::spawn(move || {
+                    let me = arrived.fetch_add(1, Ordering::SeqCst);
+                    let start = Instant::now();
+                    while arrived.load(Ordering::SeqCst) < procs {
+                        assert!(start.elapsed() < common::DEADLINE, "never all ran");
+                        std::hint::spin_loop();
+                    }
+                    if me > 0 {
+                        while !stop.load(Ordering::SeqCst) {
+                            gort::yield_now();
+                        }
+                        return true;
+                    }
+                    let mine = gort::current_processor_id();
+                    for _ in 0..STRANDED {
+                        let ran = ran.clone();
+                        gort::go!(move || {
+                            assert_ne!(gort::current_processor_id(), mine, "ran on the stalled P");
+                            ran.fetch_add(1, Ordering::SeqCst);
+                        });
+                    }
+                    let start = Instant::now();
+                    while ran.load(Ordering::SeqCst) < STRANDED
+                        && start.elapsed() < common::DEADLINE / 2
+                    {
+                        std::hint::spin_loop();
+                    }
+                    stop.store(true, Ordering::SeqCst);
+                    ran.load(Ordering::SeqCst) == STRANDED
+                })
+            })
+            .collect();
+        let outcomes: Vec<bool> = goroutines.into_iter().map(|g| g.join().unwrap()).collect();
+        assert!(
+            outcomes.iter().all(|&ok| ok),
+            "goroutines queued on a stalled processor waited for it: {outcomes:?}"
+        );
+    });
+}

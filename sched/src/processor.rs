@@ -111,6 +111,8 @@ pub(crate) struct Processor {
     runnext_streak: u32,
     /// Free goroutine cells (`cellcache.rs`).
     pub(crate) cells: crate::cellcache::CellCache,
+    /// Each P's schedule tick as this P last saw it, and since when (`take_from_stalled`).
+    pub(crate) stall_watch: Vec<(u32, std::time::Instant)>,
     /// Goroutine ids reserved for this P: `goid_next..goid_end`.
     goid_next: u64,
     goid_end: u64,
@@ -136,6 +138,7 @@ impl Processor {
             rng: 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
             runnext_streak: 0,
             cells: crate::cellcache::CellCache::new(),
+            stall_watch: Vec::new(),
             goid_next: 0,
             goid_end: 0,
         })

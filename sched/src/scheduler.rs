@@ -58,6 +58,13 @@ const GLOBAL_QUEUE_TICK: u32 = 61;
 /// How long a thief gives a victim to run its own `runnext` before taking it.
 const RUNNEXT_GRACE: Duration = Duration::from_micros(3);
 
+/// How long a P with goroutines queued may go without scheduling before a busy P takes them
+/// (`take_from_stalled`).
+const STALL_TAKEOVER: Duration = Duration::from_micros(500);
+
+/// Ps looked at per `take_from_stalled` check.
+const STALL_VICTIMS: usize = 4;
+
 pub(crate) struct Scheduler {
     /// One entry per possible P, allocated once and never freed.
     procs: &'static [ProcShared],
@@ -348,6 +355,10 @@ pub(crate) fn find_runnable(m: &Arc<Machine>) -> GRef {
             if let Some(g) = global_get_one(s) {
                 return found(s, m, g);
             }
+            // SAFETY: as above.
+            if let Some(g) = take_from_stalled(s, unsafe { m.p() }.expect("held")) {
+                return found(s, m, g);
+            }
         }
         // SAFETY: as above.
         if let Some(g) = local_or_global(s, unsafe { m.p() }.expect("held")) {
@@ -513,6 +524,52 @@ fn steal_runnext(shared: &ProcShared) -> Option<GRef> {
         return None;
     }
     shared.take_runnext()
+}
+
+/// Takes half the queue (or the `runnext`) of a P that has goroutines queued but has not
+/// scheduled for `STALL_TAKEOVER`. Its M is off the CPU (the kernel preempted it, or it is
+/// blocked in a system call) or is running one goroutine for a long time, and what it queued
+/// would wait for it. Only idle Ms steal otherwise, and a P busy with its own goroutines is never
+/// idle: with two busy processes on two CPUs, a load generator's M preempted for a scheduler
+/// tick (4 ms at 250 Hz) held a dozen ready connections every few milliseconds. Go's sysmon
+/// retakes a P blocked in a system call after 20 µs-10 ms and preempts long-running goroutines;
+/// this covers the queued work of all three cases, checked every `GLOBAL_QUEUE_TICK` schedules
+/// by each P that is running.
+fn take_from_stalled(s: &Scheduler, p: &mut Processor) -> Option<GRef> {
+    let n = s.nprocs();
+    if n < 2 {
+        return None;
+    }
+    let now = Instant::now();
+    if p.stall_watch.len() < n {
+        p.stall_watch.resize(n, (0, now));
+    }
+    // A few Ps per check, from a random start: with many Ps, reading every P's tick line
+    // (written by its owner on each schedule) would cost a cache miss per P per check.
+    let start = p.random() as usize;
+    for k in 0..(n - 1).min(STALL_VICTIMS) {
+        let victim = (p.id + 1 + (start + k) % (n - 1)) % n;
+        let shared = &s.procs[victim];
+        let tick = shared.schedtick();
+        let (seen_tick, since) = p.stall_watch[victim];
+        if seen_tick != tick {
+            p.stall_watch[victim] = (tick, now);
+            continue;
+        }
+        if now.duration_since(since) < STALL_TAKEOVER || !shared.has_work() {
+            continue;
+        }
+        if let Some(g) = steal_from(s, p, victim, false).or_else(|| shared.take_runnext()) {
+            tracing::trace!(
+                from = victim,
+                to = p.id,
+                goid = g.header().id,
+                "take over stalled"
+            );
+            return Some(g);
+        }
+    }
+    None
 }
 
 /// Gives up `m`'s P and sleeps until handed one, unless a re-check finds work first.
