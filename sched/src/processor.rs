@@ -81,6 +81,11 @@ impl ProcShared {
         )
     }
 
+    /// Goroutines in the queue (not counting `runnext`).
+    pub(crate) fn queue_len(&self) -> usize {
+        self.stealer.get().map_or(0, Stealer::len)
+    }
+
     /// True if a thief could find work here.
     pub(crate) fn has_work(&self) -> bool {
         !self.runnext.load(Ordering::Relaxed).is_null()
@@ -111,8 +116,9 @@ pub(crate) struct Processor {
     runnext_streak: u32,
     /// Free goroutine cells (`cellcache.rs`).
     pub(crate) cells: crate::cellcache::CellCache,
-    /// Each P's schedule tick as this P last saw it, and since when (`take_from_stalled`).
-    pub(crate) stall_watch: Vec<(u32, std::time::Instant)>,
+    /// Each P's schedule tick and queue length as this P last saw them, and since when
+    /// (`take_from_stalled`).
+    pub(crate) stall_watch: Vec<(u32, usize, std::time::Instant)>,
     /// Goroutine ids reserved for this P: `goid_next..goid_end`.
     goid_next: u64,
     goid_end: u64,

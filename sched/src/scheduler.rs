@@ -526,10 +526,12 @@ fn steal_runnext(shared: &ProcShared) -> Option<GRef> {
     shared.take_runnext()
 }
 
-/// Takes half the queue (or the `runnext`) of a P that has goroutines queued but has not
-/// scheduled for `STALL_TAKEOVER`. Its M is off the CPU (the kernel preempted it, or it is
-/// blocked in a system call) or is running one goroutine for a long time, and what it queued
-/// would wait for it. Only idle Ms steal otherwise, and a P busy with its own goroutines is never
+/// Takes half the queue (or the `runnext`) of a P that has goroutines queued but has neither
+/// scheduled nor added to its queue for `STALL_TAKEOVER`. Its M is off the CPU (the kernel
+/// preempted it, or it is blocked in a system call) or is running one goroutine for a long
+/// time, and what it queued would wait for it. (A P whose goroutine is spawning a burst does
+/// not schedule either, but its queue grows: it is left alone; taking from it slowed a burst
+/// of a million spawns at 2 Ps by a third.) Only idle Ms steal otherwise, and a P busy with its own goroutines is never
 /// idle: with two busy processes on two CPUs, a load generator's M preempted for a scheduler
 /// tick (4 ms at 250 Hz) held a dozen ready connections every few milliseconds. Go's sysmon
 /// retakes a P blocked in a system call after 20 µs-10 ms and preempts long-running goroutines;
@@ -542,7 +544,7 @@ fn take_from_stalled(s: &Scheduler, p: &mut Processor) -> Option<GRef> {
     }
     let now = Instant::now();
     if p.stall_watch.len() < n {
-        p.stall_watch.resize(n, (0, now));
+        p.stall_watch.resize(n, (0, 0, now));
     }
     // A few Ps per check, from a random start: with many Ps, reading every P's tick line
     // (written by its owner on each schedule) would cost a cache miss per P per check.
@@ -551,11 +553,15 @@ fn take_from_stalled(s: &Scheduler, p: &mut Processor) -> Option<GRef> {
         let victim = (p.id + 1 + (start + k) % (n - 1)) % n;
         let shared = &s.procs[victim];
         let tick = shared.schedtick();
-        let (seen_tick, since) = p.stall_watch[victim];
-        if seen_tick != tick {
-            p.stall_watch[victim] = (tick, now);
+        let len = shared.queue_len();
+        let (seen_tick, seen_len, since) = p.stall_watch[victim];
+        // A queue that grew has an owner at work (a goroutine spawning a burst, say), even if
+        // it has not scheduled: only the owner pushes.
+        if seen_tick != tick || len > seen_len {
+            p.stall_watch[victim] = (tick, len, now);
             continue;
         }
+        p.stall_watch[victim].1 = len;
         if now.duration_since(since) < STALL_TAKEOVER || !shared.has_work() {
             continue;
         }
