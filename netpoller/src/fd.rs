@@ -138,41 +138,22 @@ impl<S: Source + AsRawFd> PollFd<S> {
     pub fn read_stream_with(
         &self,
         len: usize,
-        mut op: impl FnMut(&S) -> io::Result<usize>,
+        op: impl FnMut(&S) -> io::Result<usize>,
     ) -> io::Result<usize> {
-        let mut started = None;
-        loop {
-            self.check_usable(Direction::Read)?;
-            let snapshot = self.desc().slot(Direction::Read).snapshot();
-            let nonblocking = self.nonblocking.load(Ordering::Relaxed);
+        let emptied = |snapshot: u64| {
             // Relaxed: whatever value is seen was stored after a short read that followed
-            // the edge count reaching its snapshot; if that equals `snapshot`, no edge came
-            // since the queue was last empty, however stale the load.
-            // Only a goroutine skips: its wait ends on the next edge, which the scheduler's
-            // polls deliver. A plain thread's wait is `poll(2)`, level-triggered, and nothing
-            // may be polling the netpoller to move the edge count on, so it must read to see.
-            let emptied = crate::poller::REPORTS_PRIORITY
+            // the edge count reaching that value; if it matches `snapshot`, no edge came since
+            // the queue was last empty, however stale the load. Only a goroutine skips: its
+            // wait ends on the next edge, which the scheduler's polls deliver. A plain thread
+            // waits in `poll(2)`, level-triggered, and nothing may be moving the edge count,
+            // so it must read to see.
+            crate::poller::REPORTS_PRIORITY
                 && self.drained.load(Ordering::Relaxed) == snapshot.wrapping_add(1)
                 && !self.desc().read_irregular()
-                && sched::current_id().is_some();
-            if nonblocking || !emptied {
-                match op(&self.io) {
-                    Ok(n) => {
-                        self.note_read(snapshot, n, len);
-                        return Ok(n);
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        if nonblocking {
-                            return Err(e);
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(e),
-                }
-            }
-            let started = *started.get_or_insert_with(Instant::now);
-            self.wait(Direction::Read, snapshot, started)?;
-        }
+                && sched::current_id().is_some()
+        };
+        let noted = |snapshot: u64, n: &usize| self.note_read(snapshot, *n, len);
+        self.io_loop(Direction::Read, op, emptied, noted)
     }
 
     /// Records whether a stream read of `n` of `len` bytes, started at edge count `snapshot`,
@@ -195,23 +176,39 @@ impl<S: Source + AsRawFd> PollFd<S> {
     }
 
     /// The retry loop behind `read_with` and `write_with`.
-    pub fn io_with<R>(
+    pub fn io_with<R>(&self, dir: Direction, op: impl FnMut(&S) -> io::Result<R>) -> io::Result<R> {
+        self.io_loop(dir, op, |_| false, |_, _| {})
+    }
+
+    /// The retry loop: check the descriptor, take the edge snapshot, try `op` (unless
+    /// `known_empty(snapshot)` says it can only block: then wait at once), wait on
+    /// `WouldBlock`, repeat. `done(snapshot, &result)` sees each success.
+    fn io_loop<R>(
         &self,
         dir: Direction,
         mut op: impl FnMut(&S) -> io::Result<R>,
+        known_empty: impl Fn(u64) -> bool,
+        mut done: impl FnMut(u64, &R),
     ) -> io::Result<R> {
         let mut started = None;
         loop {
             self.check_usable(dir)?;
             let snapshot = self.desc().slot(dir).snapshot();
-            match op(&self.io) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if self.nonblocking.load(Ordering::Relaxed) {
-                        return Err(e);
+            let nonblocking = self.nonblocking.load(Ordering::Relaxed);
+            if nonblocking || !known_empty(snapshot) {
+                match op(&self.io) {
+                    Ok(r) => {
+                        done(snapshot, &r);
+                        return Ok(r);
                     }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        if nonblocking {
+                            return Err(e);
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                done => return done,
             }
             let started = *started.get_or_insert_with(Instant::now);
             self.wait(dir, snapshot, started)?;

@@ -157,9 +157,9 @@ impl Scheduler {
 // ---------------------------------------------------------------------------------------------
 // Adding work.
 
-/// Creates a goroutine with `make` (given its id and this P's cell cache) and queues it: to
-/// `runnext` of the caller's P (it runs next, as in Go's `newproc`), or to the global queue
-/// from a plain thread. Returns what `make` returns beside the goroutine (the join packet).
+/// Creates a goroutine with `make` (given its id and this P's cell cache) and queues it: on
+/// the caller's P (`runnext` if it is empty, so the first child runs next as with Go's
+/// `newproc`, else the queue tail), or to the global queue from a plain thread. Returns what `make` returns beside the goroutine (the join packet).
 /// One visit to the P serves the id, the allocations and the queueing.
 pub(crate) fn spawn<M, R>(make: M) -> R
 where
@@ -530,10 +530,10 @@ fn steal_runnext(shared: &ProcShared) -> Option<GRef> {
 /// scheduled nor added to its queue for `STALL_TAKEOVER`. Its M is off the CPU (the kernel
 /// preempted it, or it is blocked in a system call) or is running one goroutine for a long
 /// time, and what it queued would wait for it. (A P whose goroutine is spawning a burst does
-/// not schedule either, but its queue grows: it is left alone; taking from it slowed a burst
-/// of a million spawns at 2 Ps by a third.) Only idle Ms steal otherwise, and a P busy with its own goroutines is never
-/// idle: with two busy processes on two CPUs, a load generator's M preempted for a scheduler
-/// tick (4 ms at 250 Hz) held a dozen ready connections every few milliseconds. Go's sysmon
+/// not schedule either, but its queue grows: it is at work and left alone.) Only idle Ms steal
+/// otherwise, and a P busy with its own goroutines is never idle: with two busy processes on
+/// two CPUs, a load generator's M preempted for a scheduler tick (4 ms at 250 Hz) held a dozen
+/// ready connections every few milliseconds. Go's sysmon
 /// retakes a P blocked in a system call after 20 µs-10 ms and preempts long-running goroutines;
 /// this covers the queued work of all three cases, checked every `GLOBAL_QUEUE_TICK` schedules
 /// by each P that is running.
