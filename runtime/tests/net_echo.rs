@@ -303,7 +303,6 @@ fn trickled_bytes_all_arrive_after_short_reads() {
 /// stream, and data then a reset.
 #[test]
 fn short_reads_still_see_eof_and_reset() {
-    use std::os::fd::AsRawFd;
     common::each_procs("stream ends", |_| {
         for reset in [false, true] {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -328,21 +327,7 @@ fn short_reads_still_see_eof_and_reset() {
             gort::time::sleep(Duration::from_millis(5));
             (&conn).write_all(b"def").unwrap();
             if reset {
-                let linger = libc::linger {
-                    l_onoff: 1,
-                    l_linger: 0,
-                };
-                // SAFETY: a valid socket and a `linger` of the size passed.
-                let rc = unsafe {
-                    libc::setsockopt(
-                        conn.as_raw_fd(),
-                        libc::SOL_SOCKET,
-                        libc::SO_LINGER,
-                        (&linger as *const libc::linger).cast(),
-                        std::mem::size_of::<libc::linger>() as libc::socklen_t,
-                    )
-                };
-                assert_eq!(rc, 0);
+                common::linger_zero(&conn);
             }
             drop(conn);
             match reader.join().unwrap() {

@@ -6,7 +6,6 @@
 mod common;
 
 use std::io::{ErrorKind, Read, Write};
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use gort::net::{TcpListener, TcpStream, UdpSocket, UnixStream};
@@ -230,26 +229,6 @@ fn connect_to_a_closed_port_is_refused() {
     });
 }
 
-/// Makes the next close of `s` send a reset (SO_LINGER with a zero timeout).
-fn linger_zero(s: &TcpStream) {
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: setsockopt reads `size_of::<linger>()` bytes from a live local struct; the
-    // descriptor is owned by `s` for the duration of the call.
-    let r = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(r, 0, "setsockopt(SO_LINGER)");
-}
-
 #[test]
 fn peer_reset_is_an_error_not_a_crash() {
     common::each_procs("peer_reset", |_| {
@@ -264,7 +243,7 @@ fn peer_reset_is_an_error_not_a_crash() {
                 (&*reader).read(&mut buf)
             });
             gort::time::sleep(Duration::from_millis(20));
-            linger_zero(&s);
+            common::linger_zero(&s);
             drop(s); // RST
             let r = blocked.join().unwrap();
             assert_eq!(
