@@ -1,4 +1,4 @@
-//! G: one goroutine, in one heap allocation.
+//! G: one goroutine: its cell, and the join packet beside it.
 //!
 //! A goroutine is a `GCell<F, T>`: a type-erased [`Header`] followed by a pointer to its join
 //! [`Packet`] (where its result goes) and its closure until it runs. The scheduler, run queues
@@ -16,7 +16,7 @@
 //! Invariants:
 //! - `refs` counts [`GRef`]s. The scheduler's reference travels with the right to run the
 //!   goroutine (in a run queue, on an M, or held by the park state while parked: see `park.rs`);
-//!   `JoinHandle`s and `Unparker`s hold their own.
+//!   `Unparker`s hold their own. A `JoinHandle` holds none: it owns the join packet.
 //! - The fields in `UnsafeCell`/`Cell` (`coroutine`, `yielder`, `locals`, the closure) are
 //!   touched only by the thread that currently holds the run right: the M executing the
 //!   goroutine, or code running on the goroutine's own stack. The park protocol hands the run
