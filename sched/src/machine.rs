@@ -98,9 +98,19 @@ impl Machine {
         self.spinning.set(on);
     }
 
-    /// Gives this sleeping M a P to run with, and wakes it.
-    pub(crate) fn handoff(&self, p: Box<Processor>, spinning: bool) {
-        self.lock_handoff().p = Some((p, spinning));
+    /// Leaves a P (and the spinning flag) for this idle M. Called with the scheduler's idle
+    /// lock held, in the same critical section that takes the M off the idle list, so that an
+    /// M that is not on the list and not running always has a hand-off waiting (the idle
+    /// invariant in scheduler.rs). Follow with [`wake`](Self::wake) once the idle lock is
+    /// dropped.
+    pub(crate) fn deposit(&self, p: Box<Processor>, spinning: bool) {
+        let mut slot = self.lock_handoff();
+        debug_assert!(slot.p.is_none(), "M{} handed two Ps", self.id);
+        slot.p = Some((p, spinning));
+    }
+
+    /// Wakes this M after a [`deposit`](Self::deposit), from its condvar or from the poller.
+    pub(crate) fn wake(&self) {
         self.wakeup.notify_one();
         self.wake_poller();
     }

@@ -306,8 +306,12 @@ fn startm(spinning: bool) {
         {
             idle.timer_sleeper = None;
         }
+        // Deposit before the idle lock is dropped: an M off the list must have its P waiting
+        // (see `Idle`), or a watcher whose deadline passes now would find itself neither
+        // listed nor handed a P, list itself again, and be listed twice once the P arrives.
+        m.deposit(p, spinning);
         drop(idle);
-        m.handoff(p, spinning);
+        m.wake();
         return;
     }
     let id = idle.nm;
@@ -669,7 +673,7 @@ fn stopm(s: &Scheduler, m: &Arc<Machine>) {
 fn sleep_watching_timers(s: &Scheduler, m: &Arc<Machine>) {
     loop {
         let woke = if crate::poller::io_waiters() {
-            poll_until(m, crate::timer::next_deadline())
+            poll_until(m)
         } else {
             m.wait_for_handoff_until(crate::timer::next_deadline())
         };
@@ -707,12 +711,12 @@ fn sleep_watching_timers(s: &Scheduler, m: &Arc<Machine>) {
     }
 }
 
-/// The watcher's blocking wait in the poller, until `deadline` (Go's `netpoll(delay)` from
+/// The watcher's blocking wait in the poller, until the earliest timer (Go's `netpoll(delay)` from
 /// `findRunnable`). Goroutines the poll readies go to the global queue (this M has no P) and
 /// `wakep` starts an M for them. True if a P was handed to this M meanwhile.
-fn poll_until(m: &Arc<Machine>, deadline: Option<Instant>) -> bool {
+fn poll_until(m: &Arc<Machine>) -> bool {
     let Some(poller) = crate::poller::poller() else {
-        return m.wait_for_handoff_until(deadline);
+        return m.wait_for_handoff_until(crate::timer::next_deadline());
     };
     if !crate::poller::try_begin_poll() {
         // Another M is in a non-blocking poll (only this watcher ever blocks in the poller):
@@ -724,6 +728,10 @@ fn poll_until(m: &Arc<Machine>, deadline: Option<Instant>) -> bool {
     let (woke, readied) = if m.has_handoff() {
         (true, 0)
     } else {
+        // The earliest deadline is read after `in_poll` is set: a timer added since the
+        // caller looked either shows here or finds `in_poll` set and wakes the poller (both
+        // sides store, then load, SeqCst). Reading it before would let a poke fall between.
+        let deadline = crate::timer::next_deadline();
         let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let readied = poller.poll(timeout);
         (m.has_handoff(), readied)
