@@ -40,11 +40,19 @@
 //! waiter registered, or the waiter sees the change.
 //!
 //! Invariants:
-//! - `nwait` equals the length of `waiters`; both change only under the `waiters` lock.
+//! - `nwait` equals the number of entries in `waiters`; both change only under the `waiters`
+//!   lock.
 //! - A waiter is in a slot's list only between its push and its own removal or a drain. It
 //!   registers afresh before every park and removes itself after, so a drain can never leave
 //!   it parked unlisted: a drain between its push and its park unparks it, and the token
 //!   makes that park return at once.
+//! - A waiter leaves in O(1), whatever the number of waiters: its push returns a [`Ticket`]
+//!   (the list's epoch and the entry's index). Within one epoch an occupied entry is vacated
+//!   only by its owner's removal, so the index still names it; every drain starts a new epoch,
+//!   so a ticket from before the drain names nothing. (Go's `pollDesc` needs no list: its
+//!   `fdMutex` admits one reader and one writer per descriptor. gort admits any number, see
+//!   above, and a thousand goroutines accepting on one listener with deadlines must not pay
+//!   a scan per time-out.)
 //! - `seq` only grows (wrapping); spurious increments (a stale event for a reused descriptor,
 //!   see `table.rs`) cost a waiter one extra syscall, never correctness.
 
@@ -200,7 +208,7 @@ impl Slot {
         }
         let taken = {
             let mut w = self.lock();
-            let taken = std::mem::take(&mut *w);
+            let taken = w.drain();
             self.nwait.store(0, Ordering::SeqCst);
             taken
         };
@@ -220,11 +228,10 @@ impl Slot {
         deadline: impl Fn() -> Option<Instant>,
         parked: &AtomicUsize,
     ) -> WaitOutcome {
-        let me = sched::unparker();
-        self.register(&me);
+        let ticket = self.register(sched::unparker());
         let until = deadline();
         if let Some(outcome) = check(self, snapshot, closed, until) {
-            self.unregister(&me);
+            self.unregister(ticket);
             return outcome;
         }
         parked.fetch_add(1, Ordering::SeqCst);
@@ -235,23 +242,24 @@ impl Slot {
             }
         }
         parked.fetch_sub(1, Ordering::SeqCst);
-        self.unregister(&me);
+        self.unregister(ticket);
         // A timer wake-up with an unchanged deadline reports TimedOut here; a moved deadline,
         // a close or an edge report themselves; anything else is a spurious wake-up.
         check(self, snapshot, closed, deadline()).unwrap_or(WaitOutcome::Woken)
     }
 
-    fn register(&self, me: &Unparker) {
+    fn register(&self, me: Unparker) -> Ticket {
         let mut w = self.lock();
-        w.push(me.clone());
+        let ticket = w.push(me);
         // SeqCst RMW, then the caller's SeqCst loads of `seq`, `closed` and the deadline: the
         // Dekker pair with `ready` and `wake_all`.
         self.nwait.fetch_add(1, Ordering::SeqCst);
+        ticket
     }
 
-    fn unregister(&self, me: &Unparker) {
+    fn unregister(&self, ticket: Ticket) {
         let mut w = self.lock();
-        if w.remove(me) {
+        if w.remove(ticket) {
             self.nwait.fetch_sub(1, Ordering::SeqCst);
         }
     }
@@ -281,44 +289,79 @@ fn check(
     None
 }
 
-/// The goroutines parked on one direction. Almost always zero or one, so the first lives
-/// inline and a wait allocates nothing.
+/// A waiter's place in a slot's [`Waiters`]: the epoch it was pushed in and its index there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Ticket {
+    epoch: u64,
+    index: usize,
+}
+
+/// The goroutines parked on one direction: a slab, so that a waiter leaves by index in O(1)
+/// (see the invariants at the top). Almost always zero or one waiter, so index 0 lives inline
+/// and a wait allocates nothing.
 #[derive(Default)]
 struct Waiters {
+    /// Bumped by every [`drain`](Waiters::drain): tickets of earlier epochs name nothing.
+    epoch: u64,
+    /// Index 0.
     first: Option<Unparker>,
-    rest: Vec<Unparker>,
+    /// Index `i + 1` is `rest[i]`; `None` entries are vacant and listed in `vacant`.
+    rest: Vec<Option<Unparker>>,
+    vacant: Vec<usize>,
 }
 
 impl Waiters {
-    fn push(&mut self, u: Unparker) {
-        if self.first.is_none() {
+    fn push(&mut self, u: Unparker) -> Ticket {
+        let index = if self.first.is_none() {
             self.first = Some(u);
+            0
+        } else if let Some(i) = self.vacant.pop() {
+            self.rest[i] = Some(u);
+            i + 1
         } else {
-            self.rest.push(u);
+            self.rest.push(Some(u));
+            self.rest.len()
+        };
+        Ticket {
+            epoch: self.epoch,
+            index,
         }
     }
 
-    /// Removes `u`'s entry; false if it is not there (a drain took it).
-    fn remove(&mut self, u: &Unparker) -> bool {
-        if self.first.as_ref().is_some_and(|f| f.will_wake(u)) {
-            self.first = self.rest.pop();
-            return true;
+    /// Removes the entry `t` names; false if a drain took it (the ticket's epoch is over).
+    fn remove(&mut self, t: Ticket) -> bool {
+        if t.epoch != self.epoch {
+            return false;
         }
-        match self.rest.iter().position(|x| x.will_wake(u)) {
-            Some(i) => {
-                self.rest.swap_remove(i);
-                true
+        let entry = match t.index {
+            0 => self.first.take(),
+            i => {
+                self.vacant.push(i - 1);
+                self.rest[i - 1].take()
             }
-            None => false,
-        }
+        };
+        debug_assert!(
+            entry.is_some(),
+            "a ticket of the current epoch names a vacant entry"
+        );
+        true
+    }
+
+    /// Takes every entry and starts a new epoch.
+    fn drain(&mut self) -> Waiters {
+        let next = Waiters {
+            epoch: self.epoch.wrapping_add(1),
+            ..Waiters::default()
+        };
+        std::mem::replace(self, next)
     }
 
     fn unpark_all(self) -> usize {
-        let n = usize::from(self.first.is_some()) + self.rest.len();
-        self.first
-            .iter()
-            .chain(self.rest.iter())
-            .for_each(Unparker::unpark_later);
+        let mut n = 0;
+        for u in self.first.iter().chain(self.rest.iter().flatten()) {
+            u.unpark_later();
+            n += 1;
+        }
         n
     }
 }
@@ -400,16 +443,70 @@ mod tests {
     }
 
     #[test]
-    fn waiters_list_removes_the_right_entry() {
-        let a = sched::unparker();
-        let other = std::thread::spawn(sched::unparker).join().unwrap();
+    fn waiters_leave_by_ticket() {
+        let us: Vec<Unparker> = (0..5)
+            .map(|_| std::thread::spawn(sched::unparker).join().unwrap())
+            .collect();
         let mut w = Waiters::default();
-        w.push(a.clone());
-        w.push(other.clone());
-        assert!(w.remove(&a));
-        assert!(w.first.as_ref().unwrap().will_wake(&other));
-        assert!(!w.remove(&a));
-        assert!(w.remove(&other));
+        let tickets: Vec<Ticket> = us.iter().map(|u| w.push(u.clone())).collect();
+        assert_eq!(
+            tickets.iter().map(|t| t.index).collect::<Vec<_>>(),
+            [0, 1, 2, 3, 4]
+        );
+        // Out of order, including the inline entry; each leaves exactly once.
+        for i in [2, 0, 4] {
+            assert!(w.remove(tickets[i]));
+        }
+        assert!(w.first.is_none());
+        let listed: Vec<&Unparker> = w.rest.iter().flatten().collect();
+        assert_eq!(listed.len(), 2);
+        assert!(listed[0].will_wake(&us[1]) && listed[1].will_wake(&us[3]));
+        // Vacant places are reused: the inline one first, then the slab's.
+        let again = [w.push(us[0].clone()), w.push(us[2].clone())];
+        assert_eq!(again.map(|t| t.index), [0, 4]);
+        assert_eq!(
+            w.rest.len(),
+            4,
+            "a vacant entry was reused, the slab did not grow"
+        );
+        // A drain takes everyone; tickets from before it name nothing.
+        let taken = w.drain();
+        assert_eq!(
+            taken.first.iter().count() + taken.rest.iter().flatten().count(),
+            4
+        );
+        for t in [tickets[1], tickets[3], again[0], again[1]] {
+            assert!(!w.remove(t));
+        }
+        let fresh = w.push(us[4].clone());
+        assert_eq!(fresh.index, 0);
+        assert!(!w.remove(again[0]), "same index, earlier epoch");
+        assert!(w.remove(fresh));
         assert!(w.first.is_none() && w.rest.is_empty());
+    }
+
+    /// Waiters that time out leave without disturbing the others: 64 goroutines wait on one
+    /// direction with staggered deadlines; each times out on its own, and `nwait` ends at 0.
+    #[test]
+    fn timed_out_waiters_leave_one_by_one() {
+        const WAITERS: u64 = 64;
+        let desc = Arc::new(PollDesc::new());
+        let parked = Arc::new(AtomicUsize::new(0));
+        let start = Instant::now();
+        let handles: Vec<_> = (0..WAITERS)
+            .map(|i| {
+                let (d, p) = (desc.clone(), parked.clone());
+                sched::spawn(move || {
+                    let s0 = d.slot(Direction::Read).snapshot();
+                    let until = start + Duration::from_millis(5 + i % 8);
+                    d.wait(Direction::Read, s0, || Some(until), &p)
+                })
+            })
+            .collect();
+        for h in handles {
+            assert_eq!(h.join().unwrap(), WaitOutcome::TimedOut);
+        }
+        assert_eq!(desc.slot(Direction::Read).nwait.load(Ordering::SeqCst), 0);
+        assert_eq!(parked.load(Ordering::SeqCst), 0);
     }
 }
