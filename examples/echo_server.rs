@@ -21,6 +21,9 @@ fn main() {
 
 fn serve(addr: &str) -> io::Result<()> {
     let listener = TcpListener::bind(addr)?;
+    // Out of descriptors (`ulimit -n`), `accept` waits and retries; say so when that begins
+    // and when it ends.
+    listener.on_accept_stall(|stall| eprintln!("echo_server: {stall}"));
     eprintln!(
         "echo_server: listening on {} (GORT_MAXPROCS={})",
         listener.local_addr()?,
@@ -31,7 +34,8 @@ fn serve(addr: &str) -> io::Result<()> {
             Ok(conn) => {
                 gort::go!(move || echo(conn));
             }
-            // Descriptor exhaustion is retried inside `accept`; anything else is worth a line.
+            // Descriptor exhaustion is retried inside `accept` (and reported by the hook);
+            // anything else is worth a line.
             Err(e) => eprintln!("echo_server: accept: {e}"),
         }
     }

@@ -21,6 +21,9 @@ fn main() {
 
 fn serve(addr: &str) -> io::Result<()> {
     let listener = TcpListener::bind(addr)?;
+    // Out of descriptors (`ulimit -n`), `accept` waits and retries; say so when that begins
+    // and when it ends.
+    listener.on_accept_stall(|stall| eprintln!("tcp_ticker_server: {stall}"));
     eprintln!("tcp_ticker_server: listening on {}", listener.local_addr()?);
     loop {
         match listener.accept() {

@@ -47,13 +47,16 @@
 //! - **Errors are errors.** A reset or broken connection is an `io::Error` (writes use
 //!   `MSG_NOSIGNAL`, so no `SIGPIPE` ends the process). `accept` does not fail on
 //!   `EMFILE`/`ENFILE`/`ENOBUFS`/`ENOMEM`: it backs off (5 ms doubling to 1 s) and retries,
-//!   as Go's servers do, and it retries at once on `ECONNABORTED`.
+//!   as Go's servers do, and it retries at once on `ECONNABORTED`. Each episode of such
+//!   retries is reported once when it begins and once when it ends, to the listener's
+//!   [`on_accept_stall`](TcpListener::on_accept_stall) hook ([`AcceptStall`]).
 //! - **Name resolution** through `ToSocketAddrs` (`connect("example.com:80")`) runs
 //!   `getaddrinfo` on the calling thread and blocks it, and with it the goroutines of its P;
 //!   literal addresses never block. In a goroutine, resolve names with [`lookup_host`], which
 //!   runs the lookup on a helper thread and parks only the goroutine.
 //! - **`TCP_NODELAY`** is on for new TCP connections, as in Go (std leaves it off).
 
+mod accept;
 mod tcp;
 mod udp;
 #[cfg(unix)]
@@ -63,11 +66,11 @@ use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::time::Duration;
 
 use mio::event::Source;
 use netpoller::PollFd;
 
+pub use accept::AcceptStall;
 pub use std::net::Shutdown;
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
@@ -142,34 +145,6 @@ impl<S: Source + AsRawFd> std::ops::Deref for Socket<S> {
     fn deref(&self) -> &PollFd<S> {
         &self.0
     }
-}
-
-/// Retries a listener's accept through transient failures: at once after `ECONNABORTED`
-/// (the peer gave up first), after a growing pause while the process or system is out of
-/// descriptors or buffers (5 ms doubling to 1 s, as Go's `http.Server`). Closing the listener
-/// or its deadline ends the loop with their errors (within one pause).
-fn accept_with<S: Source + AsRawFd, T>(
-    sock: &PollFd<S>,
-    mut op: impl FnMut(&S) -> io::Result<T>,
-) -> io::Result<T> {
-    let mut pause = Duration::ZERO;
-    loop {
-        match sock.read_with(&mut op) {
-            Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
-            Err(e) if is_resource_exhaustion(&e) => {
-                pause = (pause * 2).clamp(Duration::from_millis(5), Duration::from_secs(1));
-                crate::time::sleep(pause);
-            }
-            done => return done,
-        }
-    }
-}
-
-fn is_resource_exhaustion(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    )
 }
 
 /// Backlog asked of `listen(2)`. The kernel caps it at `net.core.somaxconn` (4096 on current

@@ -8,11 +8,13 @@
 use std::io::{self, IoSliceMut, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use netpoller::Direction;
 
-use super::{accept_with, connect_done, each_addr, raise_backlog, Socket};
+use super::accept::{accept_with, Stalls};
+use super::{connect_done, each_addr, raise_backlog, AcceptStall, Socket};
 
 /// A TCP socket server, listening for connections (Go's `net.TCPListener`).
 ///
@@ -45,6 +47,8 @@ use super::{accept_with, connect_done, each_addr, raise_backlog, Socket};
 /// ```
 pub struct TcpListener {
     sock: Socket<mio::net::TcpListener>,
+    /// Exhaustion episodes and the stall hook, shared by every handle.
+    stalls: Arc<Stalls>,
 }
 
 impl TcpListener {
@@ -60,17 +64,20 @@ impl TcpListener {
         each_addr(addr, |a| {
             let l = mio::net::TcpListener::bind(a)?;
             raise_backlog(&l)?;
-            Ok(TcpListener {
-                sock: Socket::new(l)?,
-            })
+            TcpListener::wrap(l)
         })
     }
 
     /// Wraps a std listener (switching it to non-blocking mode).
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
         listener.set_nonblocking(true)?;
+        TcpListener::wrap(mio::net::TcpListener::from_std(listener))
+    }
+
+    fn wrap(l: mio::net::TcpListener) -> io::Result<TcpListener> {
         Ok(TcpListener {
-            sock: Socket::new(mio::net::TcpListener::from_std(listener))?,
+            sock: Socket::new(l)?,
+            stalls: Arc::default(),
         })
     }
 
@@ -86,8 +93,33 @@ impl TcpListener {
     /// assert_eq!(conn.local_addr().unwrap(), addr);
     /// ```
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (s, peer) = accept_with(&self.sock, |l| l.accept())?;
+        let name = || match self.local_addr() {
+            Ok(a) => format!("tcp {a}"),
+            Err(_) => "tcp (unknown address)".into(),
+        };
+        let (s, peer) = accept_with(&self.sock, &self.stalls, &name, |l| l.accept())?;
         Ok((TcpStream::from_connected(s)?, peer))
+    }
+
+    /// Calls `hook` when `accept` starts retrying because the process ran out of file
+    /// descriptors (or the system out of descriptors or memory), and again when that is over
+    /// (an accept finds a descriptor free): once per episode, however many accepts fail in it and however
+    /// many goroutines accept on this listener. [`AcceptStall`] says what happened (the
+    /// listener, the error, `RLIMIT_NOFILE` and how to raise it; then the episode's length and
+    /// retries), and its `Display` is the line to log. Go's `http.Server` logs every retry to
+    /// its error log; gort logs nothing unless told where.
+    ///
+    /// The hook runs on the goroutine whose accept began or ended the episode, and other
+    /// accepts on this listener that have something to report wait for it: keep it short,
+    /// and do not accept or set the hook from inside it. Every handle shares one hook; a new
+    /// one replaces the old.
+    ///
+    /// ```
+    /// let l = gort::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// l.on_accept_stall(|stall| eprintln!("server: {stall}"));
+    /// ```
+    pub fn on_accept_stall(&self, hook: impl Fn(&AcceptStall) + Send + Sync + 'static) {
+        self.stalls.set_hook(Arc::new(hook));
     }
 
     /// An endless iterator of [`accept`](TcpListener::accept)ed connections.
@@ -105,6 +137,7 @@ impl TcpListener {
     pub fn try_clone(&self) -> io::Result<TcpListener> {
         Ok(TcpListener {
             sock: self.sock.share(),
+            stalls: Arc::clone(&self.stalls),
         })
     }
 

@@ -9,11 +9,13 @@ use std::io::{self, IoSliceMut, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use netpoller::Direction;
 
-use super::{accept_with, connect_done, raise_backlog, Shutdown, Socket};
+use super::accept::{accept_with, Stalls};
+use super::{connect_done, raise_backlog, AcceptStall, Shutdown, Socket};
 
 /// `send(2)` flags: no `SIGPIPE` where the platform has the flag (elsewhere the process's
 /// `SIGPIPE` disposition applies; Rust programs ignore it from `main`).
@@ -49,6 +51,8 @@ const SEND_FLAGS: libc::c_int = 0;
 /// ```
 pub struct UnixListener {
     sock: Socket<mio::net::UnixListener>,
+    /// Exhaustion episodes and the stall hook, shared by every handle.
+    stalls: Arc<Stalls>,
 }
 
 impl UnixListener {
@@ -56,24 +60,40 @@ impl UnixListener {
     pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixListener> {
         let l = mio::net::UnixListener::bind(path)?;
         raise_backlog(&l)?;
-        Ok(UnixListener {
-            sock: Socket::new(l)?,
-        })
+        UnixListener::wrap(l)
     }
 
     /// Wraps a std listener (switching it to non-blocking mode).
     pub fn from_std(listener: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
         listener.set_nonblocking(true)?;
+        UnixListener::wrap(mio::net::UnixListener::from_std(listener))
+    }
+
+    fn wrap(l: mio::net::UnixListener) -> io::Result<UnixListener> {
         Ok(UnixListener {
-            sock: Socket::new(mio::net::UnixListener::from_std(listener))?,
+            sock: Socket::new(l)?,
+            stalls: Arc::default(),
         })
     }
 
     /// Waits for a connection. Retries through descriptor exhaustion like
     /// `TcpListener::accept`.
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        let (s, peer) = accept_with(&self.sock, |l| l.accept())?;
+        let name = || {
+            let path = self.local_addr().ok();
+            match path.as_ref().and_then(SocketAddr::as_pathname) {
+                Some(p) => format!("unix {}", p.display()),
+                None => "unix (unnamed)".into(),
+            }
+        };
+        let (s, peer) = accept_with(&self.sock, &self.stalls, &name, |l| l.accept())?;
         Ok((UnixStream::wrap(s)?, peer))
+    }
+
+    /// Reports descriptor-exhaustion episodes of `accept` to `hook`, as
+    /// [`TcpListener::on_accept_stall`](super::TcpListener::on_accept_stall).
+    pub fn on_accept_stall(&self, hook: impl Fn(&AcceptStall) + Send + Sync + 'static) {
+        self.stalls.set_hook(Arc::new(hook));
     }
 
     /// An endless iterator of accepted connections.
@@ -91,6 +111,7 @@ impl UnixListener {
     pub fn try_clone(&self) -> io::Result<UnixListener> {
         Ok(UnixListener {
             sock: self.sock.share(),
+            stalls: Arc::clone(&self.stalls),
         })
     }
 
