@@ -49,3 +49,4 @@ pub use scheduler::MAX_PROCS;
 pub use spawn::{maxprocs, num_goroutine, run, set_maxprocs, spawn, Builder, PanicPayload};
 pub use stack::StackError;
 pub use timer::{at, Timer};
+pub use timer::timer_entries;

@@ -247,9 +247,9 @@ pub fn park_timeout(timeout: std::time::Duration) -> bool {
     let me = Unparker(Target::Goroutine(g));
     // Timer wake-ups go to the queue's tail, so goroutines whose timers fire together resume
     // in deadline order.
-    let timer = crate::timer::at(std::time::Instant::now() + timeout, move || {
-        me.unpark_later()
-    });
+    // Saturating: a timeout too long for `Instant` (`Duration::MAX`) means "never".
+    let deadline = crate::timer::deadline_after(std::time::Instant::now(), timeout);
+    let timer = crate::timer::at(deadline, move || me.unpark_later());
     park();
     // If the timer fired, report a timeout even if someone else also woke us: callers
     // re-check their condition either way.
@@ -288,7 +288,7 @@ impl ThreadParker {
             }
             return true;
         };
-        let deadline = std::time::Instant::now() + timeout;
+        let deadline = crate::timer::deadline_after(std::time::Instant::now(), timeout);
         while self.state.is_parked() {
             let now = std::time::Instant::now();
             if now >= deadline {

@@ -1,10 +1,10 @@
 //! Timers: run a short action at a deadline (wake a parked goroutine, send on a channel).
 //!
-//! One process-wide min-heap of deadlines under a mutex, with the earliest deadline mirrored in
-//! an atomic (`NEXT`) so the scheduler can tell "nothing due" without the lock. Go keeps a heap
-//! per P (time.go) so that Ps rarely contend; a single heap is simpler and its lock is held only
-//! to push or pop, which is cheap at thousands of timers. Moving to per-P heaps (with stealing)
-//! is the known next step if timer-heavy loads show contention.
+//! One process-wide binary min-heap of deadlines under a mutex (`HEAP`), with the earliest
+//! deadline mirrored in an atomic (`NEXT`) so the scheduler can tell "nothing due" without the
+//! lock. Go keeps a heap per P (time.go) so that Ps rarely contend; a single heap is simpler and
+//! its lock is held only to push, pop or sweep. Per-P heaps (with stealing) are the known next
+//! step if timer-heavy loads show contention.
 //!
 //! Who fires timers: a P checks for due timers when its local and global queues are empty and
 //! every `GLOBAL_QUEUE_TICK` schedules (`scheduler::find_runnable`); actions run on the M's own
@@ -12,22 +12,49 @@
 //! P is idle, one sleeping M (the timer sleeper) waits with a timeout of the earliest deadline;
 //! adding an earlier timer wakes it (Go's `netpollBreak` for timers).
 //!
-//! Cancellation is lazy: `Timer::stop` flips the timer's state, and the heap drops the entry
-//! when it reaches the top (or when cancelled entries outnumber live ones, in one sweep).
+//! Cancellation is lazy, as in Go (time.go: a stopped timer becomes a "zombie" that the heap
+//! drops later): `Timer::stop` flips the timer's state PENDING→STOPPED and drops the action, and
+//! leaves the entry where it is. Stopped entries leave the heap when they reach the top and are
+//! due (`run_due` pops and skips them), or in one sweep (`sweep`: `BinaryHeap::retain`, O(n))
+//! as soon as they are at least `SWEEP_MIN` and outnumber the live ones. The sweep is checked
+//! after every `stop` and every `run_due`, the only operations that make dead entries or
+//! remove live ones, so the heap never holds more than `2 * live + SWEEP_MIN` entries (plus
+//! the stops in flight), and each sweep removes at least half of what it visits: amortised
+//! O(1) per stop. Rejected:
+//! eager removal from an indexed heap (each timer knowing its slot) would take the global heap
+//! lock a second time on every stop (every early wake-up of a timed wait) and make every sift
+//! write into the moved timers' own allocations; the lazy stop takes no heap lock at all
+//! except for the one stop in `SWEEP_MIN` or more that sweeps. A stopped entry left at the top
+//! can make the timer sleeper wake once for nothing (Go has the same); it then finds nothing
+//! due and sleeps again.
 //!
 //! Invariants: `NEXT` is the deadline of the heap's top entry (or `u64::MAX`), updated under the
-//! heap lock; an action runs at most once, by whoever wins PENDING→FIRED; a stopped timer's
-//! action never runs.
+//! heap lock; `ENTRIES` is the heap's length, updated under the lock; an entry in the heap is
+//! PENDING or STOPPED (FIRED is set only after `run_due` popped it); `LIVE` counts the timers
+//! that are PENDING (incremented in `at` under the lock, decremented by whoever moves the timer
+//! out of PENDING); an action runs at most once, by whoever wins PENDING→FIRED; a stopped
+//! timer's action never runs.
+//!
+//! Loom: the per-timer state is a shim atomic (`crate::loom`), and `loom_tests` model `stop`
+//! racing the firing. The process-wide statics stay std types: loom's cannot be built in a
+//! `static` (their constructors are not `const`). The per-timer action lock is std's too: it
+//! only guards taking the action out, after the state CAS has decided who may.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-const PENDING: u8 = 0;
-const FIRED: u8 = 1;
-const STOPPED: u8 = 2;
+use crate::loom::{AtomicU32, Ordering};
+
+const PENDING: u32 = 0;
+const FIRED: u32 = 1;
+const STOPPED: u32 = 2;
+
+/// Stopped entries are swept only once there are at least this many (and more than live
+/// ones), so a handful of timers reset in a loop does not sweep on every other stop.
+const SWEEP_MIN: usize = 64;
 
 type Action = Box<dyn FnOnce() + Send>;
 
@@ -55,8 +82,55 @@ impl Ord for Entry {
 }
 
 struct TimerState {
-    state: AtomicU8,
+    /// PENDING, then FIRED or STOPPED, once.
+    state: AtomicU32,
     action: Mutex<Option<Action>>,
+}
+
+impl TimerState {
+    fn new(action: Action) -> TimerState {
+        TimerState {
+            state: AtomicU32::new(PENDING),
+            action: Mutex::new(Some(action)),
+        }
+    }
+
+    fn is_pending(&self) -> bool {
+        self.state.load(Ordering::Acquire) == PENDING
+    }
+
+    /// PENDING→STOPPED and drop the action. True if this call stopped it.
+    fn stop(&self) -> bool {
+        let stopped = self
+            .state
+            .compare_exchange(PENDING, STOPPED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if stopped {
+            self.action.lock().unwrap_or_else(|e| e.into_inner()).take();
+            LIVE.fetch_sub(1, Ordering::Relaxed);
+        }
+        stopped
+    }
+
+    /// PENDING→FIRED and run the action. True if this call ran it.
+    fn fire(&self) -> bool {
+        if self
+            .state
+            .compare_exchange(PENDING, FIRED, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return false;
+        }
+        LIVE.fetch_sub(1, Ordering::Relaxed);
+        let action = self.action.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match action {
+            Some(action) => {
+                action();
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 struct Heap {
@@ -70,20 +144,35 @@ static HEAP: Mutex<Heap> = Mutex::new(Heap {
 });
 /// Deadline of the earliest entry in nanoseconds since `epoch()`, or `u64::MAX`.
 static NEXT: AtomicU64 = AtomicU64::new(u64::MAX);
-/// Entries in the heap whose timer is still pending (stopped ones excluded).
+/// Timers that are PENDING (armed, neither fired nor stopped).
 static LIVE: AtomicUsize = AtomicUsize::new(0);
-/// Entries in the heap whose timer was stopped (awaiting removal).
-static DEAD: AtomicUsize = AtomicUsize::new(0);
+/// Entries in the heap, live or stopped (the heap's length, mirrored under its lock).
+static ENTRIES: AtomicUsize = AtomicUsize::new(0);
 
 fn epoch() -> Instant {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     *EPOCH.get_or_init(Instant::now)
 }
 
+/// Nanoseconds since `epoch()`, saturating at `u64::MAX - 1` (about 584 years: never).
 fn to_nanos(t: Instant) -> u64 {
     t.saturating_duration_since(epoch())
         .as_nanos()
         .min(u64::MAX as u128 - 1) as u64
+}
+
+/// `base + d`, or, if `Instant` cannot represent that, the latest instant it can up to it: a
+/// deadline that far away is never reached (and the heap saturates it anyway), so overflow
+/// means "never" instead of a panic. A timed wait of `Duration::MAX` thus parks for good, with
+/// a pending timer, as Go's does.
+pub(crate) fn deadline_after(base: Instant, d: Duration) -> Instant {
+    let mut d = d;
+    loop {
+        match base.checked_add(d) {
+            Some(t) => return t,
+            None => d /= 2,
+        }
+    }
 }
 
 fn lock() -> MutexGuard<'static, Heap> {
@@ -107,21 +196,12 @@ pub struct Timer(Arc<TimerState>);
 
 impl Timer {
     /// Cancels the timer. True if it had not fired yet (its action will never run); false if
-    /// it already fired or was already stopped.
+    /// it already fired or was already stopped. Drops the action at once; the heap entry goes
+    /// in a later sweep (see the module's top comment).
     pub fn stop(&self) -> bool {
-        let stopped = self
-            .0
-            .state
-            .compare_exchange(PENDING, STOPPED, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok();
+        let stopped = self.0.stop();
         if stopped {
-            self.0
-                .action
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take();
-            LIVE.fetch_sub(1, Ordering::Relaxed);
-            DEAD.fetch_add(1, Ordering::Relaxed);
+            sweep_if_mostly_dead();
         }
         stopped
     }
@@ -152,10 +232,7 @@ impl std::fmt::Debug for Timer {
 /// assert!(t.fired());
 /// ```
 pub fn at(deadline: Instant, action: impl FnOnce() + Send + 'static) -> Timer {
-    let timer = Arc::new(TimerState {
-        state: AtomicU8::new(PENDING),
-        action: Mutex::new(Some(Box::new(action))),
-    });
+    let timer = Arc::new(TimerState::new(Box::new(action)));
     let when = to_nanos(deadline);
     let earliest = {
         let mut heap = lock();
@@ -167,6 +244,7 @@ pub fn at(deadline: Instant, action: impl FnOnce() + Send + 'static) -> Timer {
             timer: timer.clone(),
         }));
         LIVE.fetch_add(1, Ordering::Relaxed);
+        ENTRIES.store(heap.entries.len(), Ordering::Relaxed);
         let earliest = when < NEXT.load(Ordering::Relaxed);
         if earliest {
             NEXT.store(when, Ordering::SeqCst);
@@ -214,31 +292,26 @@ pub(crate) fn run_due() -> usize {
             };
             due.push(entry.timer);
         }
-        compact_if_mostly_dead(&mut heap);
+        shrink_if_sparse(&mut heap);
+        ENTRIES.store(heap.entries.len(), Ordering::Relaxed);
         publish_next(&heap);
     }
     let mut ran = 0;
     for timer in due {
-        if timer
-            .state
-            .compare_exchange(PENDING, FIRED, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            DEAD.fetch_sub(1, Ordering::Relaxed);
-            continue;
-        }
-        LIVE.fetch_sub(1, Ordering::Relaxed);
-        let action = timer
-            .action
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(action) = action {
-            action();
+        if timer.fire() {
             ran += 1;
         }
     }
+    // Timers that just fired are no longer live: stopped entries may now outnumber the rest.
+    sweep_if_mostly_dead();
     ran
+}
+
+/// The number of entries in the timer heap, live or stopped and not yet swept. For tests and
+/// diagnostics (the heap stays within `2 * live timers + 64` entries).
+#[doc(hidden)]
+pub fn timer_entries() -> usize {
+    lock().entries.len()
 }
 
 fn publish_next(heap: &Heap) {
@@ -246,26 +319,50 @@ fn publish_next(heap: &Heap) {
     NEXT.store(next, Ordering::SeqCst);
 }
 
-/// Drops stopped entries in one sweep when they outnumber the live ones (and are many), so a
-/// loop of short waits with long timeouts cannot grow the heap without bound.
-fn compact_if_mostly_dead(heap: &mut Heap) {
-    let dead = DEAD.load(Ordering::Relaxed);
-    if dead < 1024 || dead < heap.entries.len() / 2 {
-        return;
+/// Cheap check (two loads, no lock) after something left PENDING: sweep if stopped entries
+/// are at least `SWEEP_MIN` and outnumber the live ones.
+fn sweep_if_mostly_dead() {
+    if mostly_dead(ENTRIES.load(Ordering::Relaxed)) {
+        sweep(&mut lock());
     }
-    let before = heap.entries.len();
-    let entries = std::mem::take(&mut heap.entries);
-    heap.entries = entries
-        .into_iter()
-        .filter(|Reverse(e)| e.timer.state.load(Ordering::Acquire) == PENDING)
-        .collect();
-    DEAD.fetch_sub(before - heap.entries.len(), Ordering::Relaxed);
 }
 
-#[cfg(test)]
+fn mostly_dead(entries: usize) -> bool {
+    // LIVE can exceed the live entries for a moment (a timer run_due popped but has not moved
+    // out of PENDING yet): then this underestimates, and the next stop or run_due sweeps.
+    let live = LIVE.load(Ordering::Relaxed);
+    let dead = entries.saturating_sub(live);
+    dead >= SWEEP_MIN && dead > live
+}
+
+/// Drops every stopped entry in one pass (O(n), rebuilding the heap), if stopped entries still
+/// outnumber live ones now that we hold the lock (another stopper may have swept first). No
+/// user code runs under the lock: a stopped timer's action was taken out by its `stop`, whose
+/// caller still holds the timer, so dropping an entry here never drops an action.
+fn sweep(heap: &mut Heap) {
+    if !mostly_dead(heap.entries.len()) {
+        return;
+    }
+    heap.entries.retain(|Reverse(e)| e.timer.is_pending());
+    shrink_if_sparse(heap);
+    ENTRIES.store(heap.entries.len(), Ordering::Relaxed);
+    publish_next(heap);
+}
+
+/// Gives back the heap's memory after a burst (a million timers fired or swept), keeping
+/// twice the current length; amortised O(1) since the length must halve between shrinks.
+fn shrink_if_sparse(heap: &mut Heap) {
+    let len = heap.entries.len();
+    if heap.entries.capacity() > 4 * len.max(SWEEP_MIN) {
+        heap.entries.shrink_to(2 * len.max(SWEEP_MIN));
+    }
+}
+
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::Ordering;
 
     /// The heap is process-wide: tests that fire timers take turns.
     static SERIAL: Mutex<()> = Mutex::new(());
@@ -307,5 +404,74 @@ mod tests {
             std::thread::yield_now();
         }
         assert_eq!(*order.lock().unwrap(), vec![1, 2, 3]);
+    }
+
+    /// Heap entries in excess of the bound the sweep keeps, allowing for other tests of this
+    /// binary arming and stopping timers meanwhile (a stop in flight is one dead entry more).
+    fn excess() -> isize {
+        let live = LIVE.load(Ordering::Relaxed);
+        timer_entries() as isize - (2 * live + SWEEP_MIN) as isize
+    }
+
+    /// A timer reset in a loop (stop, then arm again) and timers stopped in bulk leave the heap
+    /// within `2 * live + SWEEP_MIN` entries, although none of them ever becomes due.
+    #[test]
+    fn stopped_entries_are_swept() {
+        let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let far = Instant::now() + Duration::from_secs(3600);
+        let mut t = at(far, || {});
+        for _ in 0..10_000 {
+            assert!(t.stop());
+            t = at(far, || {});
+            assert!(excess() <= 8, "heap grew: {} entries", timer_entries());
+        }
+        assert!(t.stop());
+        let many: Vec<_> = (0..10_000).map(|_| at(far, || {})).collect();
+        for t in &many {
+            assert!(t.stop());
+            assert!(excess() <= 8, "heap grew: {} entries", timer_entries());
+        }
+    }
+
+    /// A deadline too far for `Instant` saturates instead of overflowing.
+    #[test]
+    fn far_deadline_saturates() {
+        let now = Instant::now();
+        let far = deadline_after(now, Duration::MAX);
+        assert!(far > now + Duration::from_secs(100 * 365 * 24 * 3600));
+        assert_eq!(
+            deadline_after(now, Duration::from_secs(1)),
+            now + Duration::from_secs(1)
+        );
+        let t = at(far, || panic!("a deadline that far never comes"));
+        assert!(t.stop());
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::atomic::AtomicUsize;
+    use loom::thread;
+
+    /// `stop` racing the firing: exactly one wins. Either the action runs and `stop` reports
+    /// false, or `stop` reports true and the action never runs; `LIVE` goes back to where it
+    /// was either way.
+    #[test]
+    fn stop_races_fire() {
+        loom::model(|| {
+            let ran = Arc::new(AtomicUsize::new(0));
+            let r = ran.clone();
+            LIVE.fetch_add(1, Ordering::Relaxed); // as `at` does
+            let timer = Arc::new(TimerState::new(Box::new(move || {
+                r.fetch_add(1, Ordering::Relaxed);
+            })));
+            let t2 = timer.clone();
+            let firer = thread::spawn(move || t2.fire());
+            let stopped = timer.stop();
+            let fired = firer.join().unwrap();
+            assert!(stopped != fired, "exactly one side wins");
+            assert_eq!(ran.load(Ordering::Relaxed), usize::from(fired));
+        });
     }
 }
