@@ -1,18 +1,45 @@
-//! Go's `time` package on the scheduler's timers: sleep, one-shot and periodic channels.
+//! Go's `time` package on the scheduler's timers: sleep, one-shot and periodic channels,
+//! functions run after a delay.
 //!
 //! Everything here parks the goroutine (not the thread) and is woken by a scheduler timer
 //! (`sched::at`): one heap of deadlines shared by all Ps, fired by whichever P schedules next,
 //! or by the idle M that sleeps until the earliest deadline (see `sched/src/timer.rs`). Channel
 //! sends from timer actions are non-blocking (`try_send` on a 1-slot channel), as in Go, so a
 //! slow reader misses ticks instead of blocking the scheduler.
+//!
+//! Rules every function here follows:
+//! - A wait with a positive duration gives the processor to the other runnable goroutines at
+//!   least once (it parks, or yields if its deadline passed before it could park), as Go's
+//!   `Sleep(d > 0)` always goes through the timer; a zero duration returns at once.
+//! - A duration too long for `Instant` (`Duration::MAX`) means "never" (`later`): the wait
+//!   parks for good, with a pending timer, as in Go; nothing panics on overflow.
+//! - A timer nobody can observe any more is stopped, so its heap entry is released: an
+//!   [`After`] when it is dropped, a ticker when it is stopped or dropped, or, for `tick`,
+//!   at its next tick once every receiver is gone. A dropped [`Timer`] or [`AfterFunc`] still
+//!   fires (a receiver cloned from the timer may be waiting; a function is meant to run).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chan::{chan, Receiver};
 
-/// Pauses the calling goroutine for at least `d` (Go's `time.Sleep`). On a plain thread,
-/// sleeps the thread.
+/// `base + d`, saturating: a deadline `Instant` cannot represent is "never" in practice, so the
+/// latest representable instant up to it serves (sched's timer heap saturates it anyway).
+fn later(base: Instant, d: Duration) -> Instant {
+    let mut d = d;
+    loop {
+        match base.checked_add(d) {
+            Some(t) => return t,
+            None => d /= 2,
+        }
+    }
+}
+
+/// Pauses the calling goroutine for at least `d` (Go's `time.Sleep`), giving its processor to
+/// the other goroutines meanwhile. Any positive `d`, however short, parks the goroutine (or,
+/// if the deadline has already passed, yields), so other runnable goroutines run before it
+/// returns; `sleep(Duration::ZERO)` returns at once. `Duration::MAX` sleeps forever. On a plain
+/// thread, sleeps the thread.
 ///
 /// ```
 /// let start = std::time::Instant::now();
@@ -20,30 +47,57 @@ use chan::{chan, Receiver};
 /// assert!(start.elapsed() >= std::time::Duration::from_millis(2));
 /// ```
 pub fn sleep(d: Duration) {
-    sleep_until(Instant::now() + d);
-}
-
-/// Pauses the calling goroutine until `deadline`.
-pub fn sleep_until(deadline: Instant) {
-    if sched::current_id().is_none() {
-        let now = Instant::now();
-        if deadline > now {
-            std::thread::sleep(deadline - now);
-        }
+    if d.is_zero() {
         return;
     }
+    if sched::current_id().is_none() {
+        std::thread::sleep(d);
+        return;
+    }
+    park_until(later(Instant::now(), d));
+}
+
+/// Pauses the calling goroutine until `deadline`, like [`sleep`]`(deadline - now)`: returns at
+/// once if the deadline is not in the future when called (as Go's `Sleep` of a negative
+/// duration), and otherwise gives the processor away at least once.
+pub fn sleep_until(deadline: Instant) {
+    let now = Instant::now();
+    if deadline <= now {
+        return;
+    }
+    if sched::current_id().is_none() {
+        std::thread::sleep(deadline - now);
+        return;
+    }
+    park_until(deadline);
+}
+
+/// The goroutine's side of a sleep that was asked for a positive time: park until `deadline`,
+/// and yield if it passed before the goroutine ever gave up its processor.
+fn park_until(deadline: Instant) {
+    // Set once a timed park ended by timing out: the goroutine parked and the timer readied
+    // it. (An early return, from a stale wake-up token, does not count: it may not have
+    // switched out at all.)
+    let mut parked = false;
     loop {
         let now = Instant::now();
         if now >= deadline {
+            if !parked {
+                sched::yield_now();
+            }
             return;
         }
-        // An early return (a stale wake-up token) just loops.
-        sched::park_timeout(deadline - now);
+        parked |= !sched::park_timeout(deadline - now);
     }
 }
 
 /// A channel that receives the current time once, after `d` (Go's `time.After`): the timeout
 /// case of a `select!`.
+///
+/// The timer is stopped when the returned [`After`] is dropped, so a loop of `select!`s with a
+/// long `after` that never fires releases each timer as it goes (Go 1.23 collects such
+/// timers the same way). It derefs to its [`Receiver`]; a receiver cloned from it does not keep
+/// the timer armed: [`After::into_receiver`] does.
 ///
 /// ```
 /// let (_tx, rx) = gort::chan::<u32>(0);
@@ -53,28 +107,114 @@ pub fn sleep_until(deadline: Instant) {
 /// };
 /// assert!(timed_out);
 /// ```
-pub fn after(d: Duration) -> Receiver<Instant> {
-    Timer::new(d).into_receiver()
+pub fn after(d: Duration) -> After {
+    let (tx, rx) = chan(1);
+    let timer = sched::at(later(Instant::now(), d), move || {
+        let _ = tx.try_send(Instant::now());
+    });
+    After {
+        rx,
+        timer: Some(timer),
+    }
+}
+
+/// The channel [`after`] returns, with its timer: dropping it stops the timer.
+///
+/// ```
+/// use std::time::Duration;
+/// let t = gort::time::after(Duration::from_millis(1));
+/// let fired_at = t.recv().unwrap(); // `After` derefs to its `Receiver`
+/// assert!(fired_at <= std::time::Instant::now());
+/// ```
+#[derive(Debug)]
+pub struct After {
+    rx: Receiver<Instant>,
+    /// `None` once detached by `into_receiver`.
+    timer: Option<sched::Timer>,
+}
+
+impl After {
+    /// The channel the time is sent on.
+    pub fn receiver(&self) -> &Receiver<Instant> {
+        &self.rx
+    }
+
+    /// The bare receiver, detached from the timer, which then fires at its deadline whatever
+    /// becomes of the receiver (its heap entry is held until then).
+    ///
+    /// ```
+    /// let rx: gort::Receiver<std::time::Instant> =
+    ///     gort::time::after(std::time::Duration::from_millis(1)).into_receiver();
+    /// assert!(rx.recv().is_ok());
+    /// ```
+    pub fn into_receiver(mut self) -> Receiver<Instant> {
+        self.timer = None;
+        self.rx.clone()
+    }
+}
+
+impl std::ops::Deref for After {
+    type Target = Receiver<Instant>;
+    fn deref(&self) -> &Receiver<Instant> {
+        &self.rx
+    }
+}
+
+impl Drop for After {
+    fn drop(&mut self) {
+        if let Some(timer) = &self.timer {
+            timer.stop();
+        }
+    }
+}
+
+impl From<After> for Receiver<Instant> {
+    fn from(a: After) -> Receiver<Instant> {
+        a.into_receiver()
+    }
+}
+
+// `recv(after(d))` in a `select!` case. `AsReceiver` is the trait `select!` takes its receive
+// cases through (in chan's `internal` module, which the macro expands to).
+impl chan::internal::AsReceiver<Instant> for After {
+    fn as_receiver(&self) -> Option<&Receiver<Instant>> {
+        Some(&self.rx)
+    }
+}
+
+impl chan::internal::AsReceiver<Instant> for &After {
+    fn as_receiver(&self) -> Option<&Receiver<Instant>> {
+        Some(&self.rx)
+    }
 }
 
 /// A channel that receives the time every `d` (Go's `time.Tick`). Ticks a slow reader misses
 /// are dropped. The ticks stop once every receiver is dropped.
 ///
-/// # Panics
-/// If `d` is zero.
+/// `tick(Duration::ZERO)` returns a channel that never receives (Go's `Tick` returns a nil
+/// channel for a non-positive interval), where [`Ticker::new`] panics as Go's `NewTicker` does.
 ///
 /// ```
 /// let ticks = gort::time::tick(std::time::Duration::from_millis(1));
 /// let first = ticks.recv().unwrap();
 /// assert!(ticks.recv().unwrap() > first);
+///
+/// let never = gort::time::tick(std::time::Duration::ZERO);
+/// assert!(never.try_recv().is_err());
 /// ```
 pub fn tick(d: Duration) -> Receiver<Instant> {
+    if d.is_zero() {
+        return Receiver::never();
+    }
     let (tx, rx) = chan(1);
-    arm_tick(TickState::new(d), tx, Instant::now() + d);
+    arm_tick(TickState::new(d), tx, later(Instant::now(), d));
     rx
 }
 
 /// A one-shot timer with a channel (Go's `time.Timer`): `stop` cancels it, `reset` re-arms it.
+///
+/// Dropping a `Timer` does not stop it (a receiver cloned from it may be waiting): call
+/// [`stop`](Timer::stop) to release a timer that will not be needed.
 ///
 /// ```
 /// use std::time::Duration;
@@ -90,10 +230,10 @@ pub struct Timer {
 }
 
 impl Timer {
-    /// A timer that fires once, after `d`.
+    /// A timer that fires once, after `d` (`Duration::MAX`: never).
     pub fn new(d: Duration) -> Timer {
         let (tx, rx) = chan(1);
-        let armed = Mutex::new(arm_once(&tx, Instant::now() + d));
+        let armed = Mutex::new(arm_once(&tx, later(Instant::now(), d)));
         Timer { rx, tx, armed }
     }
 
@@ -112,12 +252,8 @@ impl Timer {
     pub fn reset(&self, d: Duration) -> bool {
         let mut armed = self.armed.lock().unwrap_or_else(|e| e.into_inner());
         let was_pending = armed.stop();
-        *armed = arm_once(&self.tx, Instant::now() + d);
+        *armed = arm_once(&self.tx, later(Instant::now(), d));
         was_pending
-    }
-
-    fn into_receiver(self) -> Receiver<Instant> {
-        self.rx.clone()
     }
 }
 
@@ -126,6 +262,43 @@ fn arm_once(tx: &chan::Sender<Instant>, deadline: Instant) -> sched::Timer {
     sched::at(deadline, move || {
         let _ = tx.try_send(Instant::now());
     })
+}
+
+/// Runs `f` in its own goroutine after `d` (Go's `time.AfterFunc`). [`AfterFunc::stop`]
+/// cancels it if it has not started yet. Dropping the returned handle does not cancel it.
+///
+/// ```
+/// use std::time::Duration;
+/// let (tx, rx) = gort::chan(1);
+/// let _f = gort::time::after_func(Duration::from_millis(1), move || tx.send("ran").unwrap());
+/// assert_eq!(rx.recv(), Ok("ran"));
+///
+/// let cancelled = gort::time::after_func(Duration::from_secs(60), || unreachable!());
+/// assert!(cancelled.stop()); // stopped before it ran
+/// ```
+pub fn after_func(d: Duration, f: impl FnOnce() + Send + 'static) -> AfterFunc {
+    AfterFunc(sched::at(later(Instant::now(), d), move || {
+        // The timer action runs on the scheduler's stack and must not block: `f` gets a
+        // goroutine of its own, detached (as Go's AfterFunc runs `f` in its own goroutine).
+        drop(sched::spawn(f));
+    }))
+}
+
+/// The handle [`after_func`] returns.
+#[derive(Debug)]
+pub struct AfterFunc(sched::Timer);
+
+impl AfterFunc {
+    /// Cancels the call. True if this stopped it before its goroutine was started; false if
+    /// it already started (it then runs to its end) or was already stopped.
+    pub fn stop(&self) -> bool {
+        self.0.stop()
+    }
+
+    /// True once the goroutine running `f` has been started.
+    pub fn fired(&self) -> bool {
+        self.0.fired()
+    }
 }
 
 /// A periodic timer with a channel (Go's `time.Ticker`). Stops when stopped or dropped.
@@ -150,11 +323,16 @@ impl Ticker {
     /// A ticker that sends the time every `period`.
     ///
     /// # Panics
-    /// If `period` is zero (as Go's `NewTicker` does).
+    /// If `period` is zero, as Go's `NewTicker` does (a ticker that never ticks is
+    /// [`tick`]`(Duration::ZERO)`).
     pub fn new(period: Duration) -> Ticker {
+        assert!(
+            !period.is_zero(),
+            "gort::time::Ticker::new: the period must be positive (got zero)"
+        );
         let (tx, rx) = chan(1);
         let state = TickState::new(period);
-        arm_tick(state.clone(), tx, Instant::now() + period);
+        arm_tick(state.clone(), tx, later(Instant::now(), period));
         Ticker { rx, state }
     }
 
@@ -182,7 +360,6 @@ impl Ticker {
 
 impl TickState {
     fn new(period: Duration) -> Arc<TickState> {
-        assert!(!period.is_zero(), "gort::time: non-positive tick period");
         Arc::new(TickState {
             period,
             stopped: std::sync::atomic::AtomicBool::new(false),
@@ -207,11 +384,11 @@ fn arm_tick(state: Arc<TickState>, tx: chan::Sender<Instant>, at: Instant) {
         if let Err(chan::TrySendError::Closed(_)) = tx.try_send(Instant::now()) {
             return; // every receiver is gone: stop ticking
         }
-        let mut next = at + s2.period;
+        let mut next = later(at, s2.period);
         let now = Instant::now();
         if next <= now {
             // Fell behind (a long pause): skip missed ticks rather than firing a burst.
-            next = now + s2.period;
+            next = later(now, s2.period);
         }
         arm_tick(s2, tx, next);
     });

@@ -139,3 +139,151 @@ fn idle_second() {
         "idle second cost {used:?} of CPU"
     );
 }
+
+/// A duration too long for `Instant` means "never", not a panic: `after(Duration::MAX)` loses
+/// a select to a ready channel, and timers armed that far stop and reset.
+#[test]
+fn far_deadlines_saturate() {
+    at_each_maxprocs("far_deadlines_saturate", |_| {
+        let (tx, rx) = gort::chan::<u32>(1);
+        tx.send(7).unwrap();
+        let got = gort::select! {
+            recv(rx) -> v => v.unwrap(),
+            recv(gort::time::after(Duration::MAX)) -> _t => 0,
+        };
+        assert_eq!(got, 7);
+
+        let t = gort::time::Timer::new(Duration::MAX);
+        assert!(t.reset(Duration::MAX), "pending after new(MAX)");
+        assert!(t.stop(), "pending after reset(MAX)");
+
+        let f = gort::time::after_func(Duration::MAX, || unreachable!("never runs"));
+        assert!(f.stop());
+
+        let ticker = gort::time::Ticker::new(Duration::MAX);
+        assert!(ticker.receiver().try_recv().is_err());
+        ticker.stop();
+        let ticks = gort::time::tick(Duration::MAX);
+        assert!(ticks.try_recv().is_err());
+    });
+}
+
+/// `sleep(Duration::MAX)` parks for good instead of panicking. At maxprocs 1 the check is
+/// exact: the sleeper runs (and parks, or panics) before the spawner resumes from its yield.
+/// The sleeper is left parked when the test ends (its timer never fires).
+#[test]
+fn sleep_of_duration_max_parks() {
+    at_each_maxprocs("sleep_of_duration_max_parks", |procs| {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        gort::go!(move || {
+            let entered = Arc::new(AtomicBool::new(false));
+            let failed = Arc::new(AtomicBool::new(false));
+            let (e2, f2) = (entered.clone(), failed.clone());
+            let sleeper = gort::go!(move || {
+                e2.store(true, Ordering::Release);
+                let r = std::panic::catch_unwind(|| gort::time::sleep(Duration::MAX));
+                // Reached only if the sleep panicked or (wrongly) returned.
+                f2.store(true, Ordering::Release);
+                r.is_ok()
+            });
+            gort::yield_now();
+            if procs == 1 {
+                assert!(entered.load(Ordering::Acquire), "the sleeper ran first");
+            }
+            common::wait_until("the sleeper started", || entered.load(Ordering::Acquire));
+            // Other work goes on meanwhile.
+            let h = gort::go!(|| gort::time::sleep(Duration::from_millis(1)));
+            h.join().unwrap();
+            assert!(
+                !failed.load(Ordering::Acquire) && !sleeper.is_finished(),
+                "sleep(Duration::MAX) ended (panicked: {})",
+                sleeper.is_finished() && !sleeper.join().unwrap_or(false)
+            );
+        })
+        .join()
+        .unwrap();
+    });
+}
+
+/// `tick(0)` is a channel that never receives (Go's `Tick(0)` is nil), and is not closed.
+#[test]
+fn tick_zero_never_fires() {
+    let never = gort::time::tick(Duration::ZERO);
+    assert!(matches!(never.try_recv(), Err(gort::TryRecvError::Empty)));
+    assert!(!never.is_closed());
+    let got = gort::select! {
+        recv(never) -> _t => "tick",
+        default => "nothing",
+    };
+    assert_eq!(got, "nothing");
+}
+
+/// `Ticker::new(0)` panics, as Go's `NewTicker(0)` does.
+#[test]
+#[should_panic(expected = "period must be positive")]
+fn ticker_of_zero_panics() {
+    let _ = gort::time::Ticker::new(Duration::ZERO);
+}
+
+/// `after_func` runs `f` once, on a goroutine of its own, after `d`; `stop` before that
+/// cancels it (and drops `f` at once), `stop` after reports false.
+#[test]
+fn after_func_runs_in_its_own_goroutine_or_stops() {
+    at_each_maxprocs("after_func_runs_in_its_own_goroutine_or_stops", |_| {
+        gort::go!(|| {
+            let me = gort::current().unwrap().id();
+            let (tx, rx) = gort::chan(1);
+            let f = gort::time::after_func(Duration::from_millis(1), move || {
+                tx.send(gort::current().map(|g| g.id())).unwrap();
+            });
+            let ran_on = rx.recv().unwrap();
+            assert!(
+                ran_on.is_some_and(|id| id != me),
+                "f ran on {ran_on:?}, not a goroutine of its own"
+            );
+            assert!(f.fired());
+            assert!(!f.stop(), "already ran: nothing to stop");
+            assert_eq!(
+                rx.recv(),
+                Err(gort::RecvError),
+                "ran once (its sender is gone)"
+            );
+
+            // Stopped before its time: `f` never runs, and is dropped at once.
+            struct Dropped(gort::Sender<&'static str>);
+            impl Drop for Dropped {
+                fn drop(&mut self) {
+                    let _ = self.0.try_send("dropped");
+                }
+            }
+            let (tx, rx) = gort::chan(2);
+            let guard = Dropped(tx);
+            let f = gort::time::after_func(Duration::from_secs(60), move || {
+                let _ = guard.0.try_send("ran");
+            });
+            assert!(f.stop(), "pending: stopped");
+            assert!(!f.stop(), "second stop finds nothing");
+            assert!(!f.fired());
+            assert_eq!(rx.recv(), Ok("dropped"));
+            assert_eq!(rx.recv(), Err(gort::RecvError), "and never ran");
+        })
+        .join()
+        .unwrap();
+    });
+}
+
+/// Dropping an `After` stops its timer; `into_receiver` detaches it, so it still fires.
+#[test]
+fn after_drop_stops_and_into_receiver_detaches() {
+    at_each_maxprocs("after_drop_stops_and_into_receiver_detaches", |_| {
+        let a = gort::time::after(Duration::from_millis(1));
+        let clone = a.receiver().clone();
+        drop(a);
+        // Stopped: its sender (held by the timer's action) is gone, so the channel closes.
+        assert_eq!(clone.recv(), Err(gort::RecvError));
+
+        let rx: gort::Receiver<Instant> =
+            gort::time::after(Duration::from_millis(1)).into_receiver();
+        assert!(rx.recv().is_ok(), "a detached after still fires");
+    });
+}

@@ -83,3 +83,35 @@ fn timed_waits_in_sequence_keep_order() {
         );
     });
 }
+
+/// `park_timeout(Duration::MAX)` parks without panicking and is woken by an unpark. At
+/// maxprocs 1 the check is exact: the waiter runs (and parks, or panics) before the spawner
+/// resumes from its yield, so the unpark comes after the park, not as a token before it.
+#[test]
+fn park_timeout_of_duration_max_parks() {
+    common::each_procs("park_timeout_of_duration_max_parks", |procs| {
+        gort::go!(move || {
+            let slot = Arc::new(Mutex::new(None::<gort::Unparker>));
+            let s2 = slot.clone();
+            let waiter = gort::go!(move || {
+                *s2.lock().unwrap() = Some(gort::unparker());
+                gort::park_timeout(Duration::MAX)
+            });
+            gort::yield_now();
+            let u = loop {
+                if let Some(u) = slot.lock().unwrap().take() {
+                    break u;
+                }
+                assert!(procs > 1, "at maxprocs 1 the waiter ran first");
+                gort::yield_now();
+            };
+            u.unpark();
+            assert!(
+                waiter.join().unwrap(),
+                "woken, not timed out, at maxprocs {procs}"
+            );
+        })
+        .join()
+        .unwrap();
+    });
+}
