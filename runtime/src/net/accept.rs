@@ -1,13 +1,13 @@
 //! The accept loop shared by every listener: retries through transient failures, and reports
 //! each episode of descriptor (or memory) exhaustion once, when it begins and when it ends.
 //!
-//! Go's `http.Server` sleeps 5 ms doubling to 1 s after a temporary accept error and logs
-//! every retry (`http: Accept error: ...; retrying in 5ms`). gort's `accept` does the same
-//! back-off itself, and reports an *episode* instead of every retry: the first failure of an
-//! episode, with the listener, the error, the process's `RLIMIT_NOFILE` and how to raise it;
-//! then its end, the first attempt that finds a descriptor free (or the listener's close),
-//! with how long the episode lasted and how many accepts failed in it. A server out of descriptors at a thousand clients would
-//! otherwise log hundreds of lines while it waits for one to close.
+//! Go's `http.Server` sleeps 5 ms doubling to 1 s after a temporary accept error and logs every
+//! retry (`http: Accept error: ...; retrying in 5ms`). gort's `accept` does the same back-off
+//! itself, and reports an *episode* instead of every retry: the first failure of an episode, with
+//! the listener, the error, the process's `RLIMIT_NOFILE` and how to raise it; then its end, the
+//! first attempt that finds a descriptor free (or the listener's close), with how long the episode
+//! lasted and how many accepts failed in it. Logging every retry would print a line a second
+//! (once the pause reaches 1 s) for as long as the episode lasts.
 //!
 //! Invariants, per listener (a [`Stalls`] shared by all its handles):
 //! - An episode is open from the first failure after none was open until the next attempt

@@ -101,13 +101,13 @@ impl TcpListener {
         Ok((TcpStream::from_connected(s)?, peer))
     }
 
-    /// Calls `hook` when `accept` starts retrying because the process ran out of file
-    /// descriptors (or the system out of descriptors or memory), and again when that is over
-    /// (an accept finds a descriptor free): once per episode, however many accepts fail in it and however
-    /// many goroutines accept on this listener. [`AcceptStall`] says what happened (the
-    /// listener, the error, `RLIMIT_NOFILE` and how to raise it; then the episode's length and
-    /// retries), and its `Display` is the line to log. Go's `http.Server` logs every retry to
-    /// its error log; gort logs nothing unless told where.
+    /// Calls `hook` when `accept` starts retrying because the process ran out of file descriptors
+    /// (or the system out of descriptors or memory), and again when that is over (an accept finds a
+    /// descriptor free): once per episode, however many accepts fail in it and however many
+    /// goroutines accept on this listener. [`AcceptStall`] says what happened (the listener, the
+    /// error, `RLIMIT_NOFILE` and how to raise it; then the episode's length and retries), and its
+    /// `Display` is the line to log. Go's `http.Server` logs every retry to its error log; gort
+    /// logs nothing unless told where.
     ///
     /// The hook runs on the goroutine whose accept began or ended the episode, and other
     /// accepts on this listener that have something to report wait for it: keep it short,
