@@ -5,7 +5,7 @@
 //!
 //! - goroutines and their stacks (`goroutine.rs`, `stack.rs`, `signal.rs` for overflow reports);
 //! - Ps with their local run queues and `runnext`, the global queue, work stealing and the
-//!   parking of idle Ms (`processor.rs`, `scheduler.rs`, `machine.rs`);
+//!   parking of idle Ms (`processor.rs`, `scheduler/`, `machine.rs`);
 //! - the park/unpark primitive everything blocking is built on ([`park`], [`Unparker`]);
 //! - joining ([`JoinHandle`]), goroutine-local storage ([`local!`]), deadlock detection.
 //!

@@ -9,7 +9,9 @@
 //! Invariants:
 //! - `p`, `current` and `spinning` are touched only by the M's own thread: by the scheduler
 //!   loop, or by goroutine code running on top of it (through `CURRENT_M`). Nothing holds a
-//!   reference into them across a stack switch.
+//!   reference into them across a stack switch. A `Machine` lives on its own thread's stack
+//!   (`machine_main` never returns) and is neither `Send` nor `Sync`: other threads reach an M
+//!   only through its hand-off slot (`scheduler/handoff.rs`), shared with the idle set.
 //! - A goroutine's run right is held by exactly one M from the moment it is taken from a run
 //!   queue until it is parked (committed), requeued, or completed.
 //! - Every access to the thread-local `CURRENT_M` goes through one `#[inline(never)]` function,
@@ -19,12 +21,11 @@
 //!   that cannot switch.
 
 use std::cell::{Cell, UnsafeCell};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
 
 use crate::goroutine::{GRef, Header, Switch};
+use crate::loom::Arc;
 use crate::processor::Processor;
-use crate::scheduler;
+use crate::scheduler::{self, Handoff, IdleM};
 use crate::signal::{self, GuardInfo};
 
 /// An M: one OS thread of the runtime.
@@ -33,18 +34,9 @@ pub(crate) struct Machine {
     p: UnsafeCell<Option<Box<Processor>>>,
     current: Cell<*const Header>,
     spinning: Cell<bool>,
-    /// Where `startm` hands a P (and the spinning flag) to this M while it sleeps.
-    handoff: Mutex<Handoff>,
-    /// True while this M blocks in the poller (a hand-off or poke must `wake` the poller).
-    in_poll: AtomicBool,
-    wakeup: Condvar,
+    /// What this M sleeps on when idle, and where it is handed a P (shared with the idle set).
+    pub(crate) handoff: IdleM<Box<Processor>>,
 }
-
-// SAFETY: `p`, `current` and `spinning` are only accessed by the M's own thread (module
-// invariants); other threads only use `handoff`/`wakeup`, which are synchronised.
-unsafe impl Sync for Machine {}
-// SAFETY: as above; the `Machine` is created on one thread and then used by its own.
-unsafe impl Send for Machine {}
 
 std::thread_local! {
     static CURRENT_M: Cell<*const Machine> = const { Cell::new(std::ptr::null()) };
@@ -63,9 +55,7 @@ impl Machine {
             p: UnsafeCell::new(None),
             current: Cell::new(std::ptr::null()),
             spinning: Cell::new(false),
-            handoff: Mutex::new(Handoff::default()),
-            in_poll: AtomicBool::new(false),
-            wakeup: Condvar::new(),
+            handoff: Arc::new(Handoff::new(id)),
         }
     }
 
@@ -97,128 +87,36 @@ impl Machine {
     pub(crate) fn set_spinning(&self, on: bool) {
         self.spinning.set(on);
     }
-
-    /// Leaves a P (and the spinning flag) for this idle M. Called with the scheduler's idle
-    /// lock held, in the same critical section that takes the M off the idle list, so that an
-    /// M that is not on the list and not running always has a hand-off waiting (the idle
-    /// invariant in scheduler.rs). Follow with [`wake`](Self::wake) once the idle lock is
-    /// dropped.
-    pub(crate) fn deposit(&self, p: Box<Processor>, spinning: bool) {
-        let mut slot = self.lock_handoff();
-        debug_assert!(slot.p.is_none(), "M{} handed two Ps", self.id);
-        slot.p = Some((p, spinning));
-    }
-
-    /// Wakes this M after a [`deposit`](Self::deposit), from its condvar or from the poller.
-    pub(crate) fn wake(&self) {
-        self.wakeup.notify_one();
-        self.wake_poller();
-    }
-
-    /// Wakes this M if it sleeps with a timeout, so it re-reads the earliest timer.
-    pub(crate) fn poke(&self) {
-        self.lock_handoff().poked = true;
-        self.wakeup.notify_one();
-        self.wake_poller();
-    }
-
-    /// True while this M blocks in the poller.
-    pub(crate) fn is_in_poll(&self) -> bool {
-        self.in_poll.load(Ordering::SeqCst)
-    }
-
-    /// Marks this M as blocking in the poller (or no longer).
-    pub(crate) fn set_in_poll(&self, on: bool) {
-        self.in_poll.store(on, Ordering::SeqCst);
-    }
-
-    /// If this M blocks in the poller, interrupts it. Pairs with `set_in_poll(true)` followed
-    /// by a `has_handoff` check before polling: either the M sees the hand-off and does not
-    /// poll, or we see `in_poll` and wake it (both sides order their store before their load).
-    fn wake_poller(&self) {
-        if self.in_poll.load(Ordering::SeqCst) {
-            if let Some(p) = crate::poller::poller() {
-                p.wake();
-            }
-        }
-    }
-
-    /// True if a P was handed to this M and not yet taken.
-    pub(crate) fn has_handoff(&self) -> bool {
-        self.lock_handoff().p.is_some()
-    }
-
-    fn lock_handoff(&self) -> std::sync::MutexGuard<'_, Handoff> {
-        self.handoff.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Sleeps until `handoff`; then holds the P it was given.
-    pub(crate) fn wait_for_handoff(&self) {
-        while !self.wait_for_handoff_until(None) {}
-    }
-
-    /// Sleeps until `handoff` (true: this M now holds the P it was given), or until `deadline`
-    /// passes or the M is poked (false).
-    pub(crate) fn wait_for_handoff_until(&self, deadline: Option<std::time::Instant>) -> bool {
-        let mut slot = self.lock_handoff();
-        loop {
-            if let Some((p, spinning)) = slot.p.take() {
-                drop(slot);
-                self.set_p(p);
-                self.spinning.set(spinning);
-                return true;
-            }
-            if std::mem::take(&mut slot.poked) {
-                return false;
-            }
-            slot = match deadline {
-                None => self.wakeup.wait(slot).unwrap_or_else(|e| e.into_inner()),
-                Some(d) => {
-                    let now = std::time::Instant::now();
-                    if now >= d {
-                        return false;
-                    }
-                    self.wakeup
-                        .wait_timeout(slot, d - now)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
-            };
-        }
-    }
-}
-
-/// What `startm` leaves for a sleeping M.
-#[derive(Default)]
-struct Handoff {
-    p: Option<(Box<Processor>, bool)>,
-    poked: bool,
 }
 
 /// Starts a new M (OS thread) that runs with `p`.
 pub(crate) fn spawn_machine(id: usize, p: Box<Processor>, spinning: bool) -> std::io::Result<()> {
-    let m = Arc::new(Machine::new(id));
-    m.set_p(p);
-    m.spinning.set(spinning);
     std::thread::Builder::new()
         .name(format!("gort-m{id}"))
         .stack_size(256 * 1024)
-        .spawn(move || machine_main(m))?;
+        .spawn(move || {
+            let m = Machine::new(id);
+            m.set_p(p);
+            m.set_spinning(spinning);
+            machine_main(&m)
+        })?;
     Ok(())
 }
 
-fn machine_main(m: Arc<Machine>) {
+/// The scheduler loop of M `m`; never returns (Ms never exit), so `m` outlives every
+/// pointer to it in `CURRENT_M`.
+fn machine_main(m: &Machine) -> ! {
     signal::thread_init();
-    CURRENT_M.with(|c| c.set(Arc::as_ptr(&m)));
+    CURRENT_M.with(|c| c.set(m as *const Machine));
     tracing::trace!(m = m.id, "machine start");
     loop {
-        let g = scheduler::find_runnable(&m);
-        execute(&m, g);
+        let g = scheduler::find_runnable(m);
+        execute(m, g);
     }
 }
 
 /// Runs `g` on this M until it parks, yields or ends.
-fn execute(m: &Arc<Machine>, g: GRef) {
+fn execute(m: &Machine, g: GRef) {
     let h = g.header();
     // SAFETY: we hold the run right of `g` (just taken from a queue), so its coroutine is ours.
     let coroutine = unsafe { &mut *h.coroutine.get() };
@@ -355,7 +253,7 @@ pub(crate) fn current_goroutine() -> Option<GRef> {
 pub(crate) fn current_in_poll() -> bool {
     let m = current_machine();
     // SAFETY: a non-null `CURRENT_M` points to this thread's live `Machine` (it never exits).
-    !m.is_null() && unsafe { (*m).in_poll.load(Ordering::Relaxed) }
+    !m.is_null() && unsafe { (*m).handoff.is_in_poll() }
 }
 
 /// The header of the goroutine running on this thread, or null.

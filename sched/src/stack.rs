@@ -214,7 +214,7 @@ const DIRTY_CAP: usize = 256;
 static DIRTY: AtomicUsize = AtomicUsize::new(0);
 
 /// Releases the memory of freed stacks beyond `DIRTY_CAP` per class. Called by an M about to
-/// go idle (`scheduler::stopm`), so bursts of exits never wait for it.
+/// go idle (`scheduler/sleep.rs`, `stopm`), so bursts of exits never wait for it.
 pub(crate) fn scavenge() {
     if DIRTY.load(Ordering::Relaxed) <= DIRTY_CAP {
         return;

@@ -26,13 +26,16 @@ static LOCK: Mutex<()> = Mutex::new(());
 /// on a helper thread bounded by [`DEADLINE`]. A panic in the scenario fails the test with the
 /// scenario's own message.
 pub fn each_procs(name: &str, scenario: fn(usize)) {
+    each_procs_at(name, &PROCS, scenario);
+}
+
+/// Like [`each_procs`], at the processor counts `procs` instead of [`PROCS`].
+pub fn each_procs_at(name: &str, procs: &[usize], scenario: fn(usize)) {
     let _serial = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    for procs in PROCS {
-        gort::set_maxprocs(procs);
-        assert_eq!(gort::maxprocs(), procs, "{name}: set_maxprocs({procs})");
-        bounded(&format!("{name} at maxprocs {procs}"), move || {
-            scenario(procs)
-        });
+    for &n in procs {
+        gort::set_maxprocs(n);
+        assert_eq!(gort::maxprocs(), n, "{name}: set_maxprocs({n})");
+        bounded(&format!("{name} at maxprocs {n}"), move || scenario(n));
     }
 }
 

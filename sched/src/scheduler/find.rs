@@ -1,0 +1,146 @@
+//! What an M runs next (Go's `findRunnable`, `schedule`).
+//!
+//! In order:
+//! 1. every 61st schedule of a P, due timers, a non-blocking poll, one G from the global queue
+//!    and the stalled-P check, so none of them can starve behind a P's own work;
+//! 2. the P's `runnext`, then its local queue, then a batch from the global queue (len/maxprocs
+//!    + 1, at most 128; crossbeam's `Injector` caps a batch lower still);
+//! 3. due timers and ready I/O, which ready goroutines onto this P;
+//! 4. stealing (`steal.rs`), if this M is spinning already or fewer than half of the busy Ps
+//!    have a spinning M;
+//! 5. give up: `sleep.rs` releases the P and sleeps until handed one.
+//!
+//! A spinning M that finds work stops spinning and, if it was the last, wakes another
+//! (`found`), so one M keeps looking while there may be more.
+
+use crossbeam_deque::Steal;
+
+use super::{sched, steal, submit, Scheduler};
+use crate::goroutine::GRef;
+use crate::machine::Machine;
+use crate::processor::Processor;
+
+/// Schedules between forced checks of the global queue (Go uses 61, a prime).
+pub(super) const GLOBAL_QUEUE_TICK: u32 = 61;
+
+/// Returns the next goroutine for `m` to run, sleeping as long as there is none. On return
+/// `m` holds a P.
+pub(crate) fn find_runnable(m: &Machine) -> GRef {
+    let s = sched();
+    loop {
+        // Each borrow of the P below ends before anything that may re-enter the scheduler
+        // (timer actions ready goroutines through `with_current_p`).
+        // SAFETY: on the M's own thread, with no other borrow of its P live.
+        let (id, tick) = match unsafe { m.p() } {
+            Some(p) => (p.id, p.tick()),
+            None => unreachable!("M{} looks for work without a P", m.id),
+        };
+        if id >= s.nprocs() {
+            super::maxprocs::retire_p(s, m);
+            continue;
+        }
+        if tick % GLOBAL_QUEUE_TICK == 0 {
+            if let Some(g) = periodic_checks(s, m) {
+                return found(s, m, g);
+            }
+        }
+        // SAFETY: as above.
+        if let Some(g) = local_or_global(s, unsafe { m.p() }.expect("held")) {
+            return found(s, m, g);
+        }
+        // Nothing queued: fire due timers and take ready I/O (both ready goroutines onto
+        // this P).
+        if run_due_timers() > 0 || poll_now() > 0 {
+            continue;
+        }
+        if m.is_spinning() || 2 * s.idle.nmspinning() < busy_procs(s) {
+            if !m.is_spinning() {
+                m.set_spinning(true);
+                s.idle.start_spinning();
+            }
+            // SAFETY: as above.
+            if let Some(g) = steal::steal_work(s, unsafe { m.p() }.expect("held")) {
+                return found(s, m, g);
+            }
+        }
+        super::sleep::release_p_and_sleep(s, m);
+    }
+}
+
+/// Timers, I/O, the global queue and stalled Ps get a turn even on a P that always has work.
+fn periodic_checks(s: &Scheduler, m: &Machine) -> Option<GRef> {
+    run_due_timers();
+    poll_now();
+    if let Some(g) = global_get_one(s) {
+        return Some(g);
+    }
+    // SAFETY: on the M's own thread, with no other borrow of its P live.
+    steal::take_from_stalled(s, unsafe { m.p() }.expect("held"))
+}
+
+fn busy_procs(s: &Scheduler) -> usize {
+    s.nprocs().saturating_sub(s.idle.npidle())
+}
+
+fn local_or_global(s: &Scheduler, p: &mut Processor) -> Option<GRef> {
+    p.runq_get().or_else(|| global_get_batch(s, p))
+}
+
+fn run_due_timers() -> usize {
+    if crate::timer::due() {
+        crate::timer::run_due()
+    } else {
+        0
+    }
+}
+
+/// A non-blocking poll from a P with nothing to run (Go polls in `findRunnable` before
+/// stealing). Readied goroutines land on this M's P. Returns how many were readied.
+fn poll_now() -> usize {
+    let Some(poller) = crate::poller::poller() else {
+        return 0;
+    };
+    if !poller.has_waiters() || !crate::poller::try_begin_poll() {
+        return 0;
+    }
+    let n = poller.poll(Some(std::time::Duration::ZERO));
+    crate::poller::end_poll();
+    n
+}
+
+/// A spinning M that found work stops spinning; the last one wakes another (Go's
+/// `resetspinning`).
+fn found(s: &Scheduler, m: &Machine, g: GRef) -> GRef {
+    if m.is_spinning() {
+        m.set_spinning(false);
+        if s.idle.stop_spinning() {
+            submit::wakep();
+        }
+    }
+    g
+}
+
+fn global_get_one(s: &Scheduler) -> Option<GRef> {
+    loop {
+        match s.global.steal() {
+            Steal::Success(g) => return Some(g),
+            Steal::Empty => return None,
+            Steal::Retry => {}
+        }
+    }
+}
+
+/// Takes a batch from the global queue into `p`'s queue and returns its first goroutine.
+pub(super) fn global_get_batch(s: &Scheduler, p: &mut Processor) -> Option<GRef> {
+    if s.global.is_empty() {
+        return None;
+    }
+    let limit = (s.global.len() / s.nprocs().max(1) + 1).min(128);
+    loop {
+        match s.global.steal_batch_with_limit_and_pop(p.runq(), limit) {
+            Steal::Success(g) => return Some(g),
+            Steal::Empty => return None,
+            Steal::Retry => {}
+        }
+    }
+}

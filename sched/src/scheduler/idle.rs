@@ -1,0 +1,524 @@
+//! The idle set: idle Ps, idle Ms, the timer/I-O watcher, and the counters `npidle` and
+//! `nmspinning` (Go's `sched.pidle`, `sched.midle`, `startm`, `stopm`, and the give-up half of
+//! `findRunnable`). This is where the scheduler decides who sleeps and who is woken, so it is
+//! where a wake-up can be lost; it is generic over the P it moves (`Box<Processor>` in the
+//! runtime, a number in the loom models at the bottom) so the models check this very code.
+//!
+//! The states of an M, as seen under the idle lock:
+//! - running: it holds a P (if spinning, it is counted in `nmspinning`); not listed.
+//! - handed: not listed, and a P waits in its [`Handoff`] slot, put there by [`start_m`] in the
+//!   same critical section that unlisted it; the M takes it when it wakes.
+//! - idle: listed in `machines`, its slot empty; asleep on the slot (or about to be).
+//! - watcher: idle, and named by `watcher`: it sleeps only until the earliest timer, or blocks
+//!   in the poller. At most one.
+//!
+//! Transitions: running → idle by [`stop_m`] (after [`release_p`]); idle → handed by
+//! [`start_m`] (another thread); watcher → running by [`watcher_woke`] or [`take_p_for_io`]
+//! (the watcher itself, when a timer is due or the poller readied goroutines); handed →
+//! running when the M takes its slot.
+//!
+//! Invariants, true whenever the idle lock is free (`check` asserts them in debug builds):
+//! 1. `npidle == procs.len()`; both change only under the lock.
+//! 2. An M is listed at most once, and a listed M's slot is empty. So an M that wakes for any
+//!    reason (a deadline, a poke) can tell under the lock whether it was handed a P: if it is
+//!    not listed, its P is in its slot. (Issue 16: `startm` once unlisted an M and dropped the
+//!    lock before depositing; a watcher whose deadline passed in between listed itself again,
+//!    ran twice-listed, and its stale `watcher` entry left due timers with nobody to fire them.)
+//! 3. `watcher`, if set, is listed.
+//! 4. `machines.len() <= nm`. When all `nm` Ms are listed, no M holds or is being handed a P.
+//! 5. If every M is listed and a timer is pending, there is a watcher: a due timer always has
+//!    an M to fire it. An M decides to watch in `stop_m` from the snapshot this check uses.
+//!
+//! `nmspinning` counts Ms marked spinning: looking for work with a P, or handed a P by
+//! [`wakep`] and not yet looking. `wakep` starts a spinner only when none spins (so at most one
+//! is started per piece of new work) and only if a P is idle.
+//!
+//! No lost wake-up between a submitter and the last M to give up (Go's "delicate dance",
+//! proc.go): the submitter makes its work visible, then a SeqCst fence, then reads `npidle` and
+//! `nmspinning` ([`wake_for`]). The M giving up does the mirror image in [`release_p`]: it
+//! raises `npidle` and lowers `nmspinning`, then a SeqCst fence, then re-checks the global
+//! queue (and, if it was spinning, every P's queue). By the fences, one of the two sees the
+//! other: the submitter sees an idle P and no spinner and starts an M, or the M sees the work
+//! and takes a P back. The loom model `submitter_vs_last_spinner` checks this.
+//!
+//! No lost timer: a timer made earliest calls `timers_changed`, which pokes the watcher or, if
+//! there is none, calls `wakep`; an M that goes idle while a timer is pending becomes the
+//! watcher if there is none (`stop_m`, under the lock, so with `timers_changed` reading
+//! `watcher` under the same lock one of the two sees the other); the watcher that wakes for a
+//! due timer takes a P to fire it, or, if every P is busy, leaves the timers to the busy Ps,
+//! which fire due timers as they schedule and become the watcher when they go idle. The loom
+//! model `watcher_deadline_vs_start_m` checks the hand-over of issue 16.
+//!
+//! [`start_m`]: IdleSet::start_m
+//! [`stop_m`]: IdleSet::stop_m
+//! [`release_p`]: IdleSet::release_p
+//! [`watcher_woke`]: IdleSet::watcher_woke
+//! [`take_p_for_io`]: IdleSet::take_p_for_io
+//! [`wakep`]: IdleSet::wakep
+//! [`wake_for`]: IdleSet::wake_for
+
+use super::handoff::Handoff;
+use crate::loom::{fence, lock, Arc, AtomicUsize, Mutex, MutexGuard, Ordering};
+
+/// The rest of the runtime, as the idle protocol needs to see it.
+pub(crate) trait World {
+    /// True if the global run queue is empty.
+    fn global_empty(&self) -> bool;
+    /// True if some P's queue (or `runnext`) holds a goroutine a thief could take.
+    fn any_local_work(&self) -> bool;
+    /// True if a timer is pending: it will need an M to fire it.
+    fn timers_pending(&self) -> bool;
+    /// True if a goroutine or thread waits for I/O: it will need an M to poll.
+    fn io_waiters(&self) -> bool;
+    /// Every one of the `nm` Ms is idle and nothing is queued, timed or waiting for I/O: the
+    /// deadlock check (it may end the process). Called with the idle lock held.
+    fn all_asleep(&self, nm: usize);
+}
+
+/// Whether the invariant checks run: in debug builds, and in the loom models (which CI builds
+/// in release mode).
+const CHECKS: bool = cfg!(any(debug_assertions, loom));
+
+/// An idle M, as the idle set holds it.
+pub(crate) type IdleM<P> = Arc<Handoff<P>>;
+
+/// The idle Ps and Ms and the counters read without the lock.
+pub(crate) struct IdleSet<P> {
+    lists: Mutex<Lists<P>>,
+    /// `lists.procs.len()`, readable without the lock (invariant 1).
+    npidle: AtomicUsize,
+    nmspinning: AtomicUsize,
+}
+
+/// What the idle lock guards.
+pub(crate) struct Lists<P> {
+    procs: Vec<P>,
+    /// Ps above `maxprocs`, kept for when it grows again (`maxprocs.rs`).
+    pub(super) retired: Vec<P>,
+    /// P ids `0..created` exist (`maxprocs.rs`: each id is created once, never twice).
+    pub(super) created: usize,
+    machines: Vec<IdleM<P>>,
+    /// Ms ever started (they never exit).
+    nm: usize,
+    watcher: Option<IdleM<P>>,
+}
+
+/// What [`IdleSet::start_m`] did.
+pub(crate) enum Started<P> {
+    /// No idle P: nothing to do.
+    NoIdleP,
+    /// An idle M was handed the P and woken.
+    Woke,
+    /// No idle M: the caller must start M `id` with `p` (counted as spinning if `spinning`).
+    NewM { id: usize, p: P, spinning: bool },
+}
+
+/// What a waking watcher got.
+pub(crate) enum Woken<P> {
+    /// Someone handed it a P meanwhile: take it from the slot.
+    Handed,
+    /// It took this idle P itself and is off the list.
+    TookP(P),
+    /// No P for it: it is still listed (no longer the watcher if `watcher_woke` said so).
+    Listed,
+}
+
+impl<P> IdleSet<P> {
+    /// An idle set holding `procs`, with no M yet.
+    pub(crate) fn new(procs: Vec<P>) -> IdleSet<P> {
+        IdleSet {
+            npidle: AtomicUsize::new(procs.len()),
+            nmspinning: AtomicUsize::new(0),
+            lists: Mutex::new(Lists {
+                created: procs.len(),
+                procs,
+                retired: Vec::new(),
+                machines: Vec::new(),
+                nm: 0,
+                watcher: None,
+            }),
+        }
+    }
+
+    /// Takes the idle lock (lock order: `docs/HACKING.md`).
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Lists<P>> {
+        lock(&self.lists)
+    }
+
+    /// Idle Ps, read without the lock.
+    pub(crate) fn npidle(&self) -> usize {
+        self.npidle.load(Ordering::SeqCst)
+    }
+
+    /// Spinning Ms, read without the lock.
+    pub(crate) fn nmspinning(&self) -> usize {
+        self.nmspinning.load(Ordering::SeqCst)
+    }
+
+    /// An M holding a P starts spinning (looking for work to steal).
+    pub(crate) fn start_spinning(&self) {
+        self.nmspinning.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A spinning M stops spinning. True if it was the last: it must `wakep` if it found work,
+    /// so one M keeps looking while there may be more (Go's `resetspinning`).
+    pub(crate) fn stop_spinning(&self) -> bool {
+        self.nmspinning.fetch_sub(1, Ordering::SeqCst) == 1
+    }
+
+    /// Takes an idle P.
+    pub(crate) fn pop_p(&self, l: &mut Lists<P>) -> Option<P> {
+        let p = l.procs.pop()?;
+        self.npidle.fetch_sub(1, Ordering::SeqCst);
+        Some(p)
+    }
+
+    /// Puts `p` on the idle list.
+    pub(crate) fn push_p(&self, l: &mut Lists<P>, p: P) {
+        l.procs.push(p);
+        self.npidle.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Moves the idle Ps for which `retire` holds to the retired list (`set_maxprocs`).
+    pub(crate) fn retire_idle(&self, l: &mut Lists<P>, retire: impl Fn(&P) -> bool) {
+        let (gone, keep): (Vec<P>, Vec<P>) = std::mem::take(&mut l.procs)
+            .into_iter()
+            .partition(|p| retire(p));
+        self.npidle.fetch_sub(gone.len(), Ordering::SeqCst);
+        l.procs = keep;
+        l.retired.extend(gone);
+    }
+
+    /// After making work visible to every M (the global queue): the SeqCst fence that pairs
+    /// with `release_p`'s, then `wakep` (module docs).
+    pub(crate) fn wake_for(&self) -> Started<P> {
+        fence(Ordering::SeqCst);
+        self.wakep()
+    }
+
+    /// Starts a spinning M if a P is idle and no M spins (Go's `wakep`).
+    pub(crate) fn wakep(&self) -> Started<P> {
+        if self.npidle() == 0 || self.nmspinning() != 0 {
+            return Started::NoIdleP;
+        }
+        if self
+            .nmspinning
+            .compare_exchange(0, 1, Ordering::SeqCst, Ordering::Relaxed)
+            .is_err()
+        {
+            return Started::NoIdleP;
+        }
+        self.start_m(true)
+    }
+
+    /// Hands an idle P to an idle M and wakes it, or says which new M to start. With
+    /// `spinning`, the caller counted the M in `nmspinning`; that count is undone if no P is
+    /// idle.
+    pub(crate) fn start_m(&self, spinning: bool) -> Started<P> {
+        let mut l = self.lock();
+        let Some(p) = self.pop_p(&mut l) else {
+            drop(l);
+            if spinning {
+                self.nmspinning.fetch_sub(1, Ordering::SeqCst);
+            }
+            return Started::NoIdleP;
+        };
+        let Some(m) = l.machines.pop() else {
+            let id = l.nm;
+            l.nm += 1;
+            return Started::NewM { id, p, spinning };
+        };
+        if l.watcher.as_ref().is_some_and(|w| Arc::ptr_eq(w, &m)) {
+            l.watcher = None;
+        }
+        // Inside the critical section that unlisted `m` (invariant 2).
+        m.deposit(p, spinning);
+        drop(l);
+        m.wake();
+        Started::Woke
+    }
+
+    /// An M with nothing to run gives up `p` (the first half of Go's `stopm` path in
+    /// `findRunnable`). Returns `Some(p)` if work appeared and the M should keep its P (its
+    /// spinning state unchanged); `None` if the P is now idle and the M, no longer spinning,
+    /// must `stop_m`. The fence pairs with `wake_for` (module docs).
+    pub(crate) fn release_p(&self, p: P, was_spinning: bool, world: &impl World) -> Option<P> {
+        {
+            let mut l = self.lock();
+            if !world.global_empty() {
+                return Some(p);
+            }
+            self.push_p(&mut l, p);
+        }
+        if was_spinning {
+            self.nmspinning.fetch_sub(1, Ordering::SeqCst);
+        }
+        fence(Ordering::SeqCst);
+        if world.global_empty() && !(was_spinning && world.any_local_work()) {
+            return None;
+        }
+        let mut l = self.lock();
+        let p = self.pop_p(&mut l)?;
+        drop(l);
+        if was_spinning {
+            self.nmspinning.fetch_add(1, Ordering::SeqCst);
+        }
+        Some(p)
+    }
+
+    /// Lists `m` as idle (it holds no P, its slot is empty). True if it must watch timers and
+    /// I/O (it is the watcher now); false if it sleeps until handed a P. Runs the deadlock
+    /// check when it is the last M to go idle with nothing pending.
+    pub(crate) fn stop_m(&self, m: &IdleM<P>, world: &impl World) -> bool {
+        let mut l = self.lock();
+        if CHECKS {
+            assert!(!l.listed(m), "M{} listed twice", m.id);
+        }
+        l.machines.push(Arc::clone(m));
+        let timers = world.timers_pending();
+        let io = world.io_waiters();
+        if l.machines.len() == l.nm && !timers && !io && world.global_empty() {
+            world.all_asleep(l.nm);
+        }
+        let watch = (timers || io) && l.watcher.is_none();
+        if watch {
+            l.watcher = Some(Arc::clone(m));
+        } else if let Some(w) = &l.watcher {
+            // The watcher may sleep on its condvar (nothing waited for I/O when it went to
+            // sleep); a goroutine that just parked here may wait for I/O now, and nobody would
+            // poll for it. Make it look again (it then blocks in the poller).
+            if io && !w.is_in_poll() {
+                w.poke();
+            }
+        }
+        self.check(&l, timers);
+        watch
+    }
+
+    /// The watcher `m` woke because the earliest timer is due (or a poke said to look again
+    /// and a timer is due). If a P was handed to it meanwhile it takes that; else it leaves
+    /// the watch and takes an idle P to fire the timers, or, if none is idle (or no timer is
+    /// pending any more), stays listed and sleeps until handed a P: busy Ps fire due timers as
+    /// they schedule, and the first to go idle becomes the watcher.
+    pub(crate) fn watcher_woke(&self, m: &IdleM<P>, world: &impl World) -> Woken<P> {
+        let mut l = self.lock();
+        if m.is_handed() {
+            return Woken::Handed;
+        }
+        if CHECKS {
+            assert!(l.listed(m), "watcher M{} neither listed nor handed", m.id);
+        }
+        if l.watcher.as_ref().is_some_and(|w| Arc::ptr_eq(w, m)) {
+            l.watcher = None;
+        }
+        let timers = world.timers_pending();
+        if timers {
+            if let Some(p) = self.pop_p(&mut l) {
+                l.unlist(m);
+                return Woken::TookP(p);
+            }
+        }
+        self.check(&l, timers);
+        Woken::Listed
+    }
+
+    /// The watcher `m`'s blocking poll readied goroutines onto the global queue: it takes an
+    /// idle P to run them itself (Go's M returning from netpoll), leaving the watch. If no P is
+    /// idle it stays the watcher (the busy Ps find the goroutines in the global queue).
+    pub(crate) fn take_p_for_io(&self, m: &IdleM<P>) -> Woken<P> {
+        let mut l = self.lock();
+        if m.is_handed() {
+            return Woken::Handed;
+        }
+        let Some(p) = self.pop_p(&mut l) else {
+            return Woken::Listed;
+        };
+        l.unlist(m);
+        if l.watcher.as_ref().is_some_and(|w| Arc::ptr_eq(w, m)) {
+            l.watcher = None;
+        }
+        Woken::TookP(p)
+    }
+
+    /// The watcher, if an M watches timers and I/O.
+    pub(crate) fn watcher(&self) -> Option<IdleM<P>> {
+        self.lock().watcher.clone()
+    }
+
+    /// The deadlock check, run by a plain thread that has just parked untimed: the last M may
+    /// have gone idle just before, when that thread did not count yet. Both checks run under
+    /// the idle lock, so one of them sees the final state.
+    pub(crate) fn check_deadlock(&self, world: &impl World) {
+        let l = self.lock();
+        if l.nm > 0
+            && l.machines.len() == l.nm
+            && world.global_empty()
+            && !world.timers_pending()
+            && !world.io_waiters()
+        {
+            world.all_asleep(l.nm);
+        }
+    }
+
+    /// Asserts the module's invariants (`CHECKS`). `timers` is the snapshot the caller decided
+    /// on.
+    fn check(&self, l: &Lists<P>, timers: bool) {
+        if !CHECKS {
+            return;
+        }
+        assert_eq!(self.npidle.load(Ordering::SeqCst), l.procs.len(), "npidle");
+        assert!(l.machines.len() <= l.nm, "more idle Ms than Ms");
+        for (i, m) in l.machines.iter().enumerate() {
+            assert!(
+                !l.machines[..i].iter().any(|x| Arc::ptr_eq(x, m)),
+                "M{} listed twice",
+                m.id
+            );
+            assert!(!m.is_handed(), "listed M{} has a P waiting", m.id);
+        }
+        if let Some(w) = &l.watcher {
+            assert!(l.listed(w), "watcher M{} not listed", w.id);
+        }
+        assert!(
+            !(timers && l.machines.len() == l.nm && l.watcher.is_none()),
+            "timers pending, every M idle, and no M watches them"
+        );
+    }
+}
+
+impl<P> Lists<P> {
+    fn listed(&self, m: &IdleM<P>) -> bool {
+        self.machines.iter().any(|x| Arc::ptr_eq(x, m))
+    }
+
+    fn unlist(&mut self, m: &IdleM<P>) {
+        let i = self.machines.iter().position(|x| Arc::ptr_eq(x, m));
+        let i = i.expect("an M unlists itself only while listed");
+        self.machines.swap_remove(i);
+    }
+}
+
+/// loom models of the idle protocol, on this module's own code.
+#[cfg(all(test, loom))]
+mod loom_models {
+    use super::*;
+    use loom::sync::atomic::AtomicUsize;
+    use loom::thread;
+
+    /// A stand-in for the rest of the runtime: a global queue that is a count.
+    struct Queues {
+        global: AtomicUsize,
+        local: AtomicUsize,
+        timers: bool,
+    }
+
+    impl World for Queues {
+        fn global_empty(&self) -> bool {
+            self.global.load(Ordering::SeqCst) == 0
+        }
+        fn any_local_work(&self) -> bool {
+            self.local.load(Ordering::SeqCst) != 0
+        }
+        fn timers_pending(&self) -> bool {
+            self.timers
+        }
+        fn io_waiters(&self) -> bool {
+            false
+        }
+        fn all_asleep(&self, _nm: usize) {}
+    }
+
+    fn queues(timers: bool) -> Queues {
+        Queues {
+            global: AtomicUsize::new(0),
+            local: AtomicUsize::new(0),
+            timers,
+        }
+    }
+
+    /// Issue 16: the watcher's deadline passes while another thread's `wakep` hands it the
+    /// only P. Whatever the interleaving, the watcher ends up running with exactly one P, is
+    /// listed exactly once when it goes idle again, and the P is idle again at the end. With
+    /// the old `start_m` (deposit after dropping the idle lock), the watcher finds itself
+    /// neither listed nor handed and the model fails.
+    #[test]
+    fn watcher_deadline_vs_start_m() {
+        loom::model(|| {
+            let idle = Arc::new(IdleSet::new(vec![0u32]));
+            let world = Arc::new(queues(true));
+            let w: IdleM<u32> = Arc::new(Handoff::new(0));
+            {
+                // M0 registers as an M and goes idle: it becomes the watcher.
+                idle.lock().nm = 1;
+                assert!(idle.stop_m(&w, &*world));
+            }
+            let submitter = {
+                let idle = idle.clone();
+                // `Some(p)`: no M was idle, and a new M would start with P `p`.
+                thread::spawn(move || match idle.wakep() {
+                    Started::NewM { p, .. } => Some(p),
+                    Started::Woke | Started::NoIdleP => None,
+                })
+            };
+            let (p, spinning) = match idle.watcher_woke(&w, &*world) {
+                Woken::Handed | Woken::Listed => w.wait(),
+                Woken::TookP(p) => (p, false),
+            };
+            assert_eq!(p, 0);
+            // It runs, finds nothing, and goes idle again.
+            assert!(idle.release_p(p, spinning, &*world).is_none());
+            idle.stop_m(&w, &*world);
+            let new_m = submitter.join().unwrap();
+            // The P is in exactly one place (idle, in M0's slot, or with a new M), M0 is listed
+            // unless handed it, and only a handed P counts as spinning.
+            let l = idle.lock();
+            let handed = w.take();
+            let places = [l.procs.len() == 1, handed.is_some(), new_m.is_some()];
+            assert_eq!(places.iter().filter(|&&b| b).count(), 1, "P in {places:?}");
+            assert_eq!(l.machines.len(), usize::from(handed.is_none()));
+            let spinning = handed.is_some() || new_m.is_some();
+            assert_eq!(idle.nmspinning(), usize::from(spinning));
+        });
+    }
+
+    /// A goroutine made ready from a plain thread (global queue) while the last spinning M
+    /// gives up: the work is never left queued with every P idle and no M woken. Removing
+    /// either fence (in `wake_for` or `release_p`) or the re-check in `release_p` makes this
+    /// fail.
+    #[test]
+    fn submitter_vs_last_spinner() {
+        loom::model(|| {
+            let idle = Arc::new(IdleSet::new(Vec::<u32>::new()));
+            let world = Arc::new(queues(false));
+            // M0 holds P0 and spins; M1 is idle.
+            let m1: IdleM<u32> = Arc::new(Handoff::new(1));
+            idle.lock().nm = 2;
+            idle.stop_m(&m1, &*world);
+            idle.start_spinning();
+            let submitter = {
+                let (idle, world) = (idle.clone(), world.clone());
+                thread::spawn(move || {
+                    world.global.fetch_add(1, Ordering::SeqCst);
+                    match idle.wake_for() {
+                        Started::Woke | Started::NoIdleP => {}
+                        Started::NewM { .. } => unreachable!("M1 is idle"),
+                    }
+                })
+            };
+            // M0 looked everywhere before the push, found nothing, gives up P0.
+            let kept = idle.release_p(0u32, true, &*world);
+            let m0_runs = kept.is_some();
+            if m0_runs {
+                // It takes the goroutine itself.
+                world.global.fetch_sub(1, Ordering::SeqCst);
+            }
+            submitter.join().unwrap();
+            let queued = !world.global_empty();
+            let someone_will_run = m0_runs || m1.is_handed();
+            assert!(
+                !queued || someone_will_run,
+                "a goroutine is queued, every P idle, every M asleep"
+            );
+        });
+    }
+}

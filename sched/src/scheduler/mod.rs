@@ -1,0 +1,173 @@
+//! The scheduler: the set of Ps, the global run queue, idle Ps and Ms, and the policy that
+//! decides what each M runs next (Go's proc.go, read as the reference design).
+//!
+//! Glossary: G = goroutine (`goroutine.rs`), M = OS thread (`machine.rs`), P = logical
+//! processor (`processor.rs`). An M needs a P to run Gs; there are `maxprocs` Ps, so at most
+//! `maxprocs` Ms run goroutines at once. A P moves between Ms through the idle set.
+//!
+//! One concern per file:
+//! - `submit.rs`: adding work (spawn, ready, the global queue) and waking an M for it (`wakep`);
+//! - `find.rs`: what an M runs next (`find_runnable`), in Go's order;
+//! - `steal.rs`: taking work from other Ps (stealing, the stalled-P takeover);
+//! - `idle.rs`: idle Ps and Ms, `npidle`/`nmspinning`, the watcher: who sleeps, who is woken,
+//!   and the arguments that no wake-up or timer is lost (model-checked there with loom);
+//! - `handoff.rs`: the slot an idle M sleeps on and is handed a P through;
+//! - `sleep.rs`: an M with nothing to do giving up its P and sleeping (`stopm`);
+//! - `watcher.rs`: the idle M that waits for the earliest timer and for I/O;
+//! - `maxprocs.rs`: changing the number of Ps.
+//!
+//! Invariants kept across the files:
+//! - A P is in exactly one place: held by one M (`Machine::p`), in an M's hand-off slot, idle,
+//!   or retired (above `maxprocs`). Each P id is created once (`maxprocs.rs`).
+//! - The idle set's invariants (`idle.rs`): `npidle` equals the idle list's length; an M is
+//!   listed at most once, never with a P waiting in its slot; the watcher is listed; when every
+//!   M is idle and a timer is pending, an M watches it.
+//! - `nmspinning` counts Ms that hold (or were handed) a P and are looking for work; at most half
+//!   of the busy Ps have one (`find.rs`), and `wakep` starts one only when none spins.
+//! - The deadlock precondition is written once, in `IdleSet::stop_m`/`check_deadlock`: every M
+//!   idle, the global queue empty, no timer pending, nobody waiting for I/O (then
+//!   `deadlock.rs` decides with the threads it can see).
+//!
+//! Locks, in order (a lock may be taken while holding those above it, never below):
+//! 1. `idle` (`IdleSet::lock`): the idle lists and the watcher;
+//! 2. an M's hand-off slot (`Handoff`), taken under `idle` by `start_m` and the checks;
+//! 3. in the deadlock check only, std's environment and stderr locks.
+//!
+//! None is held across a stack switch or while user code runs. `docs/HACKING.md` has the lock
+//! order of the whole runtime.
+
+mod find;
+mod handoff;
+mod idle;
+mod maxprocs;
+mod sleep;
+mod steal;
+mod submit;
+mod watcher;
+
+pub(crate) use find::find_runnable;
+pub(crate) use handoff::Handoff;
+pub(crate) use idle::IdleM;
+pub(crate) use maxprocs::{maxprocs, set_maxprocs};
+pub(crate) use sleep::check_deadlock_now;
+pub(crate) use submit::{ready, ready_later, requeue_yielded, reserve_goids, spawn};
+pub(crate) use watcher::timers_changed;
+
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+use crossbeam_deque::Injector;
+
+use crate::goroutine::GRef;
+use crate::processor::{ProcShared, Processor};
+use idle::{IdleSet, World};
+
+/// The most Ps there can ever be (the size of the `ProcShared` array).
+pub const MAX_PROCS: usize = 1024;
+
+pub(crate) struct Scheduler {
+    /// One entry per possible P, allocated once and never freed.
+    procs: &'static [ProcShared],
+    nprocs: AtomicUsize,
+    global: Injector<GRef>,
+    idle: IdleSet<Box<Processor>>,
+    /// Goroutines spawned from plain threads (those spawned on a P are counted per P).
+    foreign_spawned: AtomicU64,
+    next_goid: AtomicU64,
+}
+
+// `Scheduler` is reached through a `static` (a `OnceLock`): its atomics stay std's, outside the
+// loom shim; the protocol loom checks lives in `IdleSet`, whose types come from the shim.
+static SCHED: OnceLock<Scheduler> = OnceLock::new();
+/// `SCHED`'s value once initialised: the hot path is one load and a null check.
+static SCHED_PTR: AtomicPtr<Scheduler> = AtomicPtr::new(std::ptr::null_mut());
+
+#[inline]
+pub(crate) fn sched() -> &'static Scheduler {
+    let p = SCHED_PTR.load(Ordering::Acquire);
+    if p.is_null() {
+        return init_sched();
+    }
+    // SAFETY: a non-null `SCHED_PTR` points into `SCHED`, initialised and never dropped.
+    unsafe { &*p }
+}
+
+#[cold]
+fn init_sched() -> &'static Scheduler {
+    let s = SCHED.get_or_init(Scheduler::new);
+    SCHED_PTR.store(s as *const Scheduler as *mut Scheduler, Ordering::Release);
+    s
+}
+
+/// True once the runtime has started (a goroutine was spawned or maxprocs set).
+pub(crate) fn started() -> bool {
+    SCHED.get().is_some()
+}
+
+impl Scheduler {
+    fn new() -> Scheduler {
+        crate::signal::install_overflow_handler();
+        let n = crate::config::initial_maxprocs().clamp(1, MAX_PROCS);
+        let procs: &'static [ProcShared] =
+            Box::leak((0..MAX_PROCS).map(|_| ProcShared::new()).collect());
+        let idle_procs = (0..n)
+            .rev()
+            .map(|id| Processor::new(id, &procs[id]))
+            .collect();
+        tracing::debug!(maxprocs = n, "gort runtime start");
+        Scheduler {
+            procs,
+            nprocs: AtomicUsize::new(n),
+            global: Injector::new(),
+            idle: IdleSet::new(idle_procs),
+            foreign_spawned: AtomicU64::new(0),
+            next_goid: AtomicU64::new(1),
+        }
+    }
+
+    fn nprocs(&self) -> usize {
+        self.nprocs.load(Ordering::Relaxed)
+    }
+
+    /// The Ps in use (ids below `maxprocs`), as other Ms see them.
+    fn active(&self) -> &[ProcShared] {
+        &self.procs[..self.nprocs()]
+    }
+}
+
+/// The runtime as the idle protocol sees it (`idle::World`).
+struct Runtime(&'static Scheduler);
+
+impl World for Runtime {
+    fn global_empty(&self) -> bool {
+        self.0.global.is_empty()
+    }
+
+    fn any_local_work(&self) -> bool {
+        self.0.active().iter().any(ProcShared::has_work)
+    }
+
+    fn timers_pending(&self) -> bool {
+        crate::timer::pending()
+    }
+
+    fn io_waiters(&self) -> bool {
+        crate::poller::io_waiters()
+    }
+
+    fn all_asleep(&self, nm: usize) {
+        crate::deadlock::check_all_asleep(nm, num_goroutine());
+    }
+}
+
+/// Live goroutines (spawned and not yet ended): exact when no goroutine is starting or ending,
+/// approximate while some are (the per-P counters are read one after another).
+pub(crate) fn num_goroutine() -> usize {
+    let Some(s) = SCHED.get() else { return 0 };
+    let mut live = s.foreign_spawned.load(Ordering::Relaxed) as i64;
+    for p in s.procs.iter() {
+        let (spawned, exited) = p.spawned_exited();
+        live += spawned as i64 - exited as i64;
+    }
+    live.max(0) as usize
+}

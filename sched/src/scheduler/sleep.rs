@@ -1,0 +1,45 @@
+//! An M with nothing to run gives up its P and sleeps until it is handed one (Go's `stopm`
+//! and the give-up path of `findRunnable`). The protocol, and why no wake-up is lost, is in
+//! `idle.rs`; this file adds what an M does around it (stack scavenging, tracing, the watch).
+
+use super::{watcher, Runtime, Scheduler, SCHED};
+use crate::machine::Machine;
+
+/// Gives up `m`'s P and sleeps until handed one, unless a re-check finds work first. On return
+/// `m` holds a P.
+pub(super) fn release_p_and_sleep(s: &'static Scheduler, m: &Machine) {
+    let p = m.take_p().expect("M gives up only a P it holds");
+    let was_spinning = m.is_spinning();
+    match s.idle.release_p(p, was_spinning, &Runtime(s)) {
+        // Work appeared: keep the P (and the spinning state) and look again.
+        Some(p) => m.set_p(p),
+        None => {
+            m.set_spinning(false);
+            stopm(s, m);
+        }
+    }
+}
+
+/// Lists `m` as idle and sleeps until handed a P (or, as the watcher, until a timer is due or
+/// I/O readied goroutines, then takes a P itself). On return `m` holds a P.
+pub(super) fn stopm(s: &'static Scheduler, m: &Machine) {
+    // Going idle: release the memory of stacks freed in bulk meanwhile (off the hot path).
+    crate::stack::scavenge();
+    let watch = s.idle.stop_m(&m.handoff, &Runtime(s));
+    tracing::trace!(m = m.id, watch, "machine sleep");
+    let (p, spinning) = if watch {
+        watcher::watch(s, m)
+    } else {
+        m.handoff.wait()
+    };
+    m.set_p(p);
+    m.set_spinning(spinning);
+    tracing::trace!(m = m.id, "machine wake");
+}
+
+/// Runs the deadlock check if every M is asleep with nothing to do. Called by a plain thread
+/// right after it counted itself as parked (`IdleSet::check_deadlock`).
+pub(crate) fn check_deadlock_now() {
+    let Some(s) = SCHED.get() else { return };
+    s.idle.check_deadlock(&Runtime(s));
+}

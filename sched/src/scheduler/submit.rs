@@ -1,0 +1,126 @@
+//! Adding work: spawning and readying goroutines, the global queue, and waking an M for new
+//! work (Go's `newproc`, `ready`, `globrunqput`, `wakep`).
+//!
+//! Where a goroutine goes: from an M holding a P, onto that P (`runnext` for a hand-off, the
+//! queue's tail otherwise); from a plain thread, or an M without a P (the watcher in the
+//! poller), onto the global queue. Whoever grows a queue others could take from calls `wakep`.
+//! A push to the global queue is followed by the SeqCst fence of `IdleSet::wake_for`, which
+//! pairs with an M giving up its P (the no-lost-wake-up argument is in `idle.rs`); a push to a
+//! P's own queue skips the fence: that P is running and will get to the work itself, so a
+//! missed wake-up costs parallelism for a moment, never the work.
+
+use std::sync::atomic::Ordering;
+
+use super::idle::Started;
+use super::sched;
+use crate::cellcache::CellCache;
+use crate::goroutine::GRef;
+use crate::machine::{self, Machine};
+
+/// Creates a goroutine with `make` (given its id and this P's cell cache) and queues it: on
+/// the caller's P (`runnext` if it is empty, so the first child runs next as with Go's
+/// `newproc`, else the queue tail), or to the global queue from a plain thread. Returns what
+/// `make` returns beside the goroutine (the join packet). One visit to the P serves the id,
+/// the allocations and the queueing.
+pub(crate) fn spawn<M, R>(make: M) -> R
+where
+    M: FnOnce(u64, Option<&mut CellCache>) -> (GRef, R),
+{
+    let mut make = Some(make);
+    let on_p = machine::with_current_p(|p| {
+        let p = p?;
+        let make = make.take().expect("make used once");
+        let (g, handle) = make(p.next_goid(), Some(&mut p.cells));
+        tracing::trace!(goid = g.header().id, "spawn");
+        p.count_spawn();
+        p.runq_put_spawned(g);
+        Some(handle)
+    });
+    if let Some(handle) = on_p {
+        wakep();
+        return handle;
+    }
+    let make = make.take().expect("make used once");
+    let (g, handle) = make(reserve_goids(1), None);
+    tracing::trace!(goid = g.header().id, "spawn");
+    sched().foreign_spawned.fetch_add(1, Ordering::Relaxed);
+    push_global(g);
+    handle
+}
+
+/// Reserves `n` consecutive goroutine ids and returns the first.
+pub(crate) fn reserve_goids(n: u64) -> u64 {
+    sched().next_goid.fetch_add(n, Ordering::Relaxed)
+}
+
+/// Makes a parked goroutine runnable (Go's `goready`): into `runnext` of the caller's P, so a
+/// goroutine woken by the running one runs next; from a plain thread, into the global queue.
+pub(crate) fn ready(g: GRef) {
+    ready_with(g, true);
+}
+
+/// Makes a parked goroutine runnable at the tail of the caller's local queue: it runs after
+/// everything already waiting. Used for wake-ups that are not hand-offs (a joiner woken by a
+/// goroutine's end: a fork-join parent then wakes once for many children, not once each).
+pub(crate) fn ready_later(g: GRef) {
+    ready_with(g, false);
+}
+
+fn ready_with(g: GRef, next: bool) {
+    let queued_locally = machine::with_current_p(|p| match p {
+        Some(p) => Ok(p.runq_put(g, next)),
+        None => Err(g),
+    });
+    match queued_locally {
+        // Into an empty runnext: this M runs it next when the running goroutine parks, which
+        // in a hand-off is at once; waking another M would only make it spin and find nothing
+        // (tokio's LIFO-slot rule). Go's `ready` wakes a P here; measured, that makes a 2-P
+        // channel hand-off 1.5-1.8x slower. A waker that keeps computing delays the woken
+        // goroutine until it parks (docs/ARCHITECTURE.md, "known limits").
+        Ok(false) => {}
+        Ok(true) => wakep(),
+        Err(g) => push_global(g),
+    }
+}
+
+/// Queues `g` on the global queue (from a thread without a P) and wakes an M for it.
+pub(super) fn push_global(g: GRef) {
+    let s = sched();
+    s.global.push(g);
+    // The watcher blocked in the poller readies goroutines without a P; it takes a P and runs
+    // them itself once the poll returns (`watcher.rs`), so waking another M would only add a
+    // thread hop to every I/O wake-up.
+    if machine::current_in_poll() {
+        return;
+    }
+    start(s.idle.wake_for());
+}
+
+/// Starts a spinning M if there is an idle P and nobody is spinning (Go's `wakep`).
+pub(crate) fn wakep() {
+    start(sched().idle.wakep());
+}
+
+/// Finishes what `IdleSet::start_m` began: starts the new M it asked for.
+pub(super) fn start(started: Started<Box<crate::processor::Processor>>) {
+    let Started::NewM { id, p, spinning } = started else {
+        return;
+    };
+    if let Err(e) = machine::spawn_machine(id, p, spinning) {
+        // Without a thread the P can do nothing; Go treats this as fatal too.
+        eprintln!("fatal error: gort: cannot start runtime thread gort-m{id}: {e}");
+        std::process::abort();
+    }
+}
+
+/// Requeues a goroutine that yielded: to the tail of the local queue, behind everything that
+/// was waiting.
+pub(crate) fn requeue_yielded(m: &Machine, g: GRef) {
+    // SAFETY: on the M's own thread, on its stack; the borrow ends here.
+    match unsafe { m.p() } {
+        Some(p) => {
+            p.runq_put(g, false);
+        }
+        None => push_global(g),
+    }
+}
