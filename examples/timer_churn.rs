@@ -1,7 +1,8 @@
 //! Timer churn (issue 17): timers that are stopped, reset or abandoned before they fire must
 //! not pile up in the scheduler's timer heap.
 //!
-//! `cargo run --release --example timer_churn -- [n]` (default 1,000,000).
+//! `cargo run --release --example timer_churn -- [n] [phase]` (default 1,000,000, all phases;
+//! a phase is `reset`, `after`, `wake` or `at`, to time one alone in a fresh process).
 //!
 //! Phases, each `n` operations on 60-second timers that never fire: `Timer::reset` of one
 //! `gort::time::Timer`; `time::after` whose receiver is dropped at once; a `park_timeout`
@@ -18,13 +19,40 @@ fn main() {
     let n: u64 = std::env::args()
         .nth(1)
         .map_or(1_000_000, |a| a.parse().expect("n: a number"));
-    gort::run(move || churn(n));
+    let phase = std::env::args().nth(2).unwrap_or_else(|| "all".into());
+    assert!(
+        ["all", "reset", "after", "wake", "at"].contains(&phase.as_str()),
+        "phase: all, reset, after, wake or at"
+    );
+    gort::run(move || churn(n, &phase));
 }
 
-fn churn(n: u64) {
+fn churn(n: u64, phase: &str) {
     println!("timer_churn: n={n} maxprocs={}", gort::maxprocs());
     report("start", None);
+    let run = |p: &str| phase == "all" || phase == p;
 
+    if run("reset") {
+        resets(n);
+    }
+    if run("after") {
+        let t0 = Instant::now();
+        for _ in 0..n {
+            drop(gort::time::after(FAR));
+        }
+        report("dropped afters", Some((t0, n)));
+    }
+    if run("wake") {
+        let t0 = Instant::now();
+        ping_pong(n);
+        report("park_timeouts woken early", Some((t0, n)));
+    }
+    if run("at") {
+        at_stop(n);
+    }
+}
+
+fn resets(n: u64) {
     let t0 = Instant::now();
     let timer = gort::time::Timer::new(FAR);
     for _ in 0..n {
@@ -32,17 +60,10 @@ fn churn(n: u64) {
     }
     report("resets of one Timer", Some((t0, n)));
     timer.stop();
+}
 
-    let t0 = Instant::now();
-    for _ in 0..n {
-        drop(gort::time::after(FAR));
-    }
-    report("dropped afters", Some((t0, n)));
-
-    let t0 = Instant::now();
-    ping_pong(n);
-    report("park_timeouts woken early", Some((t0, n)));
-
+/// `sched::at` + `stop` pairs: on one goroutine, then on `maxprocs` goroutines at once.
+fn at_stop(n: u64) {
     let t0 = Instant::now();
     for _ in 0..n {
         sched::at(Instant::now() + FAR, || {}).stop();

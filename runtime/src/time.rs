@@ -8,7 +8,7 @@
 //! slow reader misses ticks instead of blocking the scheduler.
 //!
 //! Rules every function here follows:
-//! - A wait with a positive duration gives the processor to the other runnable goroutines at
+//! - A sleep of a positive duration gives the processor to the other runnable goroutines at
 //!   least once (it parks, or yields if its deadline passed before it could park), as Go's
 //!   `Sleep(d > 0)` always goes through the timer; a zero duration returns at once.
 //! - A duration too long for `Instant` (`Duration::MAX`) means "never" (`later`): the wait
@@ -77,7 +77,10 @@ pub fn sleep_until(deadline: Instant) {
 fn park_until(deadline: Instant) {
     // Set once a timed park ended by timing out: the goroutine parked and the timer readied
     // it. (An early return, from a stale wake-up token, does not count: it may not have
-    // switched out at all.)
+    // switched out at all.) One case slips through: a timer due within the few hundred
+    // nanoseconds between arming and parking, fired by another processor first, leaves a
+    // token that the park consumes without switching out. That P was usually out of work
+    // (Ps fire timers when their queues are empty), so it can steal what waits here.
     let mut parked = false;
     loop {
         let now = Instant::now();
