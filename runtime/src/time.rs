@@ -210,7 +210,7 @@ pub fn tick(d: Duration) -> Receiver<Instant> {
         return Receiver::never();
     }
     let (tx, rx) = chan(1);
-    arm_tick(TickState::new(d), tx, later(Instant::now(), d));
+    start_ticking(&TickState::new(d), tx, later(Instant::now(), d));
     rx
 }
 
@@ -335,7 +335,7 @@ impl Ticker {
         );
         let (tx, rx) = chan(1);
         let state = TickState::new(period);
-        arm_tick(state.clone(), tx, later(Instant::now(), period));
+        start_ticking(&state, tx, later(Instant::now(), period));
         Ticker { rx, state }
     }
 
@@ -377,28 +377,34 @@ impl Drop for Ticker {
     }
 }
 
-/// Arms the next tick at `at`; each tick re-arms the next, phase-locked to the period.
-fn arm_tick(state: Arc<TickState>, tx: chan::Sender<Instant>, at: Instant) {
-    let s2 = state.clone();
-    let timer = sched::at(at, move || {
-        if s2.stopped.load(std::sync::atomic::Ordering::Acquire) {
+/// Arms the first tick, at `at`.
+fn start_ticking(state: &Arc<TickState>, tx: chan::Sender<Instant>, at: Instant) {
+    // Held while arming, so that a tick due at once, fired on another thread, stores its
+    // successor after this, not before.
+    let mut armed = state.armed.lock().unwrap_or_else(|e| e.into_inner());
+    *armed = Some(arm_tick(state.clone(), tx, at));
+}
+
+/// The timer of the tick at `at`; each tick arms the next, phase-locked to the period. The
+/// caller holds `state.armed` and stores the result there.
+fn arm_tick(state: Arc<TickState>, tx: chan::Sender<Instant>, at: Instant) -> sched::Timer {
+    sched::at(at, move || {
+        // Under `armed`, which `Ticker::stop` takes too: a stop either comes first (and this
+        // tick sends nothing) or waits until this tick is in the channel and its successor is
+        // stored where the stop will find it. So no tick is sent after `stop` returns.
+        let mut armed = state.armed.lock().unwrap_or_else(|e| e.into_inner());
+        if state.stopped.load(std::sync::atomic::Ordering::Acquire) {
             return;
         }
         if let Err(chan::TrySendError::Closed(_)) = tx.try_send(Instant::now()) {
             return; // every receiver is gone: stop ticking
         }
-        let mut next = later(at, s2.period);
+        let mut next = later(at, state.period);
         let now = Instant::now();
         if next <= now {
             // Fell behind (a long pause): skip missed ticks rather than firing a burst.
-            next = later(now, s2.period);
+            next = later(now, state.period);
         }
-        arm_tick(s2, tx, next);
-    });
-    let mut armed = state.armed.lock().unwrap_or_else(|e| e.into_inner());
-    if state.stopped.load(std::sync::atomic::Ordering::Acquire) {
-        timer.stop();
-    } else {
-        *armed = Some(timer);
-    }
+        *armed = Some(arm_tick(state.clone(), tx, next));
+    })
 }

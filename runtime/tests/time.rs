@@ -71,15 +71,18 @@ fn after_is_a_select_timeout() {
 #[test]
 fn ticker_ticks_in_order_and_stops() {
     at_each_maxprocs("ticker_ticks_in_order_and_stops", |_| {
-        let t = gort::time::Ticker::new(Duration::from_millis(2));
+        // Before the ticker exists: its first tick may come before `new` returns to us (this
+        // thread can be descheduled for longer than a period).
         let mut last = Instant::now();
+        let t = gort::time::Ticker::new(Duration::from_millis(2));
         for _ in 0..5 {
             let tick = t.receiver().recv().unwrap();
             assert!(tick >= last, "ticks go forward");
             last = tick;
         }
         t.stop();
-        // At most one tick was already buffered when it stopped; then none.
+        // At most one tick was already buffered when it stopped; then none (a tick being
+        // sent while `stop` runs is in the channel by the time `stop` returns).
         let _ = t.receiver().try_recv();
         assert!(t
             .receiver()
