@@ -1,6 +1,7 @@
 //! Fatal conditions end the process with a clear message, never a hang or a bare signal:
-//! a deadlock (Go's `all goroutines are asleep - deadlock!`) and a goroutine's stack overflow
-//! (the goroutine named, not a bare SIGSEGV).
+//! a deadlock (Go's `all goroutines are asleep - deadlock!`), a goroutine's stack overflow
+//! (the goroutine named, not a bare SIGSEGV), and a goroutine result whose destructor panics
+//! (std's rule: abort, naming what panicked; issue 9 item 3).
 //!
 //! Each scenario must kill its process, so this is a `harness = false` test: the binary runs
 //! itself as a child per scenario (selected by `GORT_FATAL_CHILD`), at GORT_MAXPROCS 1, 2 and 4,
@@ -20,6 +21,8 @@ fn main() {
         Ok("empty_select") => empty_select_child(),
         Ok("waits_for_io") => waits_for_io_child(),
         Ok("channel_cycle") => channel_cycle_child(),
+        Ok("result_drop_detached") => result_drop_detached_child(),
+        Ok("result_drop_late_handle") => result_drop_late_handle_child(),
         _ => parent(),
     }
 }
@@ -70,6 +73,41 @@ fn channel_cycle_child() {
             v
         });
         let _ = (a.join(), b.join());
+    });
+    println!("child: run returned");
+}
+
+/// A value whose destructor panics.
+struct Bomb;
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        panic!("Bomb dropped");
+    }
+}
+
+/// A detached goroutine panics with a `Bomb` payload: the runtime drops it after reporting the
+/// unjoined panic, inside the scheduler.
+fn result_drop_detached_child() {
+    std::panic::set_hook(Box::new(|_| {}));
+    gort::run(|| {
+        drop(gort::go!(|| std::panic::panic_any(Bomb)));
+        // Never returns: the drop aborts the process first.
+        loop {
+            gort::time::sleep(std::time::Duration::from_millis(10));
+        }
+    });
+}
+
+/// A goroutine returns a `Bomb`; its handle is dropped after the goroutine ended.
+fn result_drop_late_handle_child() {
+    std::panic::set_hook(Box::new(|_| {}));
+    gort::run(|| {
+        let h = gort::go!(|| Bomb);
+        while !h.is_finished() {
+            gort::yield_now();
+        }
+        drop(h);
     });
     println!("child: run returned");
 }
@@ -184,6 +222,23 @@ fn check_overflow(procs: usize) -> Result<(), String> {
     Ok(())
 }
 
+fn check_result_drop_aborts(procs: usize) -> Result<(), String> {
+    for scenario in ["result_drop_detached", "result_drop_late_handle"] {
+        let o = run_child(scenario, procs);
+        let named = o
+            .stderr
+            .contains("fatal error: gort: the result of goroutine")
+            && o.stderr.contains("panicked when dropped");
+        if o.code.is_some() || !named {
+            return Err(format!(
+                "{scenario}: exit {:?}, stderr: {}",
+                o.code, o.stderr
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn check_no_false_deadlock(procs: usize) -> Result<(), String> {
     let o = run_child("no_deadlock_with_other_thread", procs);
     if o.code != Some(0) || !o.stdout.contains("woken by the plain thread") {
@@ -253,9 +308,10 @@ fn connect_to_child(child: &mut std::process::Child) -> Result<(), String> {
 
 fn parent() {
     type Check = fn(usize) -> Result<(), String>;
-    let checks: [(&str, Check); 4] = [
+    let checks: [(&str, Check); 5] = [
         ("deadlock_is_reported", check_deadlock),
         ("stack_overflow_names_the_goroutine", check_overflow),
+        ("result_drop_panic_aborts", check_result_drop_aborts),
         (
             "plain_thread_prevents_false_deadlock",
             check_no_false_deadlock,

@@ -136,6 +136,42 @@ pub(crate) fn report_unjoined_panic(id: u64, name: &str, msg: &str) {
     }
 }
 
+/// Runs user code the runtime calls outside any goroutine's closure (a tracing subscriber, a
+/// timer action, a destructor) where a panic must not unwind into the scheduler: a panic is
+/// reported on stderr (naming `what`) and the scheduler carries on.
+#[inline]
+pub(crate) fn contain(what: &str, f: impl FnOnce()) {
+    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        contained_panic(&format!("running {what}"), payload);
+    }
+}
+
+/// Reports a panic `contain` (or a caller doing the same) caught while `what`, then drops the
+/// payload, which is user data too: a panic in its destructor aborts, as in std.
+#[cold]
+pub(crate) fn contained_panic(what: &str, payload: crate::goroutine::Panic) {
+    report_runtime_context_panic(what, payload.as_ref());
+    drop_payload(payload, what);
+}
+
+/// Drops a panic payload caught while `what`; a panic in its destructor aborts the process with
+/// a clear message, as std does ("drop of the panic payload panicked").
+fn drop_payload(payload: crate::goroutine::Panic, what: &str) {
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(payload)));
+    if dropped.is_err() {
+        fatal(&format!(
+            "the payload of a panic caught while {what} panicked when dropped"
+        ));
+    }
+}
+
+/// Ends the process with `fatal error: gort: <why>` on stderr: for states the runtime cannot
+/// recover from (its invariants would break if it carried on).
+pub(crate) fn fatal(why: &str) -> ! {
+    eprintln!("fatal error: gort: {why}");
+    std::process::abort();
+}
+
 /// Reports a panic raised by user code the runtime ran outside any goroutine's closure (a
 /// destructor, a timer action). The scheduler carries on.
 pub(crate) fn report_runtime_context_panic(what: &str, payload: &(dyn std::any::Any + Send)) {

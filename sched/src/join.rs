@@ -181,10 +181,25 @@ impl<T> Packet<T> {
 
 /// Drops and frees a packet.
 ///
+/// The result (a value or a panic payload) is user data whose destructor may panic. As std's
+/// `JoinHandle` does ("thread result panicked on drop"), that aborts with a clear message: it
+/// runs either in the runtime (the completer of a detached goroutine), where it must not
+/// unwind, or in a dropped handle, where unwinding depended on timing (before or after the end).
+///
 /// # Safety
 /// `this` came from [`Packet::alloc`], and its last user calls this once.
 unsafe fn free<T>(this: NonNull<Packet<T>>) {
-    // SAFETY: the caller is the last user; the layout is the one `alloc` used.
+    // SAFETY: the caller is the last user: nobody else reads or writes the result.
+    let result = unsafe { (*(*this.as_ptr()).result.get()).take() };
+    // SAFETY: as above; the packet is still alive for its id.
+    let id = unsafe { this.as_ref() }.id;
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(result))).is_err() {
+        crate::config::fatal(&format!(
+            "the result of goroutine {id} panicked when dropped"
+        ));
+    }
+    // SAFETY: the caller is the last user; the layout is the one `alloc` used. What is left
+    // (the state, the name, an unused waiter) runs no user code when dropped.
     unsafe {
         std::ptr::drop_in_place(this.as_ptr());
         crate::cellcache::dealloc(this.cast(), std::alloc::Layout::new::<Packet<T>>());

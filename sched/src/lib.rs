@@ -21,6 +21,9 @@
 //! ```
 #![deny(unsafe_op_in_unsafe_fn)]
 
+#[macro_use]
+mod trace;
+
 mod cellcache;
 mod config;
 mod deadlock;
@@ -48,5 +51,5 @@ pub use poller::{install_poller, Poller};
 pub use scheduler::MAX_PROCS;
 pub use spawn::{maxprocs, num_goroutine, run, set_maxprocs, spawn, Builder, PanicPayload};
 pub use stack::StackError;
-pub use timer::{at, Timer};
 pub use timer::timer_entries;
+pub use timer::{at, Timer};

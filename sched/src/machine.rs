@@ -34,6 +34,8 @@ pub(crate) struct Machine {
     p: UnsafeCell<Option<Box<Processor>>>,
     current: Cell<*const Header>,
     spinning: Cell<bool>,
+    /// True while `with_current_p` lends out the P (re-entry is detected, not aliased).
+    p_lent: Cell<bool>,
     /// What this M sleeps on when idle, and where it is handed a P (shared with the idle set).
     pub(crate) handoff: IdleM<Box<Processor>>,
 }
@@ -55,6 +57,7 @@ impl Machine {
             p: UnsafeCell::new(None),
             current: Cell::new(std::ptr::null()),
             spinning: Cell::new(false),
+            p_lent: Cell::new(false),
             handoff: Arc::new(Handoff::new(id)),
         }
     }
@@ -108,10 +111,21 @@ pub(crate) fn spawn_machine(id: usize, p: Box<Processor>, spinning: bool) -> std
 fn machine_main(m: &Machine) -> ! {
     signal::thread_init();
     CURRENT_M.with(|c| c.set(m as *const Machine));
-    tracing::trace!(m = m.id, "machine start");
+    trace_event!(m = m.id, "machine start");
     loop {
-        let g = scheduler::find_runnable(m);
-        execute(m, g);
+        // User code the scheduler calls contains its own panics (subscribers, timer actions,
+        // destructors: `config::contain`), and goroutines catch theirs. A panic that still gets
+        // here comes from the runtime itself, with its state half-changed: carrying on (or
+        // letting this thread die with its P) would hang or corrupt the program. Stop it.
+        // AssertUnwindSafe: a caught panic ends the process below; nothing observes `m` after.
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let g = scheduler::find_runnable(m);
+            execute(m, g);
+        }));
+        if let Err(payload) = ran {
+            let msg = crate::goroutine::payload_message(payload.as_ref());
+            crate::config::fatal(&format!("M{} panicked inside the scheduler: {msg}", m.id));
+        }
     }
 }
 
@@ -143,24 +157,23 @@ fn execute(m: &Machine, g: GRef) {
     // SAFETY: the name lives in the header, which our reference keeps alive until we reset
     // the guard info below.
     unsafe { signal::set_current(Some(guard_info(h))) };
-    loop {
+    let goid = h.id;
+    let parked = loop {
         match co.resume(()) {
             corosensei::CoroutineResult::Yield(Switch::Park) => {
-                let goid = h.id;
                 if h.park.commit_park() {
-                    // From here another M may run, finish and free the goroutine: touch
-                    // nothing of it (the id was read above).
-                    tracing::trace!(goid, "park");
                     // The park state now owns our reference (see park.rs); the unparker that
-                    // wins PARKED→RUNNING takes it back with `GRef::from_raw`.
+                    // wins PARKED→RUNNING takes it back with `GRef::from_raw`. Nothing runs
+                    // between the commit and this, and from here another M may run, finish
+                    // and free the goroutine: touch nothing of it (the id was read above).
                     let _ = g.into_raw();
-                    break;
+                    break true;
                 }
                 // A token arrived while it was switching out: run it again at once.
             }
             corosensei::CoroutineResult::Yield(Switch::Yield) => {
                 scheduler::requeue_yielded(m, g);
-                break;
+                break false;
             }
             corosensei::CoroutineResult::Return(()) => {
                 // SAFETY: `None` carries no pointer.
@@ -174,10 +187,14 @@ fn execute(m: &Machine, g: GRef) {
                 return;
             }
         }
-    }
+    };
     // SAFETY: `None` carries no pointer.
     unsafe { signal::set_current(None) };
     m.current.set(std::ptr::null());
+    // Only now, with `current` cleared and the reference handed over, may user code run.
+    if parked {
+        trace_event!(goid, "park");
+    }
 }
 
 /// Publishes the end of `g` and drops the scheduler's reference.
@@ -187,18 +204,15 @@ fn finish(m: &Machine, g: GRef) {
     if let Some(p) = unsafe { m.p() } {
         p.count_exit();
     }
-    tracing::trace!(goid, "exit");
-    // Completing may drop the goroutine (its result, if the handle is gone): user destructors,
-    // which must not unwind into the scheduler.
+    trace_event!(goid, "exit");
+    // Completing may run user destructors (a closure dropped unrun; a result that panics when
+    // dropped aborts in `join::free` instead), which must not unwind into the scheduler.
     let completed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
         g.complete();
         drop(g);
     }));
     if let Err(payload) = completed {
-        crate::config::report_runtime_context_panic(
-            &format!("dropping the result of goroutine {goid}"),
-            payload.as_ref(),
-        );
+        crate::config::contained_panic(&format!("ending goroutine {goid}"), payload);
     }
 }
 
@@ -232,13 +246,11 @@ fn goroutine_main(h: *const Header, yielder: &crate::goroutine::GYielder) {
         crate::local::drop_locals(header)
     }));
     if let Err(payload) = dropped {
-        crate::config::report_runtime_context_panic(
-            &format!(
-                "goroutine {} dropping its goroutine-local values",
-                header.id
-            ),
-            payload.as_ref(),
+        let what = format!(
+            "goroutine {} dropping its goroutine-local values",
+            header.id
         );
+        crate::config::contained_panic(&what, payload);
     }
 }
 
@@ -267,16 +279,34 @@ pub(crate) fn current_header() -> *const Header {
     unsafe { (*m).current.get() }
 }
 
-/// Calls `f` with the P of this thread's M, if this is an M holding one.
+/// Calls `f` with the P of this thread's M, if this is an M holding one. `f` is scheduler code
+/// that only touches queues and caches: it must not switch stacks or run user code. A nested
+/// call (which would alias the `&mut Processor`) aborts with a message instead.
 #[inline]
 pub(crate) fn with_current_p<R>(f: impl FnOnce(Option<&mut Processor>) -> R) -> R {
     let m = current_machine();
     if m.is_null() {
         return f(None);
     }
-    // SAFETY: `m` is this thread's M; `f` cannot switch stacks (it is scheduler code that
-    // only touches queues), so the borrow does not outlive a switch.
-    f(unsafe { (*m).p() })
+    // SAFETY: a non-null `CURRENT_M` points to this thread's live `Machine`.
+    let m = unsafe { &*m };
+    if m.p_lent.replace(true) {
+        p_reentered(m);
+    }
+    // SAFETY: `m` is this thread's M, its P is not lent out (checked above) and `f` cannot
+    // switch stacks, so the borrow is unique and does not outlive a switch.
+    let r = f(unsafe { m.p() });
+    m.p_lent.set(false);
+    r
+}
+
+#[cold]
+fn p_reentered(m: &Machine) -> ! {
+    crate::config::fatal(&format!(
+        "M{}'s P was borrowed twice: code ran inside a scheduler critical section \
+         (a tracing subscriber or destructor called back into gort there)",
+        m.id
+    ))
 }
 
 /// Switches the current goroutine out with `why`. False if not on a goroutine.

@@ -157,11 +157,13 @@ impl Unparker {
         match &self.0 {
             Target::Goroutine(g) => {
                 if g.header().park.unpark() {
-                    tracing::trace!(goid = g.header().id, "unpark");
                     // SAFETY: we won PARKED→RUNNING, so we own the reference the parked
                     // goroutine's park state was holding (see `machine::execute`).
                     let owned = unsafe { GRef::from_raw(std::ptr::NonNull::from(g.header())) };
                     ready(owned);
+                    // After the goroutine is queued (trace.rs); our own reference keeps the
+                    // header alive for the id.
+                    trace_event!(goid = g.header().id, "unpark");
                 }
             }
             Target::Thread(t) => t.unpark(),

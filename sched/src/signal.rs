@@ -138,10 +138,12 @@ pub(crate) fn thread_init() {
     let alt = match AltStack::map() {
         Ok(alt) => alt,
         Err(err) => {
-            tracing::warn!(
-                "cannot map an alternate signal stack ({err}): a goroutine stack overflow on this \
-                 thread will kill the process without a report"
-            );
+            crate::config::contain("a tracing subscriber", || {
+                tracing::warn!(
+                    "cannot map an alternate signal stack ({err}): a goroutine stack overflow \
+                     on this thread will kill the process without a report"
+                )
+            });
             return;
         }
     };

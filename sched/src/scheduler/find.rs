@@ -59,7 +59,11 @@ pub(crate) fn find_runnable(m: &Machine) -> GRef {
                 s.idle.start_spinning();
             }
             // SAFETY: as above.
-            if let Some(g) = steal::steal_work(s, unsafe { m.p() }.expect("held")) {
+            if let Some((g, from)) = steal::steal_work(s, unsafe { m.p() }.expect("held")) {
+                // With the P's borrow over (trace.rs).
+                if let Some(from) = from {
+                    trace_event!(from, to = id, goid = g.header().id, "steal");
+                }
                 return found(s, m, g);
             }
         }
@@ -75,7 +79,9 @@ fn periodic_checks(s: &Scheduler, m: &Machine) -> Option<GRef> {
         return Some(g);
     }
     // SAFETY: on the M's own thread, with no other borrow of its P live.
-    steal::take_from_stalled(s, unsafe { m.p() }.expect("held"))
+    let (g, from) = steal::take_from_stalled(s, unsafe { m.p() }.expect("held"))?;
+    trace_event!(from, goid = g.header().id, "take over stalled");
+    Some(g)
 }
 
 fn busy_procs(s: &Scheduler) -> usize {

@@ -94,8 +94,19 @@ pub(crate) fn sched() -> &'static Scheduler {
 
 #[cold]
 fn init_sched() -> &'static Scheduler {
-    let s = SCHED.get_or_init(Scheduler::new);
+    let mut first = false;
+    let s = SCHED.get_or_init(|| {
+        first = true;
+        Scheduler::new()
+    });
     SCHED_PTR.store(s as *const Scheduler as *mut Scheduler, Ordering::Release);
+    if first {
+        // After the initialisation, not inside it: a subscriber that spawns from this event
+        // would wait for the initialisation it is part of (trace.rs).
+        crate::config::contain("a tracing subscriber", || {
+            tracing::debug!(maxprocs = s.nprocs(), "gort runtime start")
+        });
+    }
     s
 }
 
@@ -114,7 +125,6 @@ impl Scheduler {
             .rev()
             .map(|id| Processor::new(id, &procs[id]))
             .collect();
-        tracing::debug!(maxprocs = n, "gort runtime start");
         Scheduler {
             procs,
             nprocs: AtomicUsize::new(n),

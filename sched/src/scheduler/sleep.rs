@@ -26,7 +26,7 @@ pub(super) fn stopm(s: &'static Scheduler, m: &Machine) {
     // Going idle: release the memory of stacks freed in bulk meanwhile (off the hot path).
     crate::stack::scavenge();
     let watch = s.idle.stop_m(&m.handoff, &Runtime(s));
-    tracing::trace!(m = m.id, watch, "machine sleep");
+    trace_event!(m = m.id, watch, "machine sleep");
     let (p, spinning) = if watch {
         watcher::watch(s, m)
     } else {
@@ -34,7 +34,7 @@ pub(super) fn stopm(s: &'static Scheduler, m: &Machine) {
     };
     m.set_p(p);
     m.set_spinning(spinning);
-    tracing::trace!(m = m.id, "machine wake");
+    trace_event!(m = m.id, "machine wake");
 }
 
 /// Runs the deadlock check if every M is asleep with nothing to do. Called by a plain thread

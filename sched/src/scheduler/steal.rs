@@ -29,8 +29,9 @@ const STALL_TAKEOVER: Duration = Duration::from_micros(500);
 /// Ps looked at per `take_from_stalled` check.
 const STALL_VICTIMS: usize = 4;
 
-/// Four passes over the other Ps in random order; the last may take `runnext`.
-pub(super) fn steal_work(s: &Scheduler, p: &mut Processor) -> Option<GRef> {
+/// Four passes over the other Ps in random order; the last may take `runnext`. Returns the
+/// goroutine and the P it came from (`None`: the global queue).
+pub(super) fn steal_work(s: &Scheduler, p: &mut Processor) -> Option<(GRef, Option<usize>)> {
     let n = s.nprocs();
     for pass in 0..4 {
         let last = pass == 3;
@@ -42,12 +43,11 @@ pub(super) fn steal_work(s: &Scheduler, p: &mut Processor) -> Option<GRef> {
                 continue;
             }
             if let Some(g) = steal_from(s, p, victim, last) {
-                tracing::trace!(from = victim, to = p.id, goid = g.header().id, "steal");
-                return Some(g);
+                return Some((g, Some(victim)));
             }
         }
         if let Some(g) = global_get_batch(s, p) {
-            return Some(g);
+            return Some((g, None));
         }
     }
     None
@@ -120,7 +120,7 @@ fn steal_runnext(shared: &ProcShared) -> Option<GRef> {
 /// retakes a P blocked in a system call after 20 µs-10 ms and preempts long-running goroutines;
 /// this covers the queued work of all three cases, checked every `GLOBAL_QUEUE_TICK` schedules
 /// by each P that is running.
-pub(super) fn take_from_stalled(s: &Scheduler, p: &mut Processor) -> Option<GRef> {
+pub(super) fn take_from_stalled(s: &Scheduler, p: &mut Processor) -> Option<(GRef, usize)> {
     let n = s.nprocs();
     if n < 2 {
         return None;
@@ -149,13 +149,7 @@ pub(super) fn take_from_stalled(s: &Scheduler, p: &mut Processor) -> Option<GRef
             continue;
         }
         if let Some(g) = steal_from(s, p, victim, false).or_else(|| shared.take_runnext()) {
-            tracing::trace!(
-                from = victim,
-                to = p.id,
-                goid = g.header().id,
-                "take over stalled"
-            );
-            return Some(g);
+            return Some((g, victim));
         }
     }
     None

@@ -31,18 +31,20 @@ where
         let p = p?;
         let make = make.take().expect("make used once");
         let (g, handle) = make(p.next_goid(), Some(&mut p.cells));
-        tracing::trace!(goid = g.header().id, "spawn");
+        let goid = g.header().id;
         p.count_spawn();
         p.runq_put_spawned(g);
-        Some(handle)
+        Some((handle, goid))
     });
-    if let Some(handle) = on_p {
+    if let Some((handle, goid)) = on_p {
+        // Outside `with_current_p`: the subscriber is user code (trace.rs).
+        trace_event!(goid, "spawn");
         wakep();
         return handle;
     }
     let make = make.take().expect("make used once");
     let (g, handle) = make(reserve_goids(1), None);
-    tracing::trace!(goid = g.header().id, "spawn");
+    trace_event!(goid = g.header().id, "spawn");
     sched().foreign_spawned.fetch_add(1, Ordering::Relaxed);
     push_global(g);
     handle
