@@ -236,8 +236,31 @@ impl Stalls {
     }
 }
 
-/// The one place an episode is reported: to the listener's hook, if it has one.
+/// The one place an episode is reported: a `tracing` warning (target `gort::net::accept`), and
+/// the listener's hook, if it has one.
 fn report(stall: &AcceptStall, hook: Option<&(dyn Fn(&AcceptStall) + Send + Sync)>) {
+    match stall {
+        AcceptStall::Began {
+            listener, nofile, ..
+        } => tracing::warn!(
+            listener = %listener,
+            nofile_soft = nofile.map(|n| n.0),
+            nofile_hard = nofile.map(|n| n.1),
+            "{stall}"
+        ),
+        AcceptStall::Ended {
+            listener,
+            retries,
+            lasted,
+            recovered,
+        } => tracing::warn!(
+            listener = %listener,
+            retries,
+            lasted_ms = lasted.as_millis() as u64,
+            recovered,
+            "{stall}"
+        ),
+    }
     if let Some(hook) = hook {
         hook(stall);
     }
@@ -352,6 +375,56 @@ mod tests {
         assert_eq!(seen.len(), 2, "{seen:#?}");
         assert!(seen[1].ends_with(", 2 retries"), "{}", seen[1]);
     }
+
+    /// The same reports reach `tracing` as warnings, one per begin and one per end, whether or
+    /// not a hook is installed.
+    #[test]
+    fn reports_are_tracing_warnings() {
+        use std::sync::atomic::AtomicU64;
+        /// Collects the messages of the events it is given, with their level.
+        #[derive(Default)]
+        struct Collect(StdMutex<Vec<(tracing::Level, String)>>, AtomicU64);
+        struct Message(String);
+        impl tracing::field::Visit for Message {
+            fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn fmt::Debug) {
+                if f.name() == "message" {
+                    self.0 = format!("{v:?}");
+                }
+            }
+        }
+        impl tracing::Subscriber for Collect {
+            fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+                true
+            }
+            fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+                tracing::span::Id::from_u64(self.1.fetch_add(1, Ordering::Relaxed) + 1)
+            }
+            fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+            fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+            fn event(&self, e: &tracing::Event<'_>) {
+                if e.metadata().target().starts_with("gort::net") {
+                    let mut m = Message(String::new());
+                    e.record(&mut m);
+                    self.0.lock().unwrap().push((*e.metadata().level(), m.0));
+                }
+            }
+            fn enter(&self, _: &tracing::span::Id) {}
+            fn exit(&self, _: &tracing::span::Id) {}
+        }
+        let collect = Arc::new(Collect::default());
+        // The thread's default subscriber: `scripted` accepts on this plain thread.
+        let hooked = tracing::subscriber::with_default(collect.clone(), || {
+            scripted(&[&[EMFILE, EMFILE, OK], &[OK], &[ENFILE_, OK]])
+        });
+        let events = collect.0.lock().unwrap();
+        assert_eq!(events.len(), 4, "{events:#?}");
+        for (i, (level, msg)) in events.iter().enumerate() {
+            assert_eq!(*level, tracing::Level::WARN);
+            assert_eq!(msg, &hooked[i]);
+        }
+    }
+
+    const ENFILE_: Option<i32> = Some(libc::ENFILE);
 
     /// Closing the listener while an episode is open ends it, reported as not recovered.
     #[test]
