@@ -1,0 +1,192 @@
+//! The test harness shared by gort's test binaries (`runtime/tests`, `chan/tests`): it runs
+//! each scenario at several maxprocs, one test at a time, each run bounded in time, and holds
+//! the helpers those tests share.
+//!
+//! Every scenario runs at maxprocs 1, 2 and 4 ([`PROCS`]), or only at `GORT_MAXPROCS` when that
+//! is set (so a stress loop can pin one count: `GORT_MAXPROCS=4 cargo test ...`; see
+//! [`procs`]). All tests of one test binary share one runtime and `sched::set_maxprocs` changes
+//! it for all of them, while cargo runs the tests of a binary on parallel threads; so
+//! [`each_procs`] holds a lock for the whole test. That lock is a `static` of this crate, one
+//! per process, and each test binary is its own process: one lock per test binary. Each run is
+//! also bounded in time: the scenario runs on a helper thread, and a hang (a lost wake-up, a
+//! deadlock, starvation) fails the test with a message naming the scenario instead of stalling
+//! CI.
+//!
+//! Dependencies: `sched` and std only. `gort` (runtime/) and `gort-chan` (chan/) both take this
+//! crate as a dev-dependency, and `chan` must not depend on `gort`; helpers that need `gort`'s
+//! types (sockets) stay in `runtime/tests/common`. Each test binary's `common` module
+//! re-exports this crate, so tests call `common::each_procs` and the like.
+
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Mutex, Once};
+use std::time::{Duration, Instant};
+
+/// The processor counts every scenario runs at, unless `GORT_MAXPROCS` names one.
+pub const PROCS: [usize; 3] = [1, 2, 4];
+
+/// The processor counts to run at: `GORT_MAXPROCS` alone if it is set, else [`PROCS`].
+///
+/// # Panics
+/// If `GORT_MAXPROCS` is set to something other than a number.
+pub fn procs() -> Vec<usize> {
+    match std::env::var("GORT_MAXPROCS") {
+        Ok(v) => vec![v.trim().parse().expect("GORT_MAXPROCS: a positive number")],
+        Err(_) => PROCS.to_vec(),
+    }
+}
+
+/// How long one scenario may take at one processor count before it counts as hung.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Serialises the tests of one binary: held while a test sets maxprocs and runs.
+static LOCK: Mutex<()> = Mutex::new(());
+
+/// Runs `scenario(procs)` at each of [`procs`], holding the binary's lock throughout, each run
+/// on a helper thread bounded by [`DEADLINE`]. A panic in the scenario fails the test with the
+/// scenario's own message.
+pub fn each_procs(name: &str, scenario: fn(usize)) {
+    each_procs_at(name, &procs(), scenario);
+}
+
+/// Like [`each_procs`], at the processor counts `procs` instead of [`procs`] (`GORT_MAXPROCS`
+/// does not change them).
+pub fn each_procs_at(name: &str, procs: &[usize], scenario: fn(usize)) {
+    runs(name, procs, scenario);
+}
+
+/// Like [`each_procs`], but runs the scenario inside a goroutine (blocking operations then park
+/// the goroutine rather than the helper thread).
+pub fn each_procs_in_goroutine(name: &str, scenario: fn(usize)) {
+    runs(name, &procs(), move |n| {
+        if let Err(payload) = sched::spawn(move || scenario(n)).join() {
+            std::panic::resume_unwind(payload);
+        }
+    });
+}
+
+/// The loop of the `each_procs` family: under the binary's lock, sets each processor count and
+/// runs `run` at it, [`bounded`].
+fn runs(name: &str, procs: &[usize], run: impl Fn(usize) + Copy + Send + 'static) {
+    let _serial = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    for &n in procs {
+        sched::set_maxprocs(n);
+        assert_eq!(sched::maxprocs(), n, "{name}: set_maxprocs({n})");
+        bounded(&format!("{name} at maxprocs {n}"), move || run(n));
+    }
+}
+
+/// Runs `f` on a new plain thread and waits at most [`DEADLINE`] for it; a panic in `f` is
+/// resumed here.
+pub fn bounded(what: &str, f: impl FnOnce() + Send + 'static) {
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let worker = std::thread::Builder::new()
+        .name(what.to_string())
+        .spawn(move || {
+            f();
+            let _ = done_tx.send(());
+        })
+        .expect("spawn helper thread");
+    let start = Instant::now();
+    match done_rx.recv_timeout(DEADLINE) {
+        // Disconnected: `f` panicked before sending; `join` hands us its payload.
+        Ok(()) | Err(RecvTimeoutError::Disconnected) => {
+            if let Err(payload) = worker.join() {
+                std::panic::resume_unwind(payload);
+            }
+        }
+        Err(RecvTimeoutError::Timeout) => panic!(
+            "{what}: still running after {:?}: hung (lost wake-up, deadlock or starvation)",
+            start.elapsed()
+        ),
+    }
+}
+
+/// Waits (yielding) until `cond` holds; panics naming `what` after [`DEADLINE`]. For waits on
+/// work that is known to be runnable, or whose other side is known to be running, such as a
+/// barrier of goroutines that are all on a processor; works on goroutines and plain threads
+/// alike.
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < DEADLINE, "gave up waiting: {what}");
+        sched::yield_now();
+    }
+}
+
+/// Sleeps `d` by parking with a timeout (a goroutine gives its thread away meanwhile).
+pub fn sleep(d: Duration) {
+    let end = Instant::now() + d;
+    while let Some(left) = end.checked_duration_since(Instant::now()) {
+        if left.is_zero() {
+            break;
+        }
+        sched::park_timeout(left);
+    }
+}
+
+/// Where one participant of a scenario runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// A goroutine (`sched::spawn`).
+    Goroutine,
+    /// A plain OS thread (`std::thread::spawn`).
+    Thread,
+}
+
+/// Starts `f` on `side`; the returned closure joins it, resuming a panic.
+pub fn start<T: Send + 'static>(
+    side: Side,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Box<dyn FnOnce() -> T + Send> {
+    match side {
+        Side::Goroutine => {
+            let h = sched::spawn(f);
+            Box::new(move || h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+        }
+        Side::Thread => {
+            let h = std::thread::spawn(f);
+            Box::new(move || h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+        }
+    }
+}
+
+/// Prefix of the messages of panics a test provokes on purpose.
+pub const EXPECTED: &str = "expected:";
+
+/// A panic payload a test provokes on purpose (for payloads that are not strings).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Expected(pub u32);
+
+/// Installs (once) a panic hook that stays silent for the panics a test provokes on purpose
+/// (a message starting with [`EXPECTED`], or an [`Expected`] payload) and reports every other
+/// panic as usual, so real failures keep their message.
+pub fn quiet_expected_panics() {
+    quiet_expected_panics_and(&[]);
+}
+
+/// Like [`quiet_expected_panics`], and also silent for messages starting with one of
+/// `prefixes` (chan's tests provoke `sync:` panics by misusing a primitive on purpose). The
+/// hook is installed once per process: only the first call of either function counts.
+pub fn quiet_expected_panics_and(prefixes: &'static [&'static str]) {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let report = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let expected = panic_message(payload).is_some_and(|m| {
+                m.starts_with(EXPECTED) || prefixes.iter().any(|p| m.starts_with(p))
+            }) || payload.downcast_ref::<Expected>().is_some();
+            if !expected {
+                report(info);
+            }
+        }));
+    });
+}
+
+/// The message of a panic payload, if it is a string.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> Option<&str> {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+}
