@@ -115,3 +115,28 @@ fn park_timeout_of_duration_max_parks() {
         .unwrap();
     });
 }
+
+/// A timer armed when every timer before it was stopped, and later than the stopped ones'
+/// deadlines, still fires. The stopped entries stay in the heap (cancellation is lazy), so
+/// the new timer is not the heap's earliest; and the idle M that watched the timers stopped
+/// watching when it woke at a stopped entry's deadline and found no timer pending. Arming
+/// the first pending timer must make some M watch again. (The wait below only sets the stage
+/// for the lost wake-up; if it is too short the test passes without testing it.)
+#[test]
+fn first_timer_after_only_stopped_ones_fires() {
+    common::each_procs("first_timer_after_only_stopped_ones_fires", |procs| {
+        for round in 0..3 {
+            // Go fully idle with only stopped timers in the heap, then past their deadlines.
+            let stale: Vec<_> = (0..4)
+                .map(|_| gort::time::after(Duration::from_millis(1)))
+                .collect();
+            drop(stale);
+            std::thread::sleep(Duration::from_millis(20));
+            let rx = gort::time::after(Duration::from_millis(1));
+            assert!(
+                rx.recv_timeout(Duration::from_secs(10)).is_ok(),
+                "round {round} at maxprocs {procs}: the timer never fired"
+            );
+        }
+    });
+}

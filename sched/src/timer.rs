@@ -9,24 +9,25 @@
 //! Who fires timers: a P checks for due timers when its local and global queues are empty and
 //! every `GLOBAL_QUEUE_TICK` schedules (`scheduler::find_runnable`); actions run on the M's own
 //! stack, so they must not block (unparking and non-blocking sends are what they do). When every
-//! P is idle, one sleeping M (the timer sleeper) waits with a timeout of the earliest deadline;
-//! adding an earlier timer wakes it (Go's `netpollBreak` for timers).
+//! P is idle, one sleeping M (the watcher) waits with a timeout of the earliest deadline;
+//! adding an earlier timer wakes it (Go's `netpollBreak` for timers), and so does adding the
+//! first pending timer: with none pending the watcher stops watching when it wakes, and a
+//! timer that is not the heap's earliest (stopped entries before it) would have nobody to
+//! wake for it.
 //!
-//! Cancellation is lazy, as in Go (time.go: a stopped timer becomes a "zombie" that the heap
-//! drops later): `Timer::stop` flips the timer's state PENDING→STOPPED and drops the action, and
-//! leaves the entry where it is. Stopped entries leave the heap when they reach the top and are
-//! due (`run_due` pops and skips them), or in one sweep (`sweep`: `BinaryHeap::retain`, O(n))
-//! as soon as they are at least `SWEEP_MIN` and outnumber the live ones. The sweep is checked
-//! after every `stop` and every `run_due`, the only operations that make dead entries or
-//! remove live ones, so the heap never holds more than `2 * live + SWEEP_MIN` entries (plus
-//! the stops in flight), and each sweep removes at least half of what it visits: amortised
-//! O(1) per stop. Rejected:
-//! eager removal from an indexed heap (each timer knowing its slot) would take the global heap
-//! lock a second time on every stop (every early wake-up of a timed wait) and make every sift
-//! write into the moved timers' own allocations; the lazy stop takes no heap lock at all
-//! except for the one stop in `SWEEP_MIN` or more that sweeps. A stopped entry left at the top
-//! can make the timer sleeper wake once for nothing (Go has the same); it then finds nothing
-//! due and sleeps again.
+//! Cancellation is lazy, as in Go (time.go: a stopped timer becomes a "zombie" that the heap drops
+//! later): `Timer::stop` flips the timer's state PENDING→STOPPED and drops the action, and leaves
+//! the entry where it is. Stopped entries leave the heap when they reach the top and are due
+//! (`run_due` pops and skips them), or in one sweep (`sweep`: `BinaryHeap::retain`, O(n)) as soon
+//! as they are at least `SWEEP_MIN` and outnumber the live ones. The sweep is checked after every
+//! `stop` and every `run_due`, the only operations that make dead entries or remove live ones, so
+//! the heap never holds more than `2 * live + SWEEP_MIN` entries (plus the stops in flight), and
+//! each sweep removes at least half of what it visits: amortised O(1) per stop. Rejected: eager
+//! removal from an indexed heap (each timer knowing its slot) would take the global heap lock a
+//! second time on every stop (every early wake-up of a timed wait) and make every sift write into
+//! the moved timers' own allocations; the lazy stop takes no heap lock at all except for the one
+//! stop in `SWEEP_MIN` or more that sweeps. A stopped entry left at the top can make the watcher
+//! wake once for nothing (Go has the same); it then finds nothing due and sleeps again.
 //!
 //! Invariants: `NEXT` is the deadline of the heap's top entry (or `u64::MAX`), updated under the
 //! heap lock; `ENTRIES` is the heap's length, updated under the lock; an entry in the heap is
@@ -35,10 +36,10 @@
 //! out of PENDING); an action runs at most once, by whoever wins PENDING→FIRED; a stopped
 //! timer's action never runs.
 //!
-//! Loom: the per-timer state is a shim atomic (`crate::loom`), and `loom_tests` model `stop`
-//! racing the firing. The process-wide statics stay std types: loom's cannot be built in a
-//! `static` (their constructors are not `const`). The per-timer action lock is std's too: it
-//! only guards taking the action out, after the state CAS has decided who may.
+//! Loom: the per-timer state and action lock are the shim's types (`crate::loom`), and
+//! `loom_tests` model `stop` racing the firing. The process-wide statics (`HEAP`, `NEXT`,
+//! `LIVE`, `ENTRIES`) stay std types: loom's cannot be built in a `static` (their constructors
+//! are not `const`).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -84,14 +85,14 @@ impl Ord for Entry {
 struct TimerState {
     /// PENDING, then FIRED or STOPPED, once.
     state: AtomicU32,
-    action: Mutex<Option<Action>>,
+    action: crate::loom::Mutex<Option<Action>>,
 }
 
 impl TimerState {
     fn new(action: Action) -> TimerState {
         TimerState {
             state: AtomicU32::new(PENDING),
-            action: Mutex::new(Some(action)),
+            action: crate::loom::Mutex::new(Some(action)),
         }
     }
 
@@ -106,7 +107,7 @@ impl TimerState {
             .compare_exchange(PENDING, STOPPED, Ordering::AcqRel, Ordering::Acquire)
             .is_ok();
         if stopped {
-            self.action.lock().unwrap_or_else(|e| e.into_inner()).take();
+            crate::loom::lock(&self.action).take();
             LIVE.fetch_sub(1, Ordering::Relaxed);
         }
         stopped
@@ -122,7 +123,7 @@ impl TimerState {
             return false;
         }
         LIVE.fetch_sub(1, Ordering::Relaxed);
-        let action = self.action.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let action = crate::loom::lock(&self.action).take();
         match action {
             Some(action) => {
                 action();
@@ -234,7 +235,7 @@ impl std::fmt::Debug for Timer {
 pub fn at(deadline: Instant, action: impl FnOnce() + Send + 'static) -> Timer {
     let timer = Arc::new(TimerState::new(Box::new(action)));
     let when = to_nanos(deadline);
-    let earliest = {
+    let changed = {
         let mut heap = lock();
         heap.seq += 1;
         let seq = heap.seq;
@@ -243,15 +244,18 @@ pub fn at(deadline: Instant, action: impl FnOnce() + Send + 'static) -> Timer {
             seq,
             timer: timer.clone(),
         }));
-        LIVE.fetch_add(1, Ordering::Relaxed);
+        let first_live = LIVE.fetch_add(1, Ordering::Relaxed) == 0;
         ENTRIES.store(heap.entries.len(), Ordering::Relaxed);
         let earliest = when < NEXT.load(Ordering::Relaxed);
         if earliest {
             NEXT.store(when, Ordering::SeqCst);
         }
-        earliest
+        // The first pending timer tells the scheduler too, even when stopped entries before it
+        // keep it from being the earliest: with no timer pending, the watcher stops watching
+        // when it wakes (at a stopped entry's deadline), and nobody would wake for this one.
+        earliest || first_live
     };
-    if earliest {
+    if changed {
         crate::scheduler::timers_changed();
     }
     Timer(timer)
