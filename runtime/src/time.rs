@@ -254,9 +254,12 @@ impl Timer {
     /// fire for the old deadline). As in Go, a value already sent stays in the channel.
     pub fn reset(&self, d: Duration) -> bool {
         let mut armed = self.armed.lock().unwrap_or_else(|e| e.into_inner());
-        let was_pending = armed.stop();
-        *armed = arm_once(&self.tx, later(Instant::now(), d));
-        was_pending
+        // The new deadline first, then stop the old: the scheduler never sees this timer's
+        // pending count drop to zero and rise again, which would make it wake its timer
+        // watcher for nothing (sched's `at` tells it about the first pending timer). If the old
+        // one fires in between, that is a reset after firing: `false`, the value sent.
+        let old = std::mem::replace(&mut *armed, arm_once(&self.tx, later(Instant::now(), d)));
+        old.stop()
     }
 }
 
