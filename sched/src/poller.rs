@@ -9,6 +9,10 @@
 //! - [`Poller::wake`] interrupts that blocking poll when the M is needed (new work handed to
 //!   it, or a new earliest timer), as Go's `netpollBreak`.
 //!
+//! These calls overlap: any number of Ms may poll without blocking while the watcher blocks.
+//! Letting one thread poll at a time is the poller's job ([`Poller::poll`] states the
+//! contract): one gate, next to the state it guards.
+//!
 //! A poller reports readiness by unparking the goroutines that wait for it (their `Unparker`s),
 //! from inside `poll`; the scheduler's `ready` puts them on the polling M's P, or on the global
 //! queue if the M has none. `has_waiters` keeps deadlock detection silent while any goroutine
@@ -21,7 +25,15 @@ use std::time::Duration;
 pub trait Poller: Send + Sync + 'static {
     /// Waits up to `timeout` (`None`: until woken; `Some(ZERO)`: do not block) for I/O
     /// readiness, unparks every goroutine whose I/O became ready, and returns how many it
-    /// unparked. Only one thread calls `poll` at a time.
+    /// unparked.
+    ///
+    /// Several threads may call `poll` at once, and the implementation lets one of them poll
+    /// at a time (the scheduler has no gate of its own):
+    /// - a non-blocking call that finds another thread polling returns 0 at once: that thread
+    ///   delivers whatever is ready;
+    /// - a blocking call waits for its turn, then polls. The scheduler makes blocking calls
+    ///   from its one watcher, so the wait is for a non-blocking poll (or a woken one) to end.
+    ///   A [`wake`](Self::wake) made while it waits still makes it return soon.
     fn poll(&self, timeout: Option<Duration>) -> usize;
 
     /// Makes a concurrent or the next blocking `poll` return soon. Callable from any thread.
@@ -58,17 +70,4 @@ pub(crate) fn poller() -> Option<&'static dyn Poller> {
 /// True if a poller is installed and something waits on it.
 pub(crate) fn io_waiters() -> bool {
     poller().is_some_and(|p| p.has_waiters())
-}
-
-/// True while some thread is inside `Poller::poll` (only one may be).
-static POLLING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Claims the right to call `poll`. False if another thread holds it.
-pub(crate) fn try_begin_poll() -> bool {
-    !POLLING.swap(true, std::sync::atomic::Ordering::Acquire)
-}
-
-/// Gives the right to poll back.
-pub(crate) fn end_poll() {
-    POLLING.store(false, std::sync::atomic::Ordering::Release);
 }

@@ -106,12 +106,10 @@ fn poll_now() -> usize {
     let Some(poller) = crate::poller::poller() else {
         return 0;
     };
-    if !poller.has_waiters() || !crate::poller::try_begin_poll() {
+    if !poller.has_waiters() {
         return 0;
     }
-    let n = poller.poll(Some(std::time::Duration::ZERO));
-    crate::poller::end_poll();
-    n
+    poller.poll(Some(std::time::Duration::ZERO))
 }
 
 /// A spinning M that found work stops spinning; the last one wakes another (Go's
