@@ -10,10 +10,9 @@
 //! every `GLOBAL_QUEUE_TICK` schedules (`scheduler::find_runnable`); actions run on the M's own
 //! stack, so they must not block (unparking and non-blocking sends are what they do). When every
 //! P is idle, one sleeping M (the watcher) waits with a timeout of the earliest deadline;
-//! adding an earlier timer wakes it (Go's `netpollBreak` for timers), and so does adding the
-//! first pending timer: with none pending the watcher stops watching when it wakes, and a
-//! timer that is not the heap's earliest (stopped entries before it) would have nobody to
-//! wake for it.
+//! adding an earlier timer wakes it (Go's `netpollBreak` for timers). So does the first pending
+//! timer after `pending` has answered "none" (`NONE_SEEN`): the M that asked may have stopped
+//! watching, and a timer behind stopped entries is not the heap's earliest.
 //!
 //! Cancellation is lazy, as in Go (time.go: a stopped timer becomes a "zombie" that the heap drops
 //! later): `Timer::stop` flips the timer's state PENDING→STOPPED and drops the action, and leaves
@@ -43,7 +42,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -149,6 +148,10 @@ static NEXT: AtomicU64 = AtomicU64::new(u64::MAX);
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 /// Entries in the heap, live or stopped (the heap's length, mirrored under its lock).
 static ENTRIES: AtomicUsize = AtomicUsize::new(0);
+/// Set when `pending` reported no live timer: whoever asked (an M going idle, the watcher)
+/// may have stopped watching, so the next timer to make `LIVE` non-zero must call
+/// `timers_changed` even if it is not the heap's earliest. Cleared by that timer.
+static NONE_SEEN: AtomicBool = AtomicBool::new(true);
 
 fn epoch() -> Instant {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
@@ -244,16 +247,22 @@ pub fn at(deadline: Instant, action: impl FnOnce() + Send + 'static) -> Timer {
             seq,
             timer: timer.clone(),
         }));
-        let first_live = LIVE.fetch_add(1, Ordering::Relaxed) == 0;
+        // SeqCst, then read `NONE_SEEN`: the mirror image of `pending` (see there).
+        let first_live = LIVE.fetch_add(1, Ordering::SeqCst) == 0;
         ENTRIES.store(heap.entries.len(), Ordering::Relaxed);
         let earliest = when < NEXT.load(Ordering::Relaxed);
         if earliest {
             NEXT.store(when, Ordering::SeqCst);
         }
-        // The first pending timer tells the scheduler too, even when stopped entries before it
-        // keep it from being the earliest: with no timer pending, the watcher stops watching
-        // when it wakes (at a stopped entry's deadline), and nobody would wake for this one.
-        earliest || first_live
+        // The first pending timer tells the scheduler even when stopped entries before it keep
+        // it from being the earliest, if anyone saw no timer pending meanwhile: that M may have
+        // stopped watching (the watcher does when it wakes at a stopped entry's deadline), and
+        // nobody would wake for this one. If nobody asked, the watcher is still waiting for
+        // the stopped entry's deadline, which comes first; poking it would be a wasted wake-up.
+        let unwatched = first_live
+            && NONE_SEEN.load(Ordering::SeqCst)
+            && NONE_SEEN.swap(false, Ordering::SeqCst);
+        earliest || unwatched
     };
     if changed {
         crate::scheduler::timers_changed();
@@ -261,9 +270,17 @@ pub fn at(deadline: Instant, action: impl FnOnce() + Send + 'static) -> Timer {
     Timer(timer)
 }
 
-/// True if any timer is pending (keeps deadlock detection silent).
+/// True if any timer is pending (keeps deadlock detection silent; an idle M watches timers
+/// only while this holds).
 pub(crate) fn pending() -> bool {
-    LIVE.load(Ordering::Relaxed) > 0
+    if LIVE.load(Ordering::Relaxed) > 0 {
+        return true;
+    }
+    // The caller may stop watching on this answer: record that, then look again. With `at`
+    // doing the mirror image (make `LIVE` non-zero, then read `NONE_SEEN`), all SeqCst, either
+    // this second look sees the new timer or that `at` sees the flag and tells the scheduler.
+    NONE_SEEN.store(true, Ordering::SeqCst);
+    LIVE.load(Ordering::SeqCst) > 0
 }
 
 /// The earliest deadline, if any timer is in the heap.
