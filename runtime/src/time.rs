@@ -254,10 +254,10 @@ impl Timer {
     /// fire for the old deadline). As in Go, a value already sent stays in the channel.
     pub fn reset(&self, d: Duration) -> bool {
         let mut armed = self.armed.lock().unwrap_or_else(|e| e.into_inner());
-        // The new deadline first, then stop the old: the scheduler never sees this timer's
-        // pending count drop to zero and rise again, which would make it wake its timer
-        // watcher for nothing (sched's `at` tells it about the first pending timer). If the old
-        // one fires in between, that is a reset after firing: `false`, the value sent.
+        // The new deadline first, then stop the old, so the count of pending timers never
+        // drops to zero in between (an idle M that saw it at zero would cost a wake-up of the
+        // timer watcher when it rose again: sched's `at`). If the old one fires in between,
+        // that is a reset after firing: `false`, and the value is sent.
         let old = std::mem::replace(&mut *armed, arm_once(&self.tx, later(Instant::now(), d)));
         old.stop()
     }
