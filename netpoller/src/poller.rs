@@ -1,13 +1,12 @@
 //! [`NetPoller`]: the process's `epoll` (through mio), the descriptor table, and the
 //! `sched::Poller` implementation the scheduler calls when it runs out of work.
 //!
-//! Who polls (see `sched/src/poller.rs` for the scheduler's side):
+//! Who polls (see `sched/src/poller.rs` for the scheduler's side, whose gate lets one thread
+//! poll at a time):
 //! - a P that found nothing to run polls without blocking (`poll(Some(ZERO))`); if no
-//!   goroutine waits for I/O that returns at once without a syscall, and if another thread is
-//!   polling it returns at once too (`try_lock`): that thread delivers the events;
-//! - the one idle M that watches timers blocks in `poll(timeout of the next timer)`, after
-//!   waiting for the lock if a non-blocking poll holds it; [`NetPoller::wake`] interrupts it
-//!   (Go's `netpollBreak`).
+//!   goroutine waits for I/O that returns at once without a syscall;
+//! - the one idle M that watches timers blocks in `poll(timeout of the next timer)`;
+//!   [`NetPoller::wake`] interrupts it (Go's `netpollBreak`).
 //!
 //! Plain threads never poll here: they wait with `poll(2)` on their own descriptor
 //! (`thread.rs`), so nothing depends on an M being alive to deliver their readiness.
@@ -18,18 +17,18 @@
 //! and polls with a zero timeout. Non-blocking polls leave `wake_pending` alone, so they cannot
 //! swallow a wake meant for the sleeper (mio's waker is edge-triggered: an event consumed by a
 //! non-blocking poll would otherwise be lost to the blocking one). A wake with nobody asleep
-//! makes the next blocking poll return at once, which the contract allows; so does a wake
-//! while the blocking poll still waits for the lock (it has not stored `sleeping` yet).
+//! makes the next blocking poll return at once, which the contract allows. One `sleeping`
+//! flag and one pending wake suffice because the scheduler's gate admits one poll at a time.
 //!
-//! Lock: `state` is the one gate of `sched::Poller`'s "one thread polls at a time" (the
-//! scheduler keeps none of its own). It is held for the whole of a poll (only one thread may
-//! be inside `epoll_wait` and own the events buffer); a non-blocking poll that finds it held
-//! returns 0, a blocking one waits for it. Waiters are unparked while it is held; nothing an
-//! unpark does (`sched::ready`, `wakep`, `Poller::wake`) takes it.
+//! Lock: `state` (the `mio::Poll` and the events buffer) is held for the whole of a poll. It
+//! is not a gate: under the scheduler's it is never contended. It exists because `poll` takes
+//! `&self`, and it keeps a caller who breaks the contract sound (that caller waits its turn;
+//! a wake may then end the wrong blocking poll). Waiters are unparked while it is held;
+//! nothing an unpark does (`sched::ready`, `wakep`, `Poller::wake`) takes it.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use mio::event::{Event, Events, Source};
@@ -121,16 +120,9 @@ impl NetPoller {
         &self.parked
     }
 
-    /// The gate (module docs): waits for `state` if `blocking`, else takes it only if free.
-    fn lock_state(&self, blocking: bool) -> Option<MutexGuard<'_, PollState>> {
-        if blocking {
-            return Some(self.state.lock().unwrap_or_else(|e| e.into_inner()));
-        }
-        match self.state.try_lock() {
-            Ok(g) => Some(g),
-            Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
-            Err(TryLockError::WouldBlock) => None,
-        }
+    /// The poll state (module docs: uncontended, not a gate).
+    fn lock_state(&self) -> MutexGuard<'_, PollState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Blocking poll prologue: announce the sleep, then consume a pending wake (which turns
@@ -185,9 +177,7 @@ impl sched::Poller for NetPoller {
             // Unread edges stay queued in the kernel until a poll that matters.
             return 0;
         }
-        let Some(mut state) = self.lock_state(blocking) else {
-            return 0; // another thread is polling and will deliver
-        };
+        let mut state = self.lock_state();
         let timeout = if blocking {
             self.begin_sleep(timeout)
         } else {
@@ -258,39 +248,6 @@ mod tests {
         let start = Instant::now();
         assert_eq!(p.poll(Some(Duration::from_millis(20))), 0);
         assert!(start.elapsed() >= Duration::from_millis(20));
-    }
-
-    #[test]
-    fn nonblocking_poll_returns_at_once_while_another_thread_polls() {
-        let p = Arc::new(NetPoller::new().unwrap());
-        // Pretend a goroutine waits for I/O, so that non-blocking polls do try the gate.
-        p.parked().fetch_add(1, Ordering::SeqCst);
-        let p2 = p.clone();
-        let t = std::thread::spawn(move || p2.poll(Some(Duration::from_secs(10))));
-        while !p.sleeping.load(Ordering::SeqCst) {
-            std::thread::yield_now();
-        }
-        let start = Instant::now();
-        assert_eq!(p.poll(Some(Duration::ZERO)), 0);
-        assert!(start.elapsed() < Duration::from_secs(5));
-        p.wake();
-        assert_eq!(t.join().unwrap(), 0);
-    }
-
-    #[test]
-    fn blocking_poll_waiting_for_the_gate_still_sees_a_wake() {
-        let p = Arc::new(NetPoller::new().unwrap());
-        let gate = p.state.lock().unwrap(); // as a non-blocking poll would hold it
-        let p2 = p.clone();
-        let t = std::thread::spawn(move || {
-            let start = Instant::now();
-            p2.poll(Some(Duration::from_secs(10)));
-            start.elapsed()
-        });
-        std::thread::sleep(Duration::from_millis(20)); // most likely waiting for the gate now
-        p.wake(); // nobody sleeps yet: the wake stays pending
-        drop(gate);
-        assert!(t.join().unwrap() < Duration::from_secs(5));
     }
 
     #[test]

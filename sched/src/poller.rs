@@ -9,9 +9,12 @@
 //! - [`Poller::wake`] interrupts that blocking poll when the M is needed (new work handed to
 //!   it, or a new earliest timer), as Go's `netpollBreak`.
 //!
-//! These calls overlap: any number of Ms may poll without blocking while the watcher blocks.
-//! Letting one thread poll at a time is the poller's job ([`Poller::poll`] states the
-//! contract): one gate, next to the state it guards.
+//! One thread polls at a time, and this module is the one gate that ensures it:
+//! `try_begin_poll` and `end_poll` around every call. A P's non-blocking poll that finds
+//! the gate taken skips its poll (the thread inside delivers what is ready); the watcher yields
+//! its thread and looks again (`poll_once`), so it never waits behind another blocking poll
+//! that could consume the wake meant for it. A poller therefore sees one caller at a time and
+//! needs no gate of its own ([`Poller::poll`] states the contract).
 //!
 //! A poller reports readiness by unparking the goroutines that wait for it (their `Unparker`s),
 //! from inside `poll`; the scheduler's `ready` puts them on the polling M's P, or on the global
@@ -27,13 +30,10 @@ pub trait Poller: Send + Sync + 'static {
     /// readiness, unparks every goroutine whose I/O became ready, and returns how many it
     /// unparked.
     ///
-    /// Several threads may call `poll` at once, and the implementation lets one of them poll
-    /// at a time (the scheduler has no gate of its own):
-    /// - a non-blocking call that finds another thread polling returns 0 at once: that thread
-    ///   delivers whatever is ready;
-    /// - a blocking call waits for its turn, then polls. The scheduler makes blocking calls
-    ///   from its one watcher, so the wait is for a non-blocking poll (or a woken one) to end.
-    ///   A [`wake`](Self::wake) made while it waits still makes it return soon.
+    /// The scheduler calls `poll` from one thread at a time (its gate, module docs), and an
+    /// implementation may rely on that: for instance, on at most one blocking call for
+    /// [`wake`](Self::wake) to end. Anyone else who calls `poll` on the installed poller breaks
+    /// that, so the installed poller is the scheduler's alone to poll.
     fn poll(&self, timeout: Option<Duration>) -> usize;
 
     /// Makes a concurrent or the next blocking `poll` return soon. Callable from any thread.
@@ -70,4 +70,18 @@ pub(crate) fn poller() -> Option<&'static dyn Poller> {
 /// True if a poller is installed and something waits on it.
 pub(crate) fn io_waiters() -> bool {
     poller().is_some_and(|p| p.has_waiters())
+}
+
+/// True while some thread is inside `Poller::poll` (only one may be: the module's gate).
+static POLLING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Claims the right to call `poll`. False if another thread holds it. Acquire: pairs with the
+/// last holder's `end_poll`.
+pub(crate) fn try_begin_poll() -> bool {
+    !POLLING.swap(true, std::sync::atomic::Ordering::Acquire)
+}
+
+/// Gives the right to poll back.
+pub(crate) fn end_poll() {
+    POLLING.store(false, std::sync::atomic::Ordering::Release);
 }

@@ -106,10 +106,12 @@ fn poll_now() -> usize {
     let Some(poller) = crate::poller::poller() else {
         return 0;
     };
-    if !poller.has_waiters() {
+    if !poller.has_waiters() || !crate::poller::try_begin_poll() {
         return 0;
     }
-    poller.poll(Some(std::time::Duration::ZERO))
+    let n = poller.poll(Some(std::time::Duration::ZERO));
+    crate::poller::end_poll();
+    n
 }
 
 /// A spinning M that found work stops spinning; the last one wakes another (Go's

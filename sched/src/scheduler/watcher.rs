@@ -56,8 +56,12 @@ fn poll_once(s: &'static Scheduler, m: &Machine) -> Option<(Box<Processor>, bool
     let Some(poller) = crate::poller::poller() else {
         return me.wait_until(crate::timer::next_deadline());
     };
-    // If another M is in a non-blocking poll, `poll` waits for it to end (microseconds: only
-    // the watcher blocks in the poller) with `in_poll` set, so a wake meanwhile still counts.
+    if !crate::poller::try_begin_poll() {
+        // Another M is in a non-blocking poll (only the watcher ever blocks in the poller):
+        // it is over in microseconds; let it finish, then try again.
+        std::thread::yield_now();
+        return me.take();
+    }
     me.set_in_poll(true);
     let readied = if me.is_handed() {
         0
@@ -69,6 +73,7 @@ fn poll_once(s: &'static Scheduler, m: &Machine) -> Option<(Box<Processor>, bool
         poller.poll(timeout)
     };
     me.set_in_poll(false);
+    crate::poller::end_poll();
     if let Some(handed) = me.take() {
         return Some(handed);
     }
