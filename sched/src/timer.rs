@@ -372,10 +372,13 @@ fn sweep(heap: &mut Heap) {
 
 /// Gives back the heap's memory after a burst (a million timers fired or swept), keeping
 /// twice the current length; amortised O(1) since the length must halve between shrinks.
+/// It keeps room for at least `2 * SHRINK_FLOOR` entries (768 KiB), so a load that arms and
+/// fires ten thousand timers at a time does not shrink and regrow the heap every time.
 fn shrink_if_sparse(heap: &mut Heap) {
-    let len = heap.entries.len();
-    if heap.entries.capacity() > 4 * len.max(SWEEP_MIN) {
-        heap.entries.shrink_to(2 * len.max(SWEEP_MIN));
+    const SHRINK_FLOOR: usize = 1 << 14;
+    let keep = 2 * heap.entries.len().max(SHRINK_FLOOR);
+    if heap.entries.capacity() > 2 * keep {
+        heap.entries.shrink_to(keep);
     }
 }
 
