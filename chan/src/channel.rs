@@ -21,7 +21,7 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crate::shim::{self, Mutex};
+use crate::shim::{self, Mutex, RawLock};
 use std::time::{Duration, Instant};
 
 use crate::error::{
@@ -82,6 +82,22 @@ pub(crate) enum Attempt<T> {
 impl<T: Send> Chan<T> {
     pub(crate) fn lock(&self) -> impl std::ops::DerefMut<Target = State<T>> + '_ {
         shim::lock(&self.state)
+    }
+
+    /// The channel's lock word, for a select that locks several channels at once.
+    pub(crate) fn raw_lock(&self) -> &RawLock {
+        self.state.raw()
+    }
+
+    /// The state, while the caller holds [`Chan::raw_lock`].
+    ///
+    /// # Safety
+    /// As for `shim::Mutex::data_locked`: the caller holds the lock and keeps one such
+    /// reference at a time, none past the unlock.
+    #[allow(clippy::mut_from_ref)] // the lock is what makes the reference unique
+    pub(crate) unsafe fn state_locked(&self) -> &mut State<T> {
+        // SAFETY: the caller's contract is `data_locked`'s.
+        unsafe { self.state.data_locked() }
     }
 
     /// Sends without blocking, with the lock held (`me`: the caller's own waiter, whose

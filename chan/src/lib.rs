@@ -26,5 +26,6 @@ pub use select::{Select, Selected};
 pub mod internal {
     pub use crate::macros::{recv, send, AsReceiver, AsSender};
     pub use crate::select::{block_forever, run_select, Case, RecvCase, SendCase};
+    pub use crate::shim::RawLock;
     pub use crate::waiter::Waiter;
 }

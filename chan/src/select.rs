@@ -1,36 +1,62 @@
 //! `select`: wait on several channel operations, complete exactly one (Go's select.go).
 //!
-//! The protocol, for cases `c0..cn` in a random order (so that, when several are ready, each
-//! is chosen with equal probability):
+//! The cases are looked at in a random order (a fresh permutation per select: when several are
+//! ready, each is chosen with equal probability).
+//!
+//! With a `default` case (Go's non-blocking select): lock every case's channel, in address
+//! order and each channel once (Go's `sellock`), complete the first case that can proceed,
+//! unlock, and take `default` if none could. Holding all the locks makes the poll one instant:
+//! `default` runs only if no case was ready at that instant. (Looking at the cases one lock at
+//! a time can see `c2` empty before a send and then `c1` empty after a receive, although one
+//! of them held a value throughout: Go's TestNonblockSelectRace.) No other code holds two
+//! channel locks, so the address order is the whole lock order.
+//!
+//! Without `default`:
 //! 1. Poll: lock each case's channel in turn and complete the first case that can proceed
 //!    without waiting. Done.
-//! 2. With a `default` case, stop here.
-//! 3. Register: create one `Waiter` and, channel by channel (each under its lock), queue an
+//! 2. Register: create one `Waiter` and, channel by channel (each under its lock), queue an
 //!    entry for each case, unless the case has become ready since the poll (a peer arrived in
 //!    between). Then the waiter aborts itself (it wins its own selection with `ABORTED`, so no
 //!    peer can complete a case for it any more), unregisters, and starts again at 1; if a peer
 //!    selected it first, it waits for that peer instead (crossbeam-channel's approach).
-//! 4. Wait until a peer completes one case for us (`done`), or the deadline passes and we win
+//! 3. Wait until a peer completes one case for us (`done`), or the deadline passes and we win
 //!    our own selection with `TIMED_OUT`.
-//! 5. Unregister: remove our remaining entries from every channel, under each lock, before
+//! 4. Unregister: remove our remaining entries from every channel, under each lock, before
 //!    returning (so no peer can reach our stack frame afterwards).
 //!
-//! Unlike Go, channels are never locked all at once: the waiter's selection CAS is what makes
-//! "exactly one case fires" hold, even when two selects race for the same sender.
+//! Unlike Go, a blocking select never holds two channel locks: the waiter's selection CAS is
+//! what makes "exactly one case fires" hold, even when two selects race for the same sender.
+//! Its one-lock-at-a-time poll is enough because blocking is not a claim about one instant: a
+//! case found not ready in step 1 is looked at again, under its lock, when step 2 queues it,
+//! and from then on any peer that makes it ready finds the entry and completes it. A
+//! `select_timeout` likewise reports a timeout only after a whole registered wait. So the
+//! blocking path pays one lock per case, as before, and only `default` pays for holding all.
 
 use std::any::TypeId;
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
-use crate::channel::{Attempt, Chan, Receiver, Sender};
+use crate::channel::{Attempt, Chan, Receiver, Sender, State};
 use crate::error::{RecvError, SendError};
+use crate::shim::{RawLock, Unparker};
 use crate::waiter::{Slot, Waiter, ABORTED, TIMED_OUT};
 
 /// One case of a select, type-erased. Implemented by [`RecvCase`] and [`SendCase`].
 #[doc(hidden)]
 pub trait Case {
-    /// Completes the case if it can proceed now. Used in the poll pass (`me` null).
+    /// Completes the case if it can proceed now, under its channel's lock. Used in the poll
+    /// pass of a select without `default`.
     fn try_now(&mut self) -> bool;
+    /// The lock of this case's channel (`None` for a nil channel), for a select with
+    /// `default`, which takes all its cases' locks before polling them with
+    /// [`Case::try_locked`]. It lives as long as the channel end the case borrows.
+    fn raw_lock(&self) -> Option<&RawLock>;
+    /// As [`Case::try_now`], with the channel's lock already held by the caller. Returns
+    /// whether the case fired, and the peer it completed, to wake once the locks are released.
+    ///
+    /// # Safety
+    /// The caller holds this case's [`Case::raw_lock`].
+    unsafe fn try_locked(&mut self) -> (bool, Option<Unparker>);
     /// Queues the case for `me` as case `index`, unless it became ready since the poll (then
     /// returns false and queues nothing).
     #[doc(hidden)]
@@ -104,25 +130,47 @@ impl<'a, T: Send> SendCase<'a, T> {
     }
 }
 
+impl<T: Send> RecvCase<'_, T> {
+    /// The poll of one receive case with `c`'s lock held (`st`).
+    fn attempt(&mut self, c: &Chan<T>, st: &mut State<T>) -> (bool, Option<Unparker>) {
+        let (r, woken) = c.try_recv_locked(st, std::ptr::null());
+        match r {
+            Ok(None) => (false, None),
+            Ok(Some(v)) => {
+                self.result = Some(Ok(v));
+                (true, woken)
+            }
+            Err(e) => {
+                self.result = Some(Err(e));
+                (true, woken)
+            }
+        }
+    }
+}
+
 impl<T: Send + 'static> Case for RecvCase<'_, T> {
     fn try_now(&mut self) -> bool {
         let Some(rx) = self.rx else { return false };
         let c: &Chan<T> = rx.chan();
         let mut st = c.lock();
-        let (r, woken) = c.try_recv_locked(&mut st, std::ptr::null());
+        let (fired, woken) = self.attempt(c, &mut st);
         drop(st);
         wake(woken);
-        match r {
-            Ok(None) => false,
-            Ok(Some(v)) => {
-                self.result = Some(Ok(v));
-                true
-            }
-            Err(e) => {
-                self.result = Some(Err(e));
-                true
-            }
-        }
+        fired
+    }
+
+    fn raw_lock(&self) -> Option<&RawLock> {
+        self.rx.map(|rx| rx.chan().raw_lock())
+    }
+
+    unsafe fn try_locked(&mut self) -> (bool, Option<Unparker>) {
+        let Some(rx) = self.rx else {
+            return (false, None);
+        };
+        let c: &Chan<T> = rx.chan();
+        // SAFETY: the caller holds `c`'s lock; this is the only reference to its state now.
+        let st = unsafe { c.state_locked() };
+        self.attempt(c, st)
     }
 
     fn register(&mut self, me: &Waiter, index: usize) -> bool {
@@ -158,31 +206,53 @@ impl<T: Send + 'static> Case for RecvCase<'_, T> {
     }
 }
 
-impl<T: Send + 'static> Case for SendCase<'_, T> {
-    fn try_now(&mut self) -> bool {
-        let Some(tx) = self.tx else { return false };
-        let c: &Chan<T> = tx.chan();
+impl<T: Send> SendCase<'_, T> {
+    /// The poll of one send case with `c`'s lock held (`st`).
+    fn attempt(&mut self, c: &Chan<T>, st: &mut State<T>) -> (bool, Option<Unparker>) {
         // SAFETY: the slot is ours until registered.
         let v = unsafe { self.slot.take() }.expect("send case holds its value");
-        let mut st = c.lock();
-        let (r, woken) = c.try_send_locked(&mut st, v, std::ptr::null());
-        drop(st);
-        wake(woken);
+        let (r, woken) = c.try_send_locked(st, v, std::ptr::null());
         match r {
             Attempt::Done => {
                 self.result = Some(Ok(()));
-                true
+                (true, woken)
             }
             Attempt::Closed(v) => {
                 self.result = Some(Err(SendError(v)));
-                true
+                (true, woken)
             }
             Attempt::WouldBlock(v) => {
                 // SAFETY: still unregistered: the slot is ours.
                 unsafe { self.slot.put(v) };
-                false
+                (false, None)
             }
         }
+    }
+}
+
+impl<T: Send + 'static> Case for SendCase<'_, T> {
+    fn try_now(&mut self) -> bool {
+        let Some(tx) = self.tx else { return false };
+        let c: &Chan<T> = tx.chan();
+        let mut st = c.lock();
+        let (fired, woken) = self.attempt(c, &mut st);
+        drop(st);
+        wake(woken);
+        fired
+    }
+
+    fn raw_lock(&self) -> Option<&RawLock> {
+        self.tx.map(|tx| tx.chan().raw_lock())
+    }
+
+    unsafe fn try_locked(&mut self) -> (bool, Option<Unparker>) {
+        let Some(tx) = self.tx else {
+            return (false, None);
+        };
+        let c: &Chan<T> = tx.chan();
+        // SAFETY: the caller holds `c`'s lock; this is the only reference to its state now.
+        let st = unsafe { c.state_locked() };
+        self.attempt(c, st)
     }
 
     fn register(&mut self, me: &Waiter, index: usize) -> bool {
@@ -224,11 +294,14 @@ impl<T: Send + 'static> Case for SendCase<'_, T> {
     }
 }
 
-fn wake(u: Option<crate::shim::Unparker>) {
+fn wake(u: Option<Unparker>) {
     if let Some(u) = u {
         u.unpark();
     }
 }
+
+/// Up to this many cases a select keeps its scratch arrays (poll order, locks) on the stack.
+const INLINE_CASES: usize = 16;
 
 /// Runs the select protocol over `cases`. Returns the index of the case that fired, or `None`
 /// if `has_default` and none was ready, or if `deadline` passed.
@@ -238,43 +311,134 @@ pub fn run_select(
     has_default: bool,
     deadline: Option<Instant>,
 ) -> Option<usize> {
-    let order = random_order(cases.len());
+    let mut inline = [0usize; INLINE_CASES];
+    let mut heap = Vec::new();
+    let order = scratch(&mut inline, &mut heap, cases.len(), 0);
+    random_order(order);
+    if has_default {
+        return poll_all_locked(cases, order);
+    }
     loop {
-        for &i in &order {
+        for &i in order.iter() {
             if cases[i].try_now() {
                 return Some(i);
             }
-        }
-        if has_default {
-            return None;
         }
         if cases.is_empty() && deadline.is_none() {
             block_forever();
         }
         let waiter = Waiter::new();
-        let mut registered = Vec::with_capacity(order.len());
+        let mut registered = 0;
         let mut became_ready = false;
-        for &i in &order {
+        for &i in order.iter() {
             if !cases[i].register(&waiter, i) {
                 became_ready = true;
                 break;
             }
-            registered.push(i);
+            registered += 1;
         }
         if became_ready && waiter.try_select(ABORTED) {
-            for &i in &registered {
+            for &i in &order[..registered] {
                 cases[i].unregister(&waiter);
             }
             continue;
         }
         let chosen = wait(&waiter, deadline);
-        for &i in &registered {
+        for &i in &order[..registered] {
             cases[i].unregister(&waiter);
         }
         if let Some(i) = chosen {
             cases[i].finish();
         }
         return chosen;
+    }
+}
+
+/// The first `n` places of `inline`, or of `heap` filled to `n` with `fill` if `inline` is too
+/// short.
+fn scratch<'s, T: Copy>(
+    inline: &'s mut [T],
+    heap: &'s mut Vec<T>,
+    n: usize,
+    fill: T,
+) -> &'s mut [T] {
+    if n <= inline.len() {
+        &mut inline[..n]
+    } else {
+        heap.resize(n, fill);
+        heap
+    }
+}
+
+/// The non-blocking select: with every case's channel locked (each once, in address order),
+/// completes the first case in `order` that can proceed. `None`: no case was ready at that one
+/// instant, so `default` is right.
+fn poll_all_locked(cases: &mut [&mut dyn Case], order: &[usize]) -> Option<usize> {
+    let mut inline = [std::ptr::null::<RawLock>(); INLINE_CASES];
+    let mut heap = Vec::new();
+    let locks = scratch(&mut inline, &mut heap, cases.len(), std::ptr::null());
+    let mut n = 0;
+    for case in cases.iter() {
+        if let Some(lock) = case.raw_lock() {
+            locks[n] = lock;
+            n += 1;
+        }
+    }
+    // SAFETY: each lock lives in a channel that the case's channel end keeps alive, and the
+    // cases borrow their ends for longer than this call.
+    let held = unsafe { HeldLocks::lock_all(&mut locks[..n]) };
+    let mut fired = None;
+    for &i in order {
+        // SAFETY: `held` holds every case's channel lock, this one's included.
+        let (ready, woken) = unsafe { cases[i].try_locked() };
+        if ready {
+            fired = Some((i, woken));
+            break;
+        }
+    }
+    drop(held);
+    let (i, woken) = fired?;
+    wake(woken);
+    Some(i)
+}
+
+/// Channel locks held together, taken in address order, each once; all released on drop (also
+/// if a poll panics, so no channel stays locked).
+struct HeldLocks<'l> {
+    locks: &'l [*const RawLock],
+}
+
+impl<'l> HeldLocks<'l> {
+    /// Sorts `locks` by address, drops repeats (a channel in several cases), and takes them in
+    /// that order: the one global order in which any code holds two channel locks.
+    ///
+    /// # Safety
+    /// Every pointer is to a live lock that outlives the returned value.
+    unsafe fn lock_all(locks: &'l mut [*const RawLock]) -> HeldLocks<'l> {
+        locks.sort_unstable();
+        let mut unique = 0;
+        for i in 0..locks.len() {
+            if unique == 0 || locks[i] != locks[unique - 1] {
+                locks[unique] = locks[i];
+                unique += 1;
+            }
+        }
+        let locks = &locks[..unique];
+        for &lock in locks {
+            // SAFETY: live for as long as `HeldLocks` (the caller's contract).
+            unsafe { &*lock }.lock();
+        }
+        HeldLocks { locks }
+    }
+}
+
+impl Drop for HeldLocks<'_> {
+    fn drop(&mut self) {
+        for &lock in self.locks.iter().rev() {
+            // SAFETY: `lock_all` took each of these once, and they are live (its contract); the
+            // polls' references to channel state ended with their calls.
+            unsafe { (*lock).unlock() };
+        }
     }
 }
 
@@ -302,18 +466,20 @@ pub fn block_forever() -> ! {
     }
 }
 
-/// A random permutation of `0..n` (Go randomises poll order so ready cases are chosen fairly).
-/// Under loom the order is fixed: a model must be deterministic apart from thread scheduling.
-fn random_order(n: usize) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..n).collect();
-    if cfg!(loom) {
-        return order;
+/// Fills `order` with a random permutation of `0..order.len()` (Go randomises poll order so
+/// ready cases are chosen fairly). Under loom the order is fixed: a model must be
+/// deterministic apart from thread scheduling.
+fn random_order(order: &mut [usize]) {
+    for (i, o) in order.iter_mut().enumerate() {
+        *o = i;
     }
-    for i in (1..n).rev() {
+    if cfg!(loom) {
+        return;
+    }
+    for i in (1..order.len()).rev() {
         let j = (next_random() % (i as u64 + 1)) as usize;
         order.swap(i, j);
     }
-    order
 }
 
 /// xorshift64* on a per-thread state (no reference to it is held across a park).
@@ -454,8 +620,48 @@ impl Selected<'_> {
 
 #[cfg(all(test, loom))]
 mod loom_models {
+    use super::*;
     use crate::channel::chan;
     use loom::thread;
+
+    /// One round of Go's TestNonblockSelectRace: `c1` holds a value; another thread fills
+    /// `c2`, then empties `c1`, so one of them is ready at every moment. A select with
+    /// `default` over both (`c2` polled first: loom fixes the order) must take a case, under
+    /// every interleaving. `select` runs the protocol; `poll_one_at_a_time` is the broken one.
+    fn nonblock_round(select: fn(&mut [&mut dyn Case]) -> Option<usize>) {
+        loom::model(move || {
+            let (t1, r1) = chan::<u32>(1);
+            let (t2, r2) = chan::<u32>(1);
+            t1.send(1).unwrap();
+            let r1_other = r1.clone();
+            let other = thread::spawn(move || {
+                t2.send(2).unwrap();
+                let _ = r1_other.try_recv();
+                t2 // kept open until the select is over
+            });
+            let mut c2 = RecvCase::new(Some(&r2));
+            let mut c1 = RecvCase::new(Some(&r1));
+            let fired = select(&mut [&mut c2, &mut c1]);
+            assert!(fired.is_some(), "default taken while a case was ready");
+            drop(other.join().unwrap());
+        });
+    }
+
+    #[test]
+    fn default_only_when_no_case_was_ready() {
+        nonblock_round(|cases| run_select(cases, true, None));
+    }
+
+    /// Looking at the cases one lock at a time (gort before it locked them all) sees `c2`
+    /// empty, then `c1` empty: the model must catch it.
+    #[test]
+    #[should_panic(expected = "default taken while a case was ready")]
+    fn loom_finds_default_taken_by_one_at_a_time_poll() {
+        fn poll_one_at_a_time(cases: &mut [&mut dyn Case]) -> Option<usize> {
+            (0..cases.len()).find(|&i| cases[i].try_now())
+        }
+        nonblock_round(poll_one_at_a_time);
+    }
 
     /// A two-case select racing two senders: a blocking sender on `a` and a non-blocking one
     /// on `b`. Exactly one case fires: if the select took `b`'s value, `b`'s try_send saw it

@@ -1,95 +1,155 @@
-//! What channels take from outside, switched for loom under `--cfg loom`: the channel lock and
-//! parking. Normally a small spin-then-yield lock (below) and `sched`'s park/unpark; under loom,
-//! loom's `Mutex` and loom's thread park/unpark, so the loom models in `channel.rs` and `select.rs` explore every
-//! interleaving of the channel protocols and report a lost wake-up as a deadlock.
+//! The channel lock and parking, switched for loom under `--cfg loom`. Normally the lock word
+//! ([`RawLock`]) is a small spin-then-yield lock and parking is `sched`'s park/unpark; under
+//! loom they are loom's `Mutex` and loom's thread park/unpark, so the loom models in
+//! `channel.rs` and `select.rs` explore every interleaving of the channel protocols (including a
+//! select that holds several channel locks at once) and report a lost wake-up as a deadlock.
+//! [`Mutex`] (a value behind a `RawLock`) and its guard are the same code in both.
 
-pub(crate) use imp::{lock, park, park_timeout, unparker, Mutex, Unparker};
+pub use imp::RawLock;
+pub(crate) use imp::{park, park_timeout, unparker, Unparker};
+
+use std::cell::UnsafeCell;
+
+/// A value behind a [`RawLock`]: the channel state.
+pub(crate) struct Mutex<T> {
+    raw: RawLock,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: the lock gives one thread at a time access to `value`; `T: Send` moves between
+// threads with it.
+unsafe impl<T: Send> Sync for Mutex<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Send for Mutex<T> {}
+
+impl<T> Mutex<T> {
+    pub(crate) fn new(value: T) -> Mutex<T> {
+        Mutex {
+            raw: RawLock::new(),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    /// The lock alone, to take with others (a select with `default`).
+    pub(crate) fn raw(&self) -> &RawLock {
+        &self.raw
+    }
+
+    /// The protected value, while the caller holds the lock through [`Mutex::raw`].
+    ///
+    /// # Safety
+    /// The caller holds the lock, and keeps at most one reference from this call alive at a
+    /// time, none past the unlock.
+    #[allow(clippy::mut_from_ref)] // the lock is what makes the reference unique
+    pub(crate) unsafe fn data_locked(&self) -> &mut T {
+        // SAFETY: the caller holds the lock and has no other reference (contract above).
+        unsafe { &mut *self.value.get() }
+    }
+}
+
+/// The channel lock held; unlocks on drop (also during unwinding).
+pub(crate) struct Guard<'a, T> {
+    m: &'a Mutex<T>,
+}
+
+impl<T> std::ops::Deref for Guard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard holds the lock; the shared borrow of the guard bounds this one.
+        unsafe { self.m.data_locked() }
+    }
+}
+
+impl<T> std::ops::DerefMut for Guard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the guard holds the lock; the unique borrow of the guard bounds this one.
+        unsafe { self.m.data_locked() }
+    }
+}
+
+impl<T> Drop for Guard<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: the guard took the lock in `lock`; its references ended with its borrows.
+        unsafe { self.m.raw.unlock() };
+    }
+}
+
+/// Takes `m`'s lock for the life of the returned guard.
+#[inline]
+pub(crate) fn lock<T>(m: &Mutex<T>) -> Guard<'_, T> {
+    m.raw.lock();
+    Guard { m }
+}
 
 #[cfg(not(loom))]
 mod imp {
     pub(crate) use sched::{park, park_timeout, unparker, Unparker};
-    use std::cell::UnsafeCell;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    /// The channel lock: test-and-test-and-set with bounded exponential spinning, then
-    /// yielding the thread. Channel critical sections are a few dozen instructions, never
+    /// The lock word of a channel: test-and-test-and-set with bounded exponential spinning,
+    /// then yielding the thread. Channel critical sections are a few dozen instructions, never
     /// park and never run user code, so a waiter is better off spinning than sleeping in the
     /// kernel (which is what made a contended `std::sync::Mutex` slow here: futex round trips
     /// under MPMC load). Unlock is a plain release store.
-    pub(crate) struct Mutex<T> {
+    ///
+    /// [`Mutex`](super::Mutex) pairs it with the data it guards. On its own it is what a select
+    /// with `default` takes for each of its channels, in address order, before it polls its
+    /// cases (Go's `sellock` / `selunlock`).
+    #[doc(hidden)]
+    pub struct RawLock {
         locked: AtomicBool,
-        value: UnsafeCell<T>,
     }
 
-    // SAFETY: the lock gives one thread at a time access to `value`; `T: Send` moves between
-    // threads with it.
-    unsafe impl<T: Send> Sync for Mutex<T> {}
-    // SAFETY: as above.
-    unsafe impl<T: Send> Send for Mutex<T> {}
-
-    impl<T> Mutex<T> {
-        pub(crate) const fn new(value: T) -> Mutex<T> {
-            Mutex {
+    impl RawLock {
+        pub(crate) fn new() -> RawLock {
+            RawLock {
                 locked: AtomicBool::new(false),
-                value: UnsafeCell::new(value),
             }
         }
-    }
 
-    pub(crate) struct Guard<'a, T> {
-        m: &'a Mutex<T>,
-    }
-
-    impl<T> std::ops::Deref for Guard<'_, T> {
-        type Target = T;
-        fn deref(&self) -> &T {
-            // SAFETY: the guard holds the lock.
-            unsafe { &*self.m.value.get() }
-        }
-    }
-
-    impl<T> std::ops::DerefMut for Guard<'_, T> {
-        fn deref_mut(&mut self) -> &mut T {
-            // SAFETY: the guard holds the lock exclusively.
-            unsafe { &mut *self.m.value.get() }
-        }
-    }
-
-    impl<T> Drop for Guard<'_, T> {
-        fn drop(&mut self) {
-            self.m.locked.store(false, Ordering::Release);
-        }
-    }
-
-    pub(crate) fn lock<T>(m: &Mutex<T>) -> Guard<'_, T> {
-        if m.locked
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            lock_contended(m);
-        }
-        Guard { m }
-    }
-
-    #[cold]
-    fn lock_contended<T>(m: &Mutex<T>) {
-        let mut round = 0u32;
-        loop {
-            while m.locked.load(Ordering::Relaxed) {
-                if round < 10 {
-                    for _ in 0..(1u32 << round) {
-                        std::hint::spin_loop();
-                    }
-                } else {
-                    std::thread::yield_now();
-                }
-                round = round.saturating_add(1);
-            }
-            if m.locked
-                .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
+        /// Takes the lock; the caller must call [`RawLock::unlock`] once.
+        #[inline]
+        pub(crate) fn lock(&self) {
+            if self
+                .locked
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
             {
-                return;
+                self.lock_contended();
+            }
+        }
+
+        /// Releases the lock.
+        ///
+        /// # Safety
+        /// The caller took it with [`RawLock::lock`], and no reference to the data it guards
+        /// (from `Mutex::data_locked`) outlives this call.
+        #[inline]
+        pub(crate) unsafe fn unlock(&self) {
+            self.locked.store(false, Ordering::Release);
+        }
+
+        #[cold]
+        fn lock_contended(&self) {
+            let mut round = 0u32;
+            loop {
+                while self.locked.load(Ordering::Relaxed) {
+                    if round < 10 {
+                        for _ in 0..(1u32 << round) {
+                            std::hint::spin_loop();
+                        }
+                    } else {
+                        std::thread::yield_now();
+                    }
+                    round = round.saturating_add(1);
+                }
+                if self
+                    .locked
+                    .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return;
+                }
             }
         }
     }
@@ -97,7 +157,6 @@ mod imp {
 
 #[cfg(loom)]
 mod imp {
-    pub(crate) use loom::sync::Mutex;
     pub(crate) use loom::thread::park;
 
     /// Under loom a waiter is a loom thread.
@@ -107,13 +166,51 @@ mod imp {
         loom::thread::current()
     }
 
-    /// Timed waits are not modelled: the models use untimed operations only.
+    /// Timed waits are not modelled: the models use untimed operations, or deadlines that
+    /// have already passed (which never park).
     pub(crate) fn park_timeout(_: std::time::Duration) -> bool {
         loom::thread::park();
         true
     }
 
-    pub(crate) fn lock<T>(m: &Mutex<T>) -> loom::sync::MutexGuard<'_, T> {
-        m.lock().unwrap()
+    /// Under loom the lock word is loom's `Mutex` (a spin lock would multiply the states a
+    /// model explores), with the guard kept inside between `lock` and `unlock`.
+    #[doc(hidden)]
+    pub struct RawLock {
+        mutex: loom::sync::Mutex<()>,
+        /// The guard of the holder; touched only by the thread holding `mutex`.
+        held: std::cell::UnsafeCell<Option<loom::sync::MutexGuard<'static, ()>>>,
+    }
+
+    // SAFETY: `held` is only touched by the thread that holds `mutex` (lock and unlock), so
+    // the lock serialises every access to it.
+    unsafe impl Sync for RawLock {}
+    // SAFETY: as above; the guard stored is never moved to another thread while held.
+    unsafe impl Send for RawLock {}
+
+    impl RawLock {
+        pub(crate) fn new() -> RawLock {
+            RawLock {
+                mutex: loom::sync::Mutex::new(()),
+                held: std::cell::UnsafeCell::new(None),
+            }
+        }
+
+        pub(crate) fn lock(&self) {
+            let guard = self.mutex.lock().unwrap();
+            // SAFETY: the guard borrows `self.mutex`; it is stored in `self` and dropped by
+            // `unlock` (which the holder must call) before `self` can be dropped, so the
+            // 'static lifetime is never relied on past the borrow.
+            let guard: loom::sync::MutexGuard<'static, ()> = unsafe { std::mem::transmute(guard) };
+            // SAFETY: we hold the mutex: `held` is ours.
+            unsafe { *self.held.get() = Some(guard) };
+        }
+
+        /// # Safety
+        /// The caller took the lock with [`RawLock::lock`].
+        pub(crate) unsafe fn unlock(&self) {
+            // SAFETY: the caller holds the mutex: `held` is ours. Dropping the guard unlocks.
+            drop(unsafe { (*self.held.get()).take() });
+        }
     }
 }
