@@ -2,8 +2,8 @@
 //!
 //! Goroutines are stackful coroutines, cheap enough to start a million of, multiplexed onto
 //! `GORT_MAXPROCS` OS threads by a work-stealing M:N scheduler, as in Go. Code that blocks (a
-//! [`JoinHandle::join`], a [`park`], and with later layers a channel or a socket) parks the
-//! goroutine, not the thread: no `async`, no colouring.
+//! [`JoinHandle::join`], a channel operation, a socket read, a [`sync`] lock, a
+//! [`time::sleep`], a [`park`]) parks the goroutine, not the thread: no `async`, no colouring.
 //!
 //! ```
 //! let total = gort::run(|| {
@@ -14,15 +14,17 @@
 //! ```
 //!
 //! This crate is the only public face of the runtime; it re-exports the scheduler (`sched`).
-//! Before blocking inside `thread_local!::with`, read `docs/SOUNDNESS.md`: goroutines migrate
-//! between threads; use [`local!`] for per-goroutine state.
+//! A goroutine stays for life on the thread that first runs it, so thread-locals and other
+//! thread-bound values behave across a park as they do in a thread (`docs/SOUNDNESS.md`);
+//! they are shared with the other goroutines of that thread: use [`local!`] for per-goroutine
+//! state. Go's migration of started goroutines is an `unsafe` opt-in, [`enable_migration`].
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub use sched::{
-    current_id, current_machine_id, current_name, current_processor_id, local, maxprocs,
-    num_goroutine, park, park_timeout, run, set_maxprocs, set_unjoined_panic_policy, spawn,
-    unparker, yield_now, Builder, JoinHandle, LocalKey, Panic, StackError, UnjoinedPanic, Unparker,
-    DEFAULT_STACK_SIZE, MAX_PROCS,
+    current_id, current_machine_id, current_name, current_processor_id, enable_migration, local,
+    maxprocs, num_goroutine, park, park_timeout, run, set_maxprocs, set_unjoined_panic_policy,
+    spawn, unparker, yield_now, Builder, JoinHandle, LocalKey, Panic, RuntimeStarted, StackError,
+    UnjoinedPanic, Unparker, DEFAULT_STACK_SIZE, MAX_PROCS,
 };
 
 pub use chan::{

@@ -4,12 +4,16 @@
 //! |-------------------|-------------------------------------------|-----------------------------|
 //! | `GORT_MAXPROCS`   | number of Ps (goroutines running at once) | available CPUs              |
 //! | `GORT_STACK_SIZE` | default goroutine stack (`65536`, `64k`, `1m`) | 256 KiB                |
-//! | `GORT_DEADLOCK`   | `off` disables deadlock detection         | on                          |
+//! | `GORT_DEADLOCK`   | `off` disables deadlock detection; `strict` reports deadlocks despite unknown threads (`deadlock.rs`) | on |
+//!
+//! Migration (Go's started goroutines moving between threads) is not an environment variable:
+//! it is unsound for code that keeps thread-bound state across a park, so it is enabled only by
+//! [`enable_migration`], an `unsafe fn` whose contract the program accepts.
 //!
 //! Values are read once, the first time they are needed, and cached in atomics (the stack size
 //! is read on every goroutine start).
 
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 
 /// Default usable stack size per goroutine.
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
@@ -87,6 +91,60 @@ pub(crate) fn deadlock_detection() -> bool {
         std::env::var("GORT_DEADLOCK").as_deref(),
         Ok("off" | "0" | "false")
     )
+}
+
+static MIGRATE: AtomicBool = AtomicBool::new(false);
+
+/// True if started goroutines may move between threads (`enable_migration`).
+#[inline]
+pub(crate) fn migrate() -> bool {
+    MIGRATE.load(Ordering::Relaxed)
+}
+
+/// `enable_migration` was called after the runtime started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeStarted;
+
+impl std::fmt::Display for RuntimeStarted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the gort runtime has already started: enable migration before the first spawn")
+    }
+}
+
+impl std::error::Error for RuntimeStarted {}
+
+/// Lets started goroutines move between threads, as Go's do: a goroutine readied by another
+/// thread runs there, and idle threads steal started goroutines. By default a goroutine stays
+/// for life on the thread that first ran it, which is what makes thread-locals, `Rc`, std's
+/// guards and everything thread-bound in the libraries it calls safe to use across a park
+/// (`docs/SOUNDNESS.md`). Migration can balance long-lived goroutines and shortens cross-thread
+/// wake-ups; measure before reaching for it (`docs/BENCHMARKS.md` compares the two).
+///
+/// Must be called before the runtime starts (before the first spawn, `run` or `set_maxprocs`);
+/// afterwards it changes nothing and returns [`RuntimeStarted`].
+///
+/// # Safety
+/// From this call on, no goroutine may hold across a gort blocking call (a park, a channel
+/// operation, a lock, a sleep, I/O, `yield_now`, `join`) anything bound to its thread,
+/// including what the libraries it calls hold: no borrow of a `thread_local!` value; no `Rc`,
+/// `MutexGuard`, `StdoutLock` or other `!Send` value obtained from thread-local state; and no
+/// function may read a thread-local both before and after such a call unless the second read
+/// happens in a separate `#[inline(never)]` function (the compiler may keep the first thread's
+/// address). Breaking this is undefined behaviour. `gort::local!` is the safe replacement for
+/// per-goroutine state.
+///
+/// ```
+/// // SAFETY: this program keeps no thread-bound state across a park.
+/// let enabled = unsafe { sched::enable_migration() };
+/// // In a doctest the runtime may already be running (other tests), so both are possible.
+/// assert!(enabled.is_ok() || enabled.is_err());
+/// ```
+pub unsafe fn enable_migration() -> Result<(), RuntimeStarted> {
+    if crate::scheduler::started() {
+        return Err(RuntimeStarted);
+    }
+    MIGRATE.store(true, Ordering::Relaxed);
+    Ok(())
 }
 
 /// What happens when a goroutine panics and nobody joins it.

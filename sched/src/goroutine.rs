@@ -35,7 +35,7 @@ use std::cell::{Cell, UnsafeCell};
 use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use corosensei::{Coroutine, Yielder};
@@ -43,6 +43,7 @@ use corosensei::{Coroutine, Yielder};
 use crate::join::Packet;
 use crate::local::LocalMap;
 use crate::park::ParkState;
+use crate::scheduler::Home;
 use crate::stack::Stack;
 
 /// Why a goroutine handed control back to its M.
@@ -96,6 +97,11 @@ pub(crate) struct Header {
     pub(crate) yielder: Cell<*const GYielder>,
     /// Goroutine-local storage (`local.rs`).
     pub(crate) locals: UnsafeCell<LocalMap>,
+    /// The M this goroutine runs on for life, set by its first `execute` (null until then, and
+    /// always in migrate mode; `docs/SOUNDNESS.md`). Written once by the holder of the run
+    /// right before the goroutine first parks; read by whoever readies it, after winning the
+    /// unpark (which orders the read after the write).
+    home: AtomicPtr<Home>,
 }
 
 /// A goroutine's allocation: the header, then the typed part.
@@ -113,10 +119,11 @@ pub(crate) struct GRef(NonNull<Header>);
 
 // SAFETY: the header's shared fields are atomics; the unsynchronised ones are touched only by the
 // holder of the run right, which the park protocol and the run queues pass between threads with
-// release/acquire ordering (see the module invariants). The closure and result are `Send`.
-// What this does NOT check: the values live on a suspended goroutine's stack, which move to
-// another thread with it. That is gort's migration decision and its one soundness caveat
-// (thread-bound values held across a blocking call); `docs/SOUNDNESS.md` states it.
+// release/acquire ordering (see the module invariants). The closure and result are `Send`. A
+// `GRef` crossing threads does not move a started goroutine's stack to another thread: in the
+// default mode a started goroutine is resumed only on its home M (`execute` checks it, and
+// aborts otherwise); in migrate mode, the caller of the `unsafe` `enable_migration` promised
+// that nothing thread-bound lives on a goroutine's stack across a park (`docs/SOUNDNESS.md`).
 unsafe impl Send for GRef {}
 // SAFETY: as above: `&GRef` gives access only to the atomics and immutable fields.
 unsafe impl Sync for GRef {}
@@ -148,6 +155,7 @@ impl GRef {
                 guard: Cell::new((0, 0)),
                 yielder: Cell::new(std::ptr::null()),
                 locals: UnsafeCell::new(LocalMap::new()),
+                home: AtomicPtr::new(std::ptr::null_mut()),
             },
             packet,
             f: UnsafeCell::new(Some(f)),
@@ -239,6 +247,21 @@ impl Drop for GRef {
 }
 
 impl Header {
+    /// The M this goroutine is homed to, once it has started (never in migrate mode).
+    #[inline]
+    pub(crate) fn home(&self) -> Option<&'static Home> {
+        let home = self.home.load(Ordering::Relaxed);
+        // SAFETY: a non-null `home` points to an M's `Home`, which is leaked when the M starts
+        // (Ms never exit), so it lives for the rest of the process.
+        (!home.is_null()).then(|| unsafe { &*home })
+    }
+
+    /// Homes the goroutine to `home`: called by its first `execute`, before it runs.
+    pub(crate) fn set_home(&self, home: &'static Home) {
+        self.home
+            .store(home as *const Home as *mut Home, Ordering::Relaxed);
+    }
+
     /// The goroutine's name, or "" if it has none.
     pub(crate) fn name_str(&self) -> &str {
         self.name.as_deref().map_or("", String::as_str)

@@ -41,7 +41,9 @@ mod spawn;
 mod stack;
 mod timer;
 
-pub use config::{set_unjoined_panic_policy, UnjoinedPanic, DEFAULT_STACK_SIZE};
+pub use config::{
+    enable_migration, set_unjoined_panic_policy, RuntimeStarted, UnjoinedPanic, DEFAULT_STACK_SIZE,
+};
 pub use goroutine::Panic;
 pub use join::JoinHandle;
 pub use local::LocalKey;

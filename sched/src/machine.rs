@@ -20,12 +20,13 @@
 //!   changes thread). Its callers may be inlined: they hold the returned pointer only for code
 //!   that cannot switch.
 
-use std::cell::{Cell, UnsafeCell};
+use std::cell::{Cell, RefCell, UnsafeCell};
+use std::collections::VecDeque;
 
 use crate::goroutine::{GRef, Header, Switch};
 use crate::loom::Arc;
 use crate::processor::Processor;
-use crate::scheduler::{self, Handoff, IdleM};
+use crate::scheduler::{self, Handoff, Home};
 use crate::signal::{self, GuardInfo};
 
 /// An M: one OS thread of the runtime.
@@ -36,9 +37,29 @@ pub(crate) struct Machine {
     spinning: Cell<bool>,
     /// True while `with_current_p` lends out the P (re-entry is detected, not aliased).
     p_lent: Cell<bool>,
-    /// What this M sleeps on when idle, and where it is handed a P (shared with the idle set).
-    pub(crate) handoff: IdleM<Box<Processor>>,
+    /// Goroutines homed to this M that this M readied or that yielded (its own thread only).
+    own: RefCell<Own>,
+    /// What other threads see of this M: where it sleeps and is handed a P, and where they
+    /// ready goroutines homed to it. Leaked when the M starts (Ms never exit), so goroutine
+    /// headers can point at it.
+    pub(crate) handoff: &'static Home,
 }
+
+/// The run queue of an M's own goroutines (started ones homed to it; `scheduler/home.rs`).
+#[derive(Default)]
+struct Own {
+    /// The goroutine a goroutine of this M readied last: it runs next (the per-M `runnext`).
+    next: Option<GRef>,
+    /// Goroutines taken from `next` in a row (bounded, so the queues get a turn).
+    streak: u32,
+    /// Displaced from `next`, or readied by other threads: FIFO.
+    local: VecDeque<GRef>,
+    /// Yielded: they run after everything else this M and its P have waiting.
+    yielded: VecDeque<GRef>,
+}
+
+/// Goroutines taken from `next` in a row before the queues get a turn (as `runnext`'s).
+const NEXT_STREAK: u32 = 16;
 
 std::thread_local! {
     static CURRENT_M: Cell<*const Machine> = const { Cell::new(std::ptr::null()) };
@@ -58,7 +79,8 @@ impl Machine {
             current: Cell::new(std::ptr::null()),
             spinning: Cell::new(false),
             p_lent: Cell::new(false),
-            handoff: Arc::new(Handoff::new(id)),
+            own: RefCell::new(Own::default()),
+            handoff: Box::leak(Box::new(Arc::new(Handoff::new(id)))),
         }
     }
 
@@ -89,6 +111,81 @@ impl Machine {
 
     pub(crate) fn set_spinning(&self, on: bool) {
         self.spinning.set(on);
+    }
+
+    fn holds_p(&self) -> bool {
+        // SAFETY: reads only the `Option`'s discriminant, on the M's own thread.
+        unsafe { (*self.p.get()).is_some() }
+    }
+
+    /// Queues `g`, homed to this M, from this M's own thread: into `next` (displacing the
+    /// goroutine there to the local queue's tail) or at the local queue's tail.
+    pub(crate) fn push_own(&self, g: GRef, next: bool) {
+        let mut own = self.own.borrow_mut();
+        if !next {
+            own.local.push_back(g);
+        } else if let Some(old) = own.next.replace(g) {
+            own.local.push_back(old);
+        }
+    }
+
+    /// Queues `g`, homed to this M, which yielded: it runs after everything else waiting here.
+    pub(crate) fn push_yielded(&self, g: GRef) {
+        self.own.borrow_mut().yielded.push_back(g);
+    }
+
+    /// This M's `next` goroutine, unless `NEXT_STREAK` ran from it in a row.
+    pub(crate) fn pop_next(&self) -> Option<GRef> {
+        let mut own = self.own.borrow_mut();
+        if own.streak >= NEXT_STREAK {
+            return None;
+        }
+        let g = own.next.take()?;
+        own.streak += 1;
+        Some(g)
+    }
+
+    /// The head of this M's local queue (after taking in what other threads readied for it).
+    pub(crate) fn pop_local(&self) -> Option<GRef> {
+        let mut own = self.own.borrow_mut();
+        if own.local.is_empty() {
+            self.handoff.take_remote(&mut own.local);
+        }
+        let g = own.local.pop_front()?;
+        own.streak = 0;
+        Some(g)
+    }
+
+    /// What is left of this M's own goroutines once its queues and its P's are empty: the
+    /// yielded ones, then `next` after a long streak.
+    pub(crate) fn pop_rest(&self) -> Option<GRef> {
+        let mut own = self.own.borrow_mut();
+        own.streak = 0;
+        own.yielded.pop_front().or_else(|| own.next.take())
+    }
+
+    /// True if goroutines homed to this M wait to run (it must not sleep without a P coming).
+    pub(crate) fn has_own_work(&self) -> bool {
+        let own = self.own.borrow();
+        own.next.is_some()
+            || !own.local.is_empty()
+            || !own.yielded.is_empty()
+            || self.handoff.has_remote()
+    }
+}
+
+/// Readies `g`, homed to `home`, on `home`'s own queues if this thread is that M and it holds a
+/// P (it then runs `g` when it next schedules); otherwise gives `g` back: another thread must
+/// use `home`'s remote queue.
+pub(crate) fn ready_on_own_m(g: GRef, home: &'static Home, next: bool) -> Result<(), GRef> {
+    let m = current_machine();
+    // SAFETY: a non-null `CURRENT_M` points to this thread's live `Machine`.
+    match unsafe { m.as_ref() } {
+        Some(m) if std::ptr::eq(m.handoff, home) && m.holds_p() => {
+            m.push_own(g, next);
+            Ok(())
+        }
+        _ => Err(g),
     }
 }
 
@@ -140,6 +237,10 @@ fn execute(m: &Machine, g: GRef) {
         match p.take_stack(h.stack_size) {
             Ok(stack) => {
                 h.guard.set(stack.guard_range());
+                if !crate::config::migrate() {
+                    // From now on this goroutine runs on this M only (docs/SOUNDNESS.md).
+                    h.set_home(m.handoff);
+                }
                 let ptr = g.as_ptr() as usize;
                 *coroutine = Some(corosensei::Coroutine::with_stack(stack, move |y, ()| {
                     goroutine_main(ptr as *const Header, y)
@@ -153,6 +254,13 @@ fn execute(m: &Machine, g: GRef) {
         }
     }
     let co = coroutine.as_mut().expect("coroutine bound above");
+    if h.home().is_some_and(|home| !std::ptr::eq(home, m.handoff)) {
+        // The soundness argument of docs/SOUNDNESS.md rests on this never happening.
+        crate::config::fatal(&format!(
+            "goroutine {} resumed off its home M (on M{})",
+            h.id, m.id
+        ));
+    }
     m.current.set(g.as_ptr());
     // SAFETY: the name lives in the header, which our reference keeps alive until we reset
     // the guard info below.
@@ -385,8 +493,9 @@ pub fn current_processor_id() -> Option<usize> {
     with_current_p(|p| p.map(|p| p.id))
 }
 
-/// The id of the M (runtime thread) running the caller, or `None` on a plain thread. Two
-/// calls from one goroutine can return different ids: goroutines migrate between Ms.
+/// The id of the M (runtime thread) running the caller, or `None` on a plain thread. A
+/// goroutine gets the same id for its whole life, unless migration was enabled
+/// (`enable_migration`).
 ///
 /// ```
 /// assert_eq!(sched::current_machine_id(), None);

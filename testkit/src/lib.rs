@@ -12,6 +12,9 @@
 //! deadlock, starvation) fails the test with a message naming the scenario instead of stalling
 //! CI.
 //!
+//! `GORT_TEST_MIGRATE=1` runs the scenarios in migrate mode (Go's behaviour: started goroutines
+//! move between threads; `sched::enable_migration`), so CI checks the suite in both modes.
+//!
 //! Dependencies: `sched` and std only. `gort` (runtime/) and `gort-chan` (chan/) both take this
 //! crate as a dev-dependency, and `chan` must not depend on `gort`; helpers that need `gort`'s
 //! types (sockets) stay in `runtime/tests/common`. Each test binary's `common` module
@@ -78,6 +81,7 @@ fn runs(name: &str, procs: &[usize], run: impl Fn(usize) + Copy + Send + 'static
 /// Runs `f` on a new plain thread and waits at most [`DEADLINE`] for it; a panic in `f` is
 /// resumed here.
 pub fn bounded(what: &str, f: impl FnOnce() + Send + 'static) {
+    migrate_if_asked();
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let worker = std::thread::Builder::new()
         .name(what.to_string())
@@ -99,6 +103,24 @@ pub fn bounded(what: &str, f: impl FnOnce() + Send + 'static) {
             start.elapsed()
         ),
     }
+}
+
+/// True if this process runs its scenarios in migrate mode (`GORT_TEST_MIGRATE=1`).
+pub fn migrating() -> bool {
+    std::env::var("GORT_TEST_MIGRATE").is_ok_and(|v| v == "1")
+}
+
+/// Enables migration before the runtime starts if `GORT_TEST_MIGRATE=1`.
+fn migrate_if_asked() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if migrating() {
+            // SAFETY: the suite's scenarios keep nothing thread-bound across a park, except
+            // `runtime/tests/thread_affinity.rs`, whose tests exist to show what migration
+            // breaks and which CI runs without this variable.
+            let _ = unsafe { sched::enable_migration() };
+        }
+    });
 }
 
 /// Waits (yielding) until `cond` holds; panics naming `what` after [`DEADLINE`]. For waits on

@@ -1,11 +1,14 @@
 //! What an M runs next (Go's `findRunnable`, `schedule`).
 //!
 //! In order:
-//! 1. every 61st schedule of a P, due timers, a non-blocking poll, one G from the global queue
-//!    and the stalled-P check, so none of them can starve behind a P's own work;
-//! 2. the P's `runnext`, then its local queue, then a batch from the global queue (len/maxprocs
-//!    + 1, at most 128; crossbeam's `Injector` caps a batch lower still);
-//! 3. due timers and ready I/O, which ready goroutines onto this P;
+//! 1. every 61st schedule of a P: if an M is hungry, hand it this P (`home.rs`); then due
+//!    timers, a non-blocking poll, one G from the global queue and the stalled-P check, so none
+//!    of them can starve behind a P's own work;
+//! 2. the M's own goroutines (started ones homed to it: its `next`, its local queue, those
+//!    other threads readied for it) and the P's unstarted ones (`runnext`, its local queue, then
+//!    a batch from the global queue: len/maxprocs + 1, at most 128), taking turns at first
+//!    place;
+//! 3. due timers and ready I/O, which ready goroutines onto this M;
 //! 4. stealing (`steal.rs`), if this M is spinning already or fewer than half of the busy Ps
 //!    have a spinning M;
 //! 5. give up: `sleep.rs` releases the P and sleeps until handed one.
@@ -40,12 +43,31 @@ pub(crate) fn find_runnable(m: &Machine) -> GRef {
             continue;
         }
         if tick % GLOBAL_QUEUE_TICK == 0 {
+            if s.idle.nhungry() > 0 && yield_p_to_hungry(s, m) {
+                continue;
+            }
             if let Some(g) = periodic_checks(s, m) {
+                return found(s, m, g);
+            }
+        }
+        // A hand-off first; then this M's own goroutines (started here: `home.rs`) and its
+        // P's queue of unstarted ones take turns at first place, so neither starves the other;
+        // yielded goroutines after both.
+        if let Some(g) = m.pop_next() {
+            return found(s, m, g);
+        }
+        let own_first = tick % 2 == 0;
+        if own_first {
+            if let Some(g) = m.pop_local() {
                 return found(s, m, g);
             }
         }
         // SAFETY: as above.
         if let Some(g) = local_or_global(s, unsafe { m.p() }.expect("held")) {
+            return found(s, m, g);
+        }
+        let local = if own_first { None } else { m.pop_local() };
+        if let Some(g) = local.or_else(|| m.pop_rest()) {
             return found(s, m, g);
         }
         // Nothing queued: fire due timers and take ready I/O (both ready goroutines onto
@@ -68,6 +90,29 @@ pub(crate) fn find_runnable(m: &Machine) -> GRef {
             }
         }
         super::sleep::release_p_and_sleep(s, m);
+    }
+}
+
+/// An M is hungry (goroutines homed to it wait, and no P was free): give it this P, so Ms take
+/// turns on the Ps even when every P is always busy. This M then goes idle, hungry itself if it
+/// still has goroutines of its own. True if the P was handed over (and this M holds a P again).
+fn yield_p_to_hungry(s: &'static Scheduler, m: &Machine) -> bool {
+    let p = m.take_p().expect("held");
+    match s.idle.hand_to_hungry(p) {
+        Err(p) => {
+            m.set_p(p);
+            false
+        }
+        Ok(hungry) => {
+            hungry.wake();
+            if m.is_spinning() {
+                m.set_spinning(false);
+                s.idle.stop_spinning();
+            }
+            trace_event!(m = m.id, to = hungry.id, "P to hungry M");
+            super::sleep::stopm(s, m);
+            true
+        }
     }
 }
 

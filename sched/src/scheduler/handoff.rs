@@ -1,4 +1,6 @@
-//! Where an idle M waits for a P: its hand-off slot (Go's `m.nextp` and `notesleep(&m.park)`).
+//! What other threads see of an M: the slot where an idle M waits for a P (Go's `m.nextp` and
+//! `notesleep(&m.park)`), and the queue of goroutines homed to the M that other threads readied
+//! (`home.rs` says where goroutines go; `docs/SOUNDNESS.md` why).
 //!
 //! An M with nothing to run lists its `Handoff` in the idle set (`idle.rs`) and sleeps on it.
 //! Another thread wakes it by depositing a P (with the spinning flag `wakep` counted for it):
@@ -15,20 +17,33 @@
 //!   `in_poll`; the M stores `in_poll`, then reads the state (`is_handed`, the earliest timer)
 //!   before it blocks: one of the two sees the other (SeqCst on `in_poll`, the slot lock for
 //!   the state).
-//! - Lock order: the idle lock, then a slot lock; nothing is taken while a slot lock is held.
+//! - No homed goroutine is stranded: a waker pushes to `remote`, then a SeqCst fence, then reads
+//!   `idle` ([`push_remote`](Handoff::push_remote)); the M sets `idle`, then a fence, then reads
+//!   `remote` (`IdleSet::stop_m`). If the waker sees the M idle, it hands it a P
+//!   (`IdleSet::wake_home`); if not, the M sees the goroutine before it sleeps.
+//! - Lock order: the idle lock, then a slot lock or the remote queue's lock; nothing is taken
+//!   while either is held.
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
-use crate::loom::{lock, AtomicBool, Condvar, Mutex, Ordering};
+use crate::loom::{fence, lock, AtomicBool, AtomicUsize, Condvar, Mutex, Ordering};
 
-/// An idle M's slot: where it is handed a P, and what it sleeps on.
-pub(crate) struct Handoff<P> {
+/// The shared part of an M: where it is handed a P, what it sleeps on, and the goroutines homed
+/// to it that other threads readied. `G` is what the remote queue holds (a `GRef`).
+pub(crate) struct Handoff<P, G> {
     /// The M's id, for tracing.
     pub(crate) id: usize,
     slot: Mutex<Slot<P>>,
     wakeup: Condvar,
     /// True while this M blocks in the poller (`wake` and `poke` must interrupt it there).
     in_poll: AtomicBool,
+    /// Goroutines homed to this M, readied by other threads; only this M takes them out.
+    remote: Mutex<VecDeque<G>>,
+    /// `remote.len()`, readable without the lock.
+    nremote: AtomicUsize,
+    /// True from the moment the M lists itself idle until it holds a P again.
+    idle: AtomicBool,
 }
 
 struct Slot<P> {
@@ -38,8 +53,8 @@ struct Slot<P> {
     poked: bool,
 }
 
-impl<P> Handoff<P> {
-    pub(crate) fn new(id: usize) -> Handoff<P> {
+impl<P, G> Handoff<P, G> {
+    pub(crate) fn new(id: usize) -> Handoff<P, G> {
         Handoff {
             id,
             slot: Mutex::new(Slot {
@@ -48,7 +63,41 @@ impl<P> Handoff<P> {
             }),
             wakeup: Condvar::new(),
             in_poll: AtomicBool::new(false),
+            remote: Mutex::new(VecDeque::new()),
+            nremote: AtomicUsize::new(0),
+            idle: AtomicBool::new(false),
         }
+    }
+
+    /// Another thread readies `g`, homed to this M. True if the M may be idle: the caller must
+    /// then make sure it gets a P (`IdleSet::wake_home`). The fence pairs with `stop_m`'s
+    /// (module docs).
+    pub(crate) fn push_remote(&self, g: G) -> bool {
+        lock(&self.remote).push_back(g);
+        self.nremote.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        self.idle.load(Ordering::SeqCst)
+    }
+
+    /// True if other threads readied goroutines homed here that this M has not taken yet.
+    pub(crate) fn has_remote(&self) -> bool {
+        self.nremote.load(Ordering::SeqCst) != 0
+    }
+
+    /// This M takes the goroutines others readied for it, oldest first, into `into`.
+    pub(crate) fn take_remote(&self, into: &mut VecDeque<G>) {
+        if !self.has_remote() {
+            return;
+        }
+        let mut remote = lock(&self.remote);
+        self.nremote.fetch_sub(remote.len(), Ordering::SeqCst);
+        into.append(&mut remote);
+    }
+
+    /// Marks this M idle (listed, no P) or running again. Setting it is followed by a SeqCst
+    /// fence and a look at `remote` (`IdleSet::stop_m`).
+    pub(crate) fn set_idle(&self, on: bool) {
+        self.idle.store(on, Ordering::SeqCst);
     }
 
     /// Leaves `p` for this M. Called with the idle lock held, by the thread that has just

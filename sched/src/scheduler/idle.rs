@@ -11,6 +11,9 @@
 //! - idle: listed in `machines`, its slot empty; asleep on the slot (or about to be).
 //! - watcher: idle, and named by `watcher`: it sleeps only until the earliest timer, or blocks
 //!   in the poller. At most one.
+//! - hungry: idle, and in `hungry`: goroutines homed to it wait (`home.rs`) and no P was idle.
+//!   The next P to come free goes to it (`put_p`), and a busy M hands it its P every 61
+//!   schedules (`hand_to_hungry`). A hungry M may also be the watcher.
 //!
 //! Transitions: running → idle by [`stop_m`] (after [`release_p`]); idle → handed by
 //! [`start_m`] (another thread); watcher → running by [`watcher_woke`] or [`take_p_for_io`]
@@ -28,6 +31,8 @@
 //! 4. `machines.len() <= nm`. When all `nm` Ms are listed, no M holds or is being handed a P.
 //! 5. If every M is listed and a timer is pending, there is a watcher: a due timer always has
 //!    an M to fire it. An M decides to watch in `stop_m` from the snapshot this check uses.
+//! 6. `hungry` is a subset of the listed Ms, and is empty whenever a P is idle: a hungry M is
+//!    never left waiting beside an idle P.
 //!
 //! `nmspinning` counts Ms marked spinning: looking for work with a P, or handed a P by
 //! [`wakep`] and not yet looking. `wakep` starts a spinner only when none spins (so at most one
@@ -40,6 +45,12 @@
 //! queue (and, if it was spinning, every P's queue). By the fences, one of the two sees the
 //! other: the submitter sees an idle P and no spinner and starts an M, or the M sees the work
 //! and takes a P back. The loom model `submitter_vs_last_spinner` checks this.
+//!
+//! No stranded homed goroutine: a waker pushes to the home M's remote queue, fences, and reads
+//! its idle flag; `stop_m` sets the flag, fences, and looks at the remote queue (`handoff.rs`).
+//! If the waker sees the M idle, `wake_home` hands it a P or makes it hungry; otherwise `stop_m`
+//! sees the goroutine and does the same for the M itself. The loom models
+//! `ready_vs_home_going_idle` and `hungry_m_gets_the_next_free_p` check this.
 //!
 //! No lost timer: a timer made earliest calls `timers_changed`, which pokes the watcher or, if
 //! there is none, calls `wakep`; an M that goes idle while a timer is pending becomes the
@@ -79,28 +90,32 @@ pub(crate) trait World {
 /// in release mode).
 const CHECKS: bool = cfg!(any(debug_assertions, loom));
 
-/// An idle M, as the idle set holds it.
-pub(crate) type IdleM<P> = Arc<Handoff<P>>;
+/// An M, as the idle set holds it: its shared part.
+pub(crate) type IdleM<P, G> = Arc<Handoff<P, G>>;
 
 /// The idle Ps and Ms and the counters read without the lock.
-pub(crate) struct IdleSet<P> {
-    lists: Mutex<Lists<P>>,
+pub(crate) struct IdleSet<P, G> {
+    lists: Mutex<Lists<P, G>>,
     /// `lists.procs.len()`, readable without the lock (invariant 1).
     npidle: AtomicUsize,
     nmspinning: AtomicUsize,
+    /// `lists.hungry.len()`, readable without the lock.
+    nhungry: AtomicUsize,
 }
 
 /// What the idle lock guards.
-pub(crate) struct Lists<P> {
+pub(crate) struct Lists<P, G> {
     procs: Vec<P>,
     /// Ps above `maxprocs`, kept for when it grows again (`maxprocs.rs`).
     pub(super) retired: Vec<P>,
     /// P ids `0..created` exist (`maxprocs.rs`: each id is created once, never twice).
     pub(super) created: usize,
-    machines: Vec<IdleM<P>>,
+    machines: Vec<IdleM<P, G>>,
+    /// Listed Ms that have goroutines homed to them waiting to run: the next free P is theirs.
+    hungry: Vec<IdleM<P, G>>,
     /// Ms ever started (they never exit).
     nm: usize,
-    watcher: Option<IdleM<P>>,
+    watcher: Option<IdleM<P, G>>,
 }
 
 /// What [`IdleSet::start_m`] did.
@@ -123,17 +138,19 @@ pub(crate) enum Woken<P> {
     Listed,
 }
 
-impl<P> IdleSet<P> {
+impl<P, G> IdleSet<P, G> {
     /// An idle set holding `procs`, with no M yet.
-    pub(crate) fn new(procs: Vec<P>) -> IdleSet<P> {
+    pub(crate) fn new(procs: Vec<P>) -> IdleSet<P, G> {
         IdleSet {
             npidle: AtomicUsize::new(procs.len()),
             nmspinning: AtomicUsize::new(0),
+            nhungry: AtomicUsize::new(0),
             lists: Mutex::new(Lists {
                 created: procs.len(),
                 procs,
                 retired: Vec::new(),
                 machines: Vec::new(),
+                hungry: Vec::new(),
                 nm: 0,
                 watcher: None,
             }),
@@ -141,7 +158,7 @@ impl<P> IdleSet<P> {
     }
 
     /// Takes the idle lock (lock order: `docs/HACKING.md`).
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Lists<P>> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Lists<P, G>> {
         lock(&self.lists)
     }
 
@@ -153,6 +170,11 @@ impl<P> IdleSet<P> {
     /// Spinning Ms, read without the lock.
     pub(crate) fn nmspinning(&self) -> usize {
         self.nmspinning.load(Ordering::SeqCst)
+    }
+
+    /// Hungry Ms (idle with homed goroutines waiting), read without the lock.
+    pub(crate) fn nhungry(&self) -> usize {
+        self.nhungry.load(Ordering::Relaxed)
     }
 
     /// An M holding a P starts spinning (looking for work to steal).
@@ -167,20 +189,28 @@ impl<P> IdleSet<P> {
     }
 
     /// Takes an idle P.
-    pub(crate) fn pop_p(&self, l: &mut Lists<P>) -> Option<P> {
+    pub(crate) fn pop_p(&self, l: &mut Lists<P, G>) -> Option<P> {
         let p = l.procs.pop()?;
         self.npidle.fetch_sub(1, Ordering::SeqCst);
         Some(p)
     }
 
-    /// Puts `p` on the idle list.
-    pub(crate) fn push_p(&self, l: &mut Lists<P>, p: P) {
+    /// A P becomes free: a hungry M gets it (returned: wake it once the lock is dropped), or it
+    /// goes on the idle list.
+    #[must_use = "a hungry M handed the P must be woken"]
+    pub(crate) fn put_p(&self, l: &mut Lists<P, G>, p: P) -> Option<IdleM<P, G>> {
+        if let Some(m) = l.hungry.last().cloned() {
+            self.unlist(l, &m);
+            m.deposit(p, false);
+            return Some(m);
+        }
         l.procs.push(p);
         self.npidle.fetch_add(1, Ordering::SeqCst);
+        None
     }
 
     /// Moves the idle Ps for which `retire` holds to the retired list (`set_maxprocs`).
-    pub(crate) fn retire_idle(&self, l: &mut Lists<P>, retire: impl Fn(&P) -> bool) {
+    pub(crate) fn retire_idle(&self, l: &mut Lists<P, G>, retire: impl Fn(&P) -> bool) {
         let (gone, keep): (Vec<P>, Vec<P>) = std::mem::take(&mut l.procs)
             .into_iter()
             .partition(|p| retire(p));
@@ -211,9 +241,9 @@ impl<P> IdleSet<P> {
         self.start_m(true)
     }
 
-    /// Hands an idle P to an idle M and wakes it, or says which new M to start. With
-    /// `spinning`, the caller counted the M in `nmspinning`; that count is undone if no P is
-    /// idle.
+    /// Hands an idle P to an idle M (a hungry one first: it has work of its own) and wakes it,
+    /// or says which new M to start. With `spinning`, the caller counted the M in
+    /// `nmspinning`; that count is undone if no P is idle.
     pub(crate) fn start_m(&self, spinning: bool) -> Started<P> {
         let mut l = self.lock();
         let Some(p) = self.pop_p(&mut l) else {
@@ -223,14 +253,12 @@ impl<P> IdleSet<P> {
             }
             return Started::NoIdleP;
         };
-        let Some(m) = l.machines.pop() else {
+        let Some(m) = l.hungry.last().or(l.machines.last()).cloned() else {
             let id = l.nm;
             l.nm += 1;
             return Started::NewM { id, p, spinning };
         };
-        if l.watcher.as_ref().is_some_and(|w| Arc::ptr_eq(w, &m)) {
-            l.watcher = None;
-        }
+        self.unlist(&mut l, &m);
         // Inside the critical section that unlisted `m` (invariant 2).
         m.deposit(p, spinning);
         drop(l);
@@ -238,17 +266,63 @@ impl<P> IdleSet<P> {
         Started::Woke
     }
 
+    /// Another thread readied a goroutine homed to `m` and saw `m` idle
+    /// (`Handoff::push_remote`): hand `m` an idle P and wake it, or, if none is idle, mark it
+    /// hungry so the next free P is its. Nothing to do if `m` is not listed: it runs, or was
+    /// handed a P, and looks at its remote queue before it sleeps.
+    pub(crate) fn wake_home(&self, m: &IdleM<P, G>) {
+        let mut l = self.lock();
+        if self.serve(&mut l, m) {
+            drop(l);
+            m.wake();
+        }
+    }
+
+    /// Under the lock: gives the listed, not yet hungry `m` an idle P (true: wake it), or marks
+    /// it hungry.
+    fn serve(&self, l: &mut Lists<P, G>, m: &IdleM<P, G>) -> bool {
+        if !l.listed(m) || l.hungry.iter().any(|h| Arc::ptr_eq(h, m)) {
+            return false;
+        }
+        match self.pop_p(l) {
+            Some(p) => {
+                self.unlist(l, m);
+                m.deposit(p, false);
+                true
+            }
+            None => {
+                l.hungry.push(Arc::clone(m));
+                self.nhungry.store(l.hungry.len(), Ordering::Relaxed);
+                false
+            }
+        }
+    }
+
+    /// A busy M holding `p` yields it to a hungry M (returned: wake it), so Ms whose homed
+    /// goroutines wait for a P take turns even when every P is always busy. `Err(p)` if no M
+    /// is hungry.
+    pub(crate) fn hand_to_hungry(&self, p: P) -> Result<IdleM<P, G>, P> {
+        let mut l = self.lock();
+        if l.hungry.is_empty() {
+            return Err(p);
+        }
+        Ok(self.put_p(&mut l, p).expect("a hungry M takes the P"))
+    }
+
     /// An M with nothing to run gives up `p` (the first half of Go's `stopm` path in
     /// `findRunnable`). Returns `Some(p)` if work appeared and the M should keep its P (its
-    /// spinning state unchanged); `None` if the P is now idle and the M, no longer spinning,
-    /// must `stop_m`. The fence pairs with `wake_for` (module docs).
+    /// spinning state unchanged); `None` if the P is now idle (or a hungry M's) and the M, no
+    /// longer spinning, must `stop_m`. The fence pairs with `wake_for` (module docs).
     pub(crate) fn release_p(&self, p: P, was_spinning: bool, world: &impl World) -> Option<P> {
-        {
+        let fed = {
             let mut l = self.lock();
             if !world.global_empty() {
                 return Some(p);
             }
-            self.push_p(&mut l, p);
+            self.put_p(&mut l, p)
+        };
+        if let Some(m) = fed {
+            m.wake();
         }
         if was_spinning {
             self.nmspinning.fetch_sub(1, Ordering::SeqCst);
@@ -268,19 +342,28 @@ impl<P> IdleSet<P> {
 
     /// Lists `m` as idle (it holds no P, its slot is empty). True if it must watch timers and
     /// I/O (it is the watcher now); false if it sleeps until handed a P. Runs the deadlock
-    /// check when it is the last M to go idle with nothing pending.
-    pub(crate) fn stop_m(&self, m: &IdleM<P>, world: &impl World) -> bool {
+    /// check when it is the last M to go idle with nothing pending. If `m` has goroutines of
+    /// its own waiting (`own_work`, or ones others readied for it meanwhile), it is served at
+    /// once: handed an idle P in its own slot, or marked hungry.
+    pub(crate) fn stop_m(&self, m: &IdleM<P, G>, own_work: bool, world: &impl World) -> bool {
         let mut l = self.lock();
         if CHECKS {
             assert!(!l.listed(m), "M{} listed twice", m.id);
         }
         l.machines.push(Arc::clone(m));
+        // Pairs with `push_remote`'s fence (handoff.rs): a goroutine readied for `m` from now
+        // on finds it idle, and one readied before shows in `has_remote` below.
+        m.set_idle(true);
+        fence(Ordering::SeqCst);
+        if own_work || m.has_remote() {
+            self.serve(&mut l, m);
+        }
         let timers = world.timers_pending();
         let io = world.io_waiters();
         if l.machines.len() == l.nm && !timers && !io && world.global_empty() {
             world.all_asleep(l.nm);
         }
-        let watch = (timers || io) && l.watcher.is_none();
+        let watch = (timers || io) && l.watcher.is_none() && l.listed(m);
         if watch {
             l.watcher = Some(Arc::clone(m));
         } else if let Some(w) = &l.watcher {
@@ -300,7 +383,7 @@ impl<P> IdleSet<P> {
     /// the watch and takes an idle P to fire the timers, or, if none is idle (or no timer is
     /// pending any more), stays listed and sleeps until handed a P: busy Ps fire due timers as
     /// they schedule, and the first to go idle becomes the watcher.
-    pub(crate) fn watcher_woke(&self, m: &IdleM<P>, world: &impl World) -> Woken<P> {
+    pub(crate) fn watcher_woke(&self, m: &IdleM<P, G>, world: &impl World) -> Woken<P> {
         let mut l = self.lock();
         if m.is_handed() {
             return Woken::Handed;
@@ -314,7 +397,7 @@ impl<P> IdleSet<P> {
         let timers = world.timers_pending();
         if timers {
             if let Some(p) = self.pop_p(&mut l) {
-                l.unlist(m);
+                self.unlist(&mut l, m);
                 return Woken::TookP(p);
             }
         }
@@ -325,7 +408,7 @@ impl<P> IdleSet<P> {
     /// The watcher `m`'s blocking poll readied goroutines onto the global queue: it takes an
     /// idle P to run them itself (Go's M returning from netpoll), leaving the watch. If no P is
     /// idle it stays the watcher (the busy Ps find the goroutines in the global queue).
-    pub(crate) fn take_p_for_io(&self, m: &IdleM<P>) -> Woken<P> {
+    pub(crate) fn take_p_for_io(&self, m: &IdleM<P, G>) -> Woken<P> {
         let mut l = self.lock();
         if m.is_handed() {
             return Woken::Handed;
@@ -333,15 +416,12 @@ impl<P> IdleSet<P> {
         let Some(p) = self.pop_p(&mut l) else {
             return Woken::Listed;
         };
-        l.unlist(m);
-        if l.watcher.as_ref().is_some_and(|w| Arc::ptr_eq(w, m)) {
-            l.watcher = None;
-        }
+        self.unlist(&mut l, m);
         Woken::TookP(p)
     }
 
     /// The watcher, if an M watches timers and I/O.
-    pub(crate) fn watcher(&self) -> Option<IdleM<P>> {
+    pub(crate) fn watcher(&self) -> Option<IdleM<P, G>> {
         self.lock().watcher.clone()
     }
 
@@ -360,9 +440,23 @@ impl<P> IdleSet<P> {
         }
     }
 
+    /// Takes `m` off the idle lists (idle, hungry, the watch).
+    fn unlist(&self, l: &mut Lists<P, G>, m: &IdleM<P, G>) {
+        let i = l.machines.iter().position(|x| Arc::ptr_eq(x, m));
+        let i = i.expect("only a listed M is unlisted");
+        l.machines.swap_remove(i);
+        if let Some(i) = l.hungry.iter().position(|x| Arc::ptr_eq(x, m)) {
+            l.hungry.swap_remove(i);
+            self.nhungry.store(l.hungry.len(), Ordering::Relaxed);
+        }
+        if l.watcher.as_ref().is_some_and(|w| Arc::ptr_eq(w, m)) {
+            l.watcher = None;
+        }
+    }
+
     /// Asserts the module's invariants (`CHECKS`). `timers` is the snapshot the caller decided
     /// on.
-    fn check(&self, l: &Lists<P>, timers: bool) {
+    fn check(&self, l: &Lists<P, G>, timers: bool) {
         if !CHECKS {
             return;
         }
@@ -376,6 +470,13 @@ impl<P> IdleSet<P> {
             );
             assert!(!m.is_handed(), "listed M{} has a P waiting", m.id);
         }
+        for h in &l.hungry {
+            assert!(l.listed(h), "hungry M{} not listed", h.id);
+        }
+        assert!(
+            l.hungry.is_empty() || l.procs.is_empty(),
+            "an M is hungry while a P is idle"
+        );
         if let Some(w) = &l.watcher {
             assert!(l.listed(w), "watcher M{} not listed", w.id);
         }
@@ -386,15 +487,9 @@ impl<P> IdleSet<P> {
     }
 }
 
-impl<P> Lists<P> {
-    fn listed(&self, m: &IdleM<P>) -> bool {
+impl<P, G> Lists<P, G> {
+    fn listed(&self, m: &IdleM<P, G>) -> bool {
         self.machines.iter().any(|x| Arc::ptr_eq(x, m))
-    }
-
-    fn unlist(&mut self, m: &IdleM<P>) {
-        let i = self.machines.iter().position(|x| Arc::ptr_eq(x, m));
-        let i = i.expect("an M unlists itself only while listed");
-        self.machines.swap_remove(i);
     }
 }
 
@@ -444,13 +539,13 @@ mod loom_models {
     #[test]
     fn watcher_deadline_vs_start_m() {
         loom::model(|| {
-            let idle = Arc::new(IdleSet::new(vec![0u32]));
+            let idle = Arc::new(IdleSet::<u32, u32>::new(vec![0u32]));
             let world = Arc::new(queues(true));
-            let w: IdleM<u32> = Arc::new(Handoff::new(0));
+            let w: IdleM<u32, u32> = Arc::new(Handoff::new(0));
             {
                 // M0 registers as an M and goes idle: it becomes the watcher.
                 idle.lock().nm = 1;
-                assert!(idle.stop_m(&w, &*world));
+                assert!(idle.stop_m(&w, false, &*world));
             }
             let submitter = {
                 let idle = idle.clone();
@@ -467,7 +562,7 @@ mod loom_models {
             assert_eq!(p, 0);
             // It runs, finds nothing, and goes idle again.
             assert!(idle.release_p(p, spinning, &*world).is_none());
-            idle.stop_m(&w, &*world);
+            idle.stop_m(&w, false, &*world);
             let new_m = submitter.join().unwrap();
             // The P is in exactly one place (idle, in M0's slot, or with a new M), M0 is listed
             // unless handed it, and only a handed P counts as spinning.
@@ -488,12 +583,12 @@ mod loom_models {
     #[test]
     fn submitter_vs_last_spinner() {
         loom::model(|| {
-            let idle = Arc::new(IdleSet::new(Vec::<u32>::new()));
+            let idle = Arc::new(IdleSet::<u32, u32>::new(Vec::new()));
             let world = Arc::new(queues(false));
             // M0 holds P0 and spins; M1 is idle.
-            let m1: IdleM<u32> = Arc::new(Handoff::new(1));
+            let m1: IdleM<u32, u32> = Arc::new(Handoff::new(1));
             idle.lock().nm = 2;
-            idle.stop_m(&m1, &*world);
+            idle.stop_m(&m1, false, &*world);
             idle.start_spinning();
             let submitter = {
                 let (idle, world) = (idle.clone(), world.clone());
@@ -519,6 +614,68 @@ mod loom_models {
                 !queued || someone_will_run,
                 "a goroutine is queued, every P idle, every M asleep"
             );
+        });
+    }
+
+    /// A goroutine homed to M0 is readied from another thread while M0, finding nothing, gives
+    /// up its P and goes idle: the goroutine is never left in M0's remote queue with M0 asleep
+    /// and no P coming. Removing the fence in `push_remote` or in `stop_m` makes this fail.
+    #[test]
+    fn ready_vs_home_going_idle() {
+        loom::model(|| {
+            let idle = Arc::new(IdleSet::<u32, u32>::new(Vec::new()));
+            let world = Arc::new(queues(false));
+            let home: IdleM<u32, u32> = Arc::new(Handoff::new(0));
+            idle.lock().nm = 1;
+            let waker = {
+                let (idle, home) = (idle.clone(), home.clone());
+                thread::spawn(move || {
+                    if home.push_remote(7) {
+                        idle.wake_home(&home);
+                    }
+                })
+            };
+            // M0 looked at its queues before the push, found nothing, and gives up P0.
+            assert!(idle.release_p(0u32, false, &*world).is_none());
+            idle.stop_m(&home, false, &*world);
+            waker.join().unwrap();
+            // The goroutine is in M0's remote queue; M0 must be handed a P to run it.
+            assert!(home.has_remote());
+            assert!(
+                home.is_handed(),
+                "a goroutine waits for M0, which sleeps with no P coming"
+            );
+        });
+    }
+
+    /// With no idle P, a readied goroutine's home M becomes hungry, and the next P to come free
+    /// goes to it, not to the idle list.
+    #[test]
+    fn hungry_m_gets_the_next_free_p() {
+        loom::model(|| {
+            let idle = Arc::new(IdleSet::<u32, u32>::new(Vec::new()));
+            let world = Arc::new(queues(false));
+            let home: IdleM<u32, u32> = Arc::new(Handoff::new(0));
+            idle.lock().nm = 2;
+            // M0 is idle with no P; M1 holds the only P.
+            idle.stop_m(&home, false, &*world);
+            let waker = {
+                let (idle, home) = (idle.clone(), home.clone());
+                thread::spawn(move || {
+                    if home.push_remote(7) {
+                        idle.wake_home(&home);
+                    }
+                })
+            };
+            // M1 runs out of work and gives P1 back.
+            assert!(idle.release_p(1u32, false, &*world).is_none());
+            waker.join().unwrap();
+            let l = idle.lock();
+            assert!(
+                home.is_handed(),
+                "the P went to the idle list, M0 still waits"
+            );
+            assert!(l.procs.is_empty() && l.hungry.is_empty());
         });
     }
 }

@@ -23,15 +23,18 @@ pub(crate) fn set_maxprocs(n: usize) -> usize {
     let n = n.clamp(1, MAX_PROCS);
     let mut l = s.idle.lock();
     let old = s.nprocs();
+    let mut fed = Vec::new();
     if n > old {
         for id in old..n {
-            if let Some(i) = l.retired.iter().position(|p| p.id == id) {
-                let p = l.retired.swap_remove(i);
-                s.idle.push_p(&mut l, p);
+            let p = if let Some(i) = l.retired.iter().position(|p| p.id == id) {
+                l.retired.swap_remove(i)
             } else if id >= l.created {
-                s.idle.push_p(&mut l, Processor::new(id, &s.procs[id]));
-            }
-            // Otherwise P `id` was never retired: its M still holds it and keeps it.
+                Processor::new(id, &s.procs[id])
+            } else {
+                // P `id` was never retired: its M still holds it and keeps it.
+                continue;
+            };
+            fed.extend(s.idle.put_p(&mut l, p));
         }
         l.created = l.created.max(n);
         s.nprocs.store(n, Ordering::SeqCst);
@@ -40,6 +43,9 @@ pub(crate) fn set_maxprocs(n: usize) -> usize {
         s.idle.retire_idle(&mut l, |p| p.id >= n);
     }
     drop(l);
+    for m in fed {
+        m.wake();
+    }
     for _ in old..n {
         submit::wakep();
     }

@@ -7,6 +7,7 @@
 //!
 //! One concern per file:
 //! - `submit.rs`: adding work (spawn, ready, the global queue) and waking an M for it (`wakep`);
+//! - `home.rs`: where a started goroutine goes (its home M: `docs/SOUNDNESS.md`);
 //! - `find.rs`: what an M runs next (`find_runnable`), in Go's order;
 //! - `steal.rs`: taking work from other Ps (stealing, the stalled-P takeover);
 //! - `idle.rs`: idle Ps and Ms, `npidle`/`nmspinning`, the watcher: who sleeps, who is woken,
@@ -22,6 +23,8 @@
 //! - The idle set's invariants (`idle.rs`): `npidle` equals the idle list's length; an M is
 //!   listed at most once, never with a P waiting in its slot; the watcher is listed; when every
 //!   M is idle and a timer is pending, an M watches it.
+//! - A started goroutine is queued only on its home M (`home.rs`), never on a P or the global
+//!   queue, unless migration was enabled; `execute` checks it before resuming one.
 //! - `nmspinning` counts Ms that hold (or were handed) a P and are looking for work; at most half
 //!   of the busy Ps have one (`find.rs`), and `wakep` starts one only when none spins.
 //! - The deadlock precondition is written once, in `IdleSet::stop_m`/`check_deadlock`: every M
@@ -38,6 +41,7 @@
 
 mod find;
 mod handoff;
+mod home;
 mod idle;
 mod maxprocs;
 mod sleep;
@@ -47,7 +51,7 @@ mod watcher;
 
 pub(crate) use find::find_runnable;
 pub(crate) use handoff::Handoff;
-pub(crate) use idle::IdleM;
+pub(crate) use home::Home;
 pub(crate) use maxprocs::{maxprocs, set_maxprocs};
 pub(crate) use sleep::check_deadlock_now;
 pub(crate) use submit::{ready, ready_later, requeue_yielded, reserve_goids, spawn};
@@ -70,7 +74,7 @@ pub(crate) struct Scheduler {
     procs: &'static [ProcShared],
     nprocs: AtomicUsize,
     global: Injector<GRef>,
-    idle: IdleSet<Box<Processor>>,
+    idle: IdleSet<Box<Processor>, GRef>,
     /// Goroutines spawned from plain threads (those spawned on a P are counted per P).
     foreign_spawned: AtomicU64,
     next_goid: AtomicU64,

@@ -11,6 +11,8 @@ pub(super) fn release_p_and_sleep(s: &'static Scheduler, m: &Machine) {
     let p = m.take_p().expect("M gives up only a P it holds");
     let was_spinning = m.is_spinning();
     match s.idle.release_p(p, was_spinning, &Runtime(s)) {
+        // (A goroutine readied for this M meanwhile lands in its remote queue, and `stopm`
+        // looks there after listing the M.)
         // Work appeared: keep the P (and the spinning state) and look again.
         Some(p) => m.set_p(p),
         None => {
@@ -21,11 +23,13 @@ pub(super) fn release_p_and_sleep(s: &'static Scheduler, m: &Machine) {
 }
 
 /// Lists `m` as idle and sleeps until handed a P (or, as the watcher, until a timer is due or
-/// I/O readied goroutines, then takes a P itself). On return `m` holds a P.
+/// I/O readied goroutines, then takes a P itself). If goroutines homed to `m` still wait (it
+/// gave its P to a hungry M, or lost it to `set_maxprocs`), `m` is hungry: the next free P is
+/// its. On return `m` holds a P.
 pub(super) fn stopm(s: &'static Scheduler, m: &Machine) {
     // Going idle: release the memory of stacks freed in bulk meanwhile (off the hot path).
     crate::stack::scavenge();
-    let watch = s.idle.stop_m(&m.handoff, &Runtime(s));
+    let watch = s.idle.stop_m(m.handoff, m.has_own_work(), &Runtime(s));
     trace_event!(m = m.id, watch, "machine sleep");
     let (p, spinning) = if watch {
         watcher::watch(s, m)
@@ -34,6 +38,7 @@ pub(super) fn stopm(s: &'static Scheduler, m: &Machine) {
     };
     m.set_p(p);
     m.set_spinning(spinning);
+    m.handoff.set_idle(false);
     trace_event!(m = m.id, "machine wake");
 }
 

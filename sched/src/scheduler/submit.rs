@@ -69,6 +69,10 @@ pub(crate) fn ready_later(g: GRef) {
 }
 
 fn ready_with(g: GRef, next: bool) {
+    if let Some(home) = g.header().home() {
+        return super::home::ready(g, home, next);
+    }
+    // Migrate mode: onto the waker's P, as in Go.
     let queued_locally = machine::with_current_p(|p| match p {
         Some(p) => Ok(p.runq_put(g, next)),
         None => Err(g),
@@ -118,6 +122,10 @@ pub(super) fn start(started: Started<Box<crate::processor::Processor>>) {
 /// Requeues a goroutine that yielded: to the tail of the local queue, behind everything that
 /// was waiting.
 pub(crate) fn requeue_yielded(m: &Machine, g: GRef) {
+    if g.header().home().is_some() {
+        // Its home is this M (it was just running here).
+        return m.push_yielded(g);
+    }
     // SAFETY: on the M's own thread, on its stack; the borrow ends here.
     match unsafe { m.p() } {
         Some(p) => {
