@@ -179,3 +179,22 @@ fn run_resumes_the_main_panic_in_its_caller() {
         assert_eq!(gort::run(|| gort::spawn(|| 1).join().unwrap() + 1), 2);
     });
 }
+
+/// A panicking timer action is contained: the M that fired it and its P carry on (issue 9 item
+/// 3: before, the panic ended the M's thread and, at maxprocs 1, every goroutine with it).
+#[test]
+fn panicking_timer_action_is_contained() {
+    common::quiet_expected_panics();
+    common::each_procs("timer_action_panics", |_| {
+        for _ in 0..20 {
+            let t = sched::at(std::time::Instant::now(), || {
+                panic!("expected: timer action panics")
+            });
+            // Goroutines still run and timers still fire after it.
+            common::wait_until("the panicking timer fired", || t.fired());
+            let after = gort::time::after(std::time::Duration::from_micros(100));
+            let h = gort::go!(move || after.recv().is_ok());
+            assert!(h.join().unwrap());
+        }
+    });
+}

@@ -125,7 +125,9 @@ impl TimerState {
         let action = crate::loom::lock(&self.action).take();
         match action {
             Some(action) => {
-                action();
+                // User code on the M's own stack: a panic is reported, never unwound into the
+                // scheduler (it would end this M and strand its P).
+                crate::config::contain("a timer action", action);
                 true
             }
             None => false,

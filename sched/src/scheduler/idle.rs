@@ -57,8 +57,11 @@
 //! watcher if there is none (`stop_m`, under the lock, so with `timers_changed` reading
 //! `watcher` under the same lock one of the two sees the other); the watcher that wakes for a
 //! due timer takes a P to fire it, or, if every P is busy, leaves the timers to the busy Ps,
-//! which fire due timers as they schedule and become the watcher when they go idle. The loom
-//! model `watcher_deadline_vs_start_m` checks the hand-over of issue 16.
+//! which fire due timers as they schedule and become the watcher when they go idle. An M stops
+//! watching (or declines to watch) only after `timer::pending()` answered false, and that
+//! answer is recorded, so the next timer to become pending calls `timers_changed` even when
+//! stopped entries keep it from being the earliest (`timer.rs`, `NONE_SEEN`). The loom model
+//! `watcher_deadline_vs_start_m` checks the hand-over of issue 16.
 //!
 //! [`start_m`]: IdleSet::start_m
 //! [`stop_m`]: IdleSet::stop_m
