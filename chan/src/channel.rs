@@ -28,7 +28,7 @@ use crate::error::{
     CloseError, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError,
     TrySendError,
 };
-use crate::waiter::{Entry, Slot, WaitQueue, Waiter, TIMED_OUT};
+use crate::waiter::{deadline_after, Entry, Slot, WaitQueue, Waiter, ABORTED, TIMED_OUT};
 
 /// The shared part of a channel.
 pub(crate) struct Chan<T> {
@@ -243,20 +243,26 @@ impl<T: Send> Chan<T> {
         let slot = Slot::new(Some(v));
         Self::enqueue_send(&mut st, &waiter, &slot, 0);
         drop(st);
-        if !self.block(&waiter, deadline) {
-            // SAFETY: our entry is gone and nobody selected us: the slot is ours alone.
-            return Err(SendTimeoutError::Timeout(
-                unsafe { slot.take() }.expect("unsent"),
-            ));
-        }
-        // SAFETY: `done` was observed (acquire): the winner no longer touches the slot.
-        if unsafe { slot.is_closed() } {
-            return Err(SendTimeoutError::Closed(
-                // SAFETY: as above.
+        let queued = Queued {
+            chan: self,
+            waiter: &waiter,
+        };
+        let completed = queued.block(deadline);
+        drop(queued);
+        // SAFETY: the guard is gone: our entry is out of the queue, and a peer that completed
+        // it finished before the guard saw `done` or took the lock: the slot is ours alone.
+        let closed = unsafe { slot.is_closed() };
+        match (completed, closed) {
+            (true, false) => Ok(()),
+            // SAFETY: as above.
+            (true, true) => Err(SendTimeoutError::Closed(
                 unsafe { slot.take() }.expect("value returned on close"),
-            ));
+            )),
+            // SAFETY: as above.
+            (false, _) => Err(SendTimeoutError::Timeout(
+                unsafe { slot.take() }.expect("unsent"),
+            )),
         }
-        Ok(())
     }
 
     fn recv(&self) -> Result<T, RecvError> {
@@ -284,34 +290,69 @@ impl<T: Send> Chan<T> {
         let slot = Slot::new(None);
         Self::enqueue_recv(&mut st, &waiter, &slot, 0);
         drop(st);
-        if !self.block(&waiter, deadline) {
+        let queued = Queued {
+            chan: self,
+            waiter: &waiter,
+        };
+        let completed = queued.block(deadline);
+        drop(queued);
+        if !completed {
             return Err(RecvTimeoutError::Timeout);
         }
-        // SAFETY: `done` was observed (acquire): the winner no longer touches the slot.
+        // SAFETY: the guard is gone and the peer that completed us finished with the slot
+        // before `done`, which `block` saw.
         unsafe { slot.take() }.ok_or(RecvTimeoutError::Closed)
-    }
-
-    /// Blocks until a winner completed our single queued operation (true), or the deadline
-    /// passed and we withdrew it (false).
-    fn block(&self, waiter: &Waiter, deadline: Option<Instant>) -> bool {
-        let Some(deadline) = deadline else {
-            waiter.wait();
-            return true;
-        };
-        if waiter.wait_until(deadline) {
-            return true;
-        }
-        if waiter.try_select(TIMED_OUT) {
-            self.dequeue(waiter);
-            return false;
-        }
-        // A winner claimed us just before the deadline: it is completing the operation.
-        waiter.wait();
-        true
     }
 
     fn len(&self) -> usize {
         self.lock().buf.len()
+    }
+
+    /// Entries queued: (blocked receives, blocked sends).
+    fn queue_lens(&self) -> (usize, usize) {
+        let st = self.lock();
+        (st.recvq.len(), st.sendq.len())
+    }
+}
+
+/// The calling goroutine's single operation, queued on `chan` for `waiter`: the drop guard
+/// that withdraws it. Made right after the entry is queued, so the entry cannot outlive the
+/// frame holding the waiter and slot, however the frame is left: return, timeout, or a panic
+/// while parked (`waiter.rs`, lifetime invariants).
+struct Queued<'a, T: Send> {
+    chan: &'a Chan<T>,
+    waiter: &'a Waiter,
+}
+
+impl<T: Send> Queued<'_, T> {
+    /// Blocks until a peer completed the operation (true), or the deadline passed and we
+    /// claimed the waiter for ourselves (false; dropping the guard then removes the entry).
+    fn block(&self, deadline: Option<Instant>) -> bool {
+        let w = self.waiter;
+        if deadline.is_none_or(|d| w.wait_until(d)) {
+            w.wait();
+            return true;
+        }
+        if w.try_select(TIMED_OUT) {
+            return false;
+        }
+        // A peer claimed us just before the deadline: it is completing the operation.
+        w.wait();
+        true
+    }
+}
+
+impl<T: Send> Drop for Queued<'_, T> {
+    fn drop(&mut self) {
+        if shim::model_torn_down() || self.waiter.is_done() {
+            return; // The winner removed our entry and is done with the frame.
+        }
+        // Timed out (already claimed) or unwinding: claim the waiter so no peer completes the
+        // operation from now on (fails if one already did), then remove the entry. Taking the
+        // lock also waits out a peer that claimed us and is still completing (it does so under
+        // the lock).
+        let _ = self.waiter.try_select(ABORTED);
+        self.chan.dequeue(self.waiter);
     }
 }
 
@@ -393,7 +434,8 @@ impl<T: Send> Sender<T> {
         }
     }
 
-    /// Like [`send`](Sender::send), but gives up after `timeout`.
+    /// Like [`send`](Sender::send), but gives up after `timeout` (a timeout too long to be an
+    /// `Instant`, such as `Duration::MAX`, waits without one).
     ///
     /// ```
     /// use std::time::Duration;
@@ -402,7 +444,7 @@ impl<T: Send> Sender<T> {
     /// assert!(matches!(r, Err(chan::SendTimeoutError::Timeout(1))));
     /// ```
     pub fn send_timeout(&self, v: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
-        self.c.send_until(v, Some(Instant::now() + timeout))
+        self.c.send_until(v, deadline_after(timeout))
     }
 
     /// Like [`send`](Sender::send), but gives up at `deadline`.
@@ -442,6 +484,13 @@ impl<T: Send> Sender<T> {
     /// The buffer's capacity (0 for a rendezvous channel).
     pub fn capacity(&self) -> usize {
         self.c.cap
+    }
+
+    /// Blocked operations queued on the channel: (receives, sends). For tests that check that
+    /// a waiter leaves nothing behind; not part of the API.
+    #[doc(hidden)]
+    pub fn queue_lens(&self) -> (usize, usize) {
+        self.c.queue_lens()
     }
 
     pub(crate) fn chan(&self) -> &Arc<Chan<T>> {
@@ -492,7 +541,8 @@ impl<T: Send> Receiver<T> {
         }
     }
 
-    /// Like [`recv`](Receiver::recv), but gives up after `timeout`.
+    /// Like [`recv`](Receiver::recv), but gives up after `timeout` (a timeout too long to be
+    /// an `Instant`, such as `Duration::MAX`, waits without one).
     ///
     /// ```
     /// use std::time::Duration;
@@ -500,7 +550,7 @@ impl<T: Send> Receiver<T> {
     /// assert_eq!(rx.recv_timeout(Duration::from_millis(1)), Err(chan::RecvTimeoutError::Timeout));
     /// ```
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        self.c.recv_until(Some(Instant::now() + timeout))
+        self.c.recv_until(deadline_after(timeout))
     }
 
     /// Like [`recv`](Receiver::recv), but gives up at `deadline`.
@@ -545,6 +595,13 @@ impl<T: Send> Receiver<T> {
     /// An iterator that receives until the channel is closed and drained.
     pub fn iter(&self) -> Iter<'_, T> {
         Iter { rx: self }
+    }
+
+    /// Blocked operations queued on the channel: (receives, sends). For tests that check that
+    /// a waiter leaves nothing behind; not part of the API.
+    #[doc(hidden)]
+    pub fn queue_lens(&self) -> (usize, usize) {
+        self.c.queue_lens()
     }
 
     pub(crate) fn chan(&self) -> &Arc<Chan<T>> {

@@ -14,6 +14,14 @@ mod shim;
 pub mod sync;
 mod waiter;
 
+/// The integration tests' harness (maxprocs 1/2/4, bounded), for the unit tests that need the
+/// crate's internals.
+#[cfg(all(test, not(loom)))]
+#[path = "../tests/common/mod.rs"]
+mod test_harness;
+#[cfg(all(test, not(loom)))]
+mod unwind_tests;
+
 pub use channel::{chan, IntoIter, Iter, Receiver, Sender};
 pub use error::{
     CloseError, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError,

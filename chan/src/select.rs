@@ -39,11 +39,22 @@ use std::time::{Duration, Instant};
 use crate::channel::{Attempt, Chan, Receiver, Sender, State};
 use crate::error::{RecvError, SendError};
 use crate::shim::{RawLock, Unparker};
-use crate::waiter::{Slot, Waiter, ABORTED, TIMED_OUT};
+use crate::waiter::{deadline_after, Slot, Waiter, ABORTED, TIMED_OUT};
 
-/// One case of a select, type-erased. Implemented by [`RecvCase`] and [`SendCase`].
+/// Seals [`Case`]: only this crate's case types implement it.
+mod sealed {
+    /// Implemented by [`RecvCase`](super::RecvCase) and [`SendCase`](super::SendCase) only.
+    pub trait Sealed {}
+}
+
+/// One case of a select, type-erased. Implemented by [`RecvCase`] and [`SendCase`] only: the
+/// trait is sealed, because `run_select` trusts its contract for soundness. `register` queues
+/// an entry that points into the case (its slot) and at the waiter; `unregister` must remove
+/// every entry `register` queued, under the channel's lock, before it returns; and `finish`
+/// runs only once no entry of the case is queued. An outside implementation could break that
+/// and leave a channel pointing into a dead frame, so there is none.
 #[doc(hidden)]
-pub trait Case {
+pub trait Case: sealed::Sealed {
     /// Completes the case if it can proceed now, under its channel's lock. Used in the poll
     /// pass of a select without `default`.
     fn try_now(&mut self) -> bool;
@@ -61,7 +72,7 @@ pub trait Case {
     /// returns false and queues nothing).
     #[doc(hidden)]
     fn register(&mut self, me: &Waiter, index: usize) -> bool;
-    /// Removes `me`'s entries from this case's channel.
+    /// Removes `me`'s entries from this case's channel, under its lock.
     #[doc(hidden)]
     fn unregister(&mut self, me: &Waiter);
     /// A peer completed this case for us: collect the result from the slot.
@@ -148,6 +159,8 @@ impl<T: Send> RecvCase<'_, T> {
     }
 }
 
+impl<T: Send> sealed::Sealed for RecvCase<'_, T> {}
+
 impl<T: Send + 'static> Case for RecvCase<'_, T> {
     fn try_now(&mut self) -> bool {
         let Some(rx) = self.rx else { return false };
@@ -229,6 +242,8 @@ impl<T: Send> SendCase<'_, T> {
         }
     }
 }
+
+impl<T: Send> sealed::Sealed for SendCase<'_, T> {}
 
 impl<T: Send + 'static> Case for SendCase<'_, T> {
     fn try_now(&mut self) -> bool {
@@ -328,29 +343,71 @@ pub fn run_select(
             block_forever();
         }
         let waiter = Waiter::new();
-        let mut registered = 0;
-        let mut became_ready = false;
-        for &i in order.iter() {
-            if !cases[i].register(&waiter, i) {
-                became_ready = true;
-                break;
-            }
-            registered += 1;
-        }
-        if became_ready && waiter.try_select(ABORTED) {
-            for &i in &order[..registered] {
-                cases[i].unregister(&waiter);
-            }
-            continue;
+        let mut reg = Registration {
+            cases: &mut *cases,
+            order,
+            count: 0,
+            waiter: &waiter,
+        };
+        if !reg.register_all() && waiter.try_select(ABORTED) {
+            continue; // A case became ready: `reg` withdraws the others; poll again.
         }
         let chosen = wait(&waiter, deadline);
-        for &i in &order[..registered] {
-            cases[i].unregister(&waiter);
-        }
+        drop(reg);
         if let Some(i) = chosen {
             cases[i].finish();
         }
         return chosen;
+    }
+}
+
+/// The cases a blocking select has queued for `waiter` (the first `count` of `order`): the
+/// drop guard that withdraws them. It exists from the first registration on, so no entry can
+/// outlive the frame holding the waiter and the cases' slots, however the frame is left:
+/// return, timeout, a case found ready while registering, or a panic while parked
+/// (`waiter.rs`, lifetime invariants).
+struct Registration<'r, 'c> {
+    cases: &'r mut [&'c mut dyn Case],
+    order: &'r [usize],
+    count: usize,
+    waiter: &'r Waiter,
+}
+
+impl Registration<'_, '_> {
+    /// Queues the cases in `order`; stops at the first that became ready since the poll
+    /// (false).
+    fn register_all(&mut self) -> bool {
+        while self.count < self.order.len() {
+            let i = self.order[self.count];
+            if !self.cases[i].register(self.waiter, i) {
+                return false;
+            }
+            self.count += 1;
+        }
+        true
+    }
+}
+
+impl Drop for Registration<'_, '_> {
+    fn drop(&mut self) {
+        if crate::shim::model_torn_down() {
+            return;
+        }
+        let fired = if self.waiter.is_done() {
+            // The winner removed the fired case's entry and is done with the frame.
+            Some(self.waiter.selected())
+        } else {
+            // Claim the waiter so no peer completes a case from now on (fails if we already
+            // did: timed out or aborted; or if a peer did and is still completing: then taking
+            // its channel's lock below waits it out).
+            let _ = self.waiter.try_select(ABORTED);
+            None
+        };
+        for &i in &self.order[..self.count] {
+            if Some(i) != fired {
+                self.cases[i].unregister(self.waiter);
+            }
+        }
     }
 }
 
@@ -559,9 +616,10 @@ impl<'a> Select<'a> {
         self.run(None)
     }
 
-    /// Like [`select`](Select::select), but gives up after `timeout` (index `None`).
+    /// Like [`select`](Select::select), but gives up after `timeout` (index `None`; a
+    /// timeout too long to be an `Instant`, such as `Duration::MAX`, waits without one).
     pub fn select_timeout(self, timeout: Duration) -> Selected<'a> {
-        self.run(Some(Instant::now() + timeout))
+        self.run(deadline_after(timeout))
     }
 
     fn run(mut self, deadline: Option<Instant>) -> Selected<'a> {

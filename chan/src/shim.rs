@@ -8,6 +8,13 @@
 pub use imp::RawLock;
 pub(crate) use imp::{park, park_timeout, unparker, Unparker};
 
+/// True when a drop guard runs because loom is tearing a model down (it found a deadlock and
+/// unwinds the parked threads): there is no execution left to withdraw a waiter from, and
+/// touching loom's lock would abort. Always false outside loom.
+pub(crate) fn model_torn_down() -> bool {
+    cfg!(loom) && std::thread::panicking()
+}
+
 use std::cell::UnsafeCell;
 
 /// A value behind a [`RawLock`]: the channel state.
@@ -83,8 +90,20 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> Guard<'_, T> {
 
 #[cfg(not(loom))]
 mod imp {
-    pub(crate) use sched::{park, park_timeout, unparker, Unparker};
+    pub(crate) use sched::{unparker, Unparker};
     use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// `sched::park`, behind the test-only fault hook.
+    pub(crate) fn park() {
+        super::fault::check();
+        sched::park();
+    }
+
+    /// `sched::park_timeout`, behind the test-only fault hook.
+    pub(crate) fn park_timeout(timeout: std::time::Duration) -> bool {
+        super::fault::check();
+        sched::park_timeout(timeout)
+    }
 
     /// The lock word of a channel: test-and-test-and-set with bounded exponential spinning,
     /// then yielding the thread. Channel critical sections are a few dozen instructions, never
@@ -213,4 +232,34 @@ mod imp {
             drop(unsafe { (*self.held.get()).take() });
         }
     }
+}
+
+/// Test-only fault injection: make the calling thread's next park panic, as if the scheduler's
+/// park had failed while the caller was queued on a channel or a sync primitive (the unwind
+/// tests in `unwind_tests.rs`). Set and consumed on one thread, with no park in between.
+#[cfg(all(test, not(loom)))]
+pub(crate) mod fault {
+    use std::cell::Cell;
+
+    std::thread_local! {
+        static PANIC_AT_NEXT_PARK: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// The next park on this thread panics with a message starting `expected:`.
+    pub(crate) fn panic_at_next_park() {
+        PANIC_AT_NEXT_PARK.with(|p| p.set(true));
+    }
+
+    pub(crate) fn check() {
+        if PANIC_AT_NEXT_PARK.with(|p| p.replace(false)) {
+            panic!("expected: injected park panic");
+        }
+    }
+}
+
+/// No fault injection outside the crate's unit tests.
+#[cfg(not(any(test, loom)))]
+mod fault {
+    #[inline(always)]
+    pub(crate) fn check() {}
 }

@@ -13,13 +13,23 @@
 //! up (timeout) wins the same CAS with `TIMED_OUT`.
 //!
 //! Lifetime invariants (why raw pointers into another goroutine's stack are sound):
-//! - an entry is in a queue only while its waiter is blocked: the waiter removes all its
-//!   remaining entries, each under its channel's lock, before it returns;
+//! - an entry is in a queue only while its waiter's frame is alive: right after queueing, the
+//!   waiter makes a drop guard (`channel::Queued`, `select::Registration`) that removes all its
+//!   remaining entries, each under its channel's lock, on every way out of the frame: return,
+//!   timeout, and unwinding (a panic while parked);
 //! - a waker touches an entry's waiter and slot only while holding that channel's lock (so
-//!   the waiter cannot be past its cleanup of that channel), and the winner touches nothing of
-//!   the waiter after storing `done` (it unparks a clone of the waiter's `Unparker`).
+//!   the waiter cannot be past its cleanup of that channel), and the winner completes the
+//!   operation and stores `done` before it releases that lock, then touches nothing of the
+//!   waiter (it unparks the `Unparker` it moved out). So once the guard has taken and released
+//!   the lock of every channel it was queued on, no peer is still completing anything for it;
+//!   a guard that sees `done` skips the winning case's channel (the winner removed that entry).
+//!
+//! Deadlines: a timeout too far away to be an `Instant` (`Duration::MAX`) means no deadline
+//! ([`deadline_after`]), and a wait parks at most [`MAX_PARK`] at a time, so no far deadline
+//! makes this crate or the scheduler compute an `Instant` that overflows.
 
 use std::cell::UnsafeCell;
+use std::time::{Duration, Instant};
 
 use crate::loom::{AtomicBool, AtomicUsize, Ordering};
 use crate::shim;
@@ -30,6 +40,15 @@ const NONE: usize = usize::MAX;
 pub(crate) const TIMED_OUT: usize = usize::MAX - 1;
 /// `selected` when a select withdrew to start over (a case became ready while registering).
 pub(crate) const ABORTED: usize = usize::MAX - 2;
+
+/// The longest single park of a timed wait: a far deadline is waited for in steps of this.
+const MAX_PARK: Duration = Duration::from_secs(3600);
+
+/// The deadline `timeout` from now, or `None` (wait without one) if that is past the last
+/// `Instant` (as `Duration::MAX` is): std's `recv_timeout` accepts such timeouts too.
+pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
 
 /// One blocked goroutine or thread, waiting on one or more channel operations. (Public only
 /// because the hidden `Case` trait names it; it has no public methods.)
@@ -98,13 +117,13 @@ impl Waiter {
 
     /// Parks until completed or until `deadline`; true if completed. On false the caller must
     /// still try to claim the waiter for itself (a winner may be completing it right now).
-    pub(crate) fn wait_until(&self, deadline: std::time::Instant) -> bool {
+    pub(crate) fn wait_until(&self, deadline: Instant) -> bool {
         while !self.is_done() {
-            let now = std::time::Instant::now();
+            let now = Instant::now();
             if now >= deadline {
                 return self.is_done();
             }
-            shim::park_timeout(deadline - now);
+            shim::park_timeout((deadline - now).min(MAX_PARK));
         }
         true
     }
@@ -233,6 +252,11 @@ impl<T> WaitQueue<T> {
             }
         }
         None
+    }
+
+    /// Entries queued.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
     }
 
     /// True if some entry of another waiter is queued (it may still lose its selection).

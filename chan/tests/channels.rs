@@ -8,7 +8,7 @@ mod common;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chan::{
     chan, CloseError, RecvError, RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError,
@@ -298,4 +298,59 @@ fn threads_only() {
         tx.send(i).unwrap();
     }
     assert_eq!(t.join().unwrap(), (0..10_000).sum::<u32>());
+}
+
+/// Timeouts too long to be an `Instant` wait without a deadline (std's `recv_timeout` accepts
+/// `Duration::MAX` too), and a deadline at the very end of `Instant`'s range is waited for
+/// without any overflow (before: `Instant + Duration` panicked, in `recv_timeout` itself or,
+/// for `recv_deadline`, inside the scheduler's park while the entry was queued).
+#[test]
+fn far_deadlines_saturate() {
+    at_each_maxprocs("far_deadlines_saturate", |_| {
+        let last = last_instant();
+        let (tx, rx) = chan::<u32>(0);
+        let t = tx.clone();
+        let h = sched::spawn(move || {
+            t.send(1).unwrap();
+            t.send(2).unwrap();
+        });
+        assert_eq!(rx.recv_timeout(Duration::MAX), Ok(1));
+        assert_eq!(rx.recv_deadline(last), Ok(2));
+        h.join().unwrap();
+
+        let r = rx.clone();
+        let h = sched::spawn(move || (r.recv().unwrap(), r.recv().unwrap()));
+        tx.send_timeout(3, Duration::MAX).unwrap();
+        tx.send_deadline(4, last).unwrap();
+        assert_eq!(h.join().unwrap(), (3, 4));
+    });
+}
+
+/// The last `Instant` from now on that the platform can represent, to the nanosecond (so
+/// adding the time left until it to any later `now` overflows).
+fn last_instant() -> Instant {
+    let now = Instant::now();
+    if let Some(last) = now.checked_add(Duration::MAX) {
+        return last;
+    }
+    let fits = |d: Duration| now.checked_add(d).is_some();
+    let (mut lo, mut hi) = (0u64, u64::MAX); // whole seconds: `lo` fits, `hi` does not
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if fits(Duration::from_secs(mid)) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let (mut nlo, mut nhi) = (0u32, 1_000_000_000u32); // then nanoseconds
+    while nhi - nlo > 1 {
+        let mid = nlo + (nhi - nlo) / 2;
+        if fits(Duration::new(lo, mid)) {
+            nlo = mid;
+        } else {
+            nhi = mid;
+        }
+    }
+    now + Duration::new(lo, nlo)
 }

@@ -276,3 +276,19 @@ fn select_send_and_recv_mixed_types() {
         h.join().unwrap();
     });
 }
+
+/// A select timeout too long to be an `Instant` waits without a deadline (before: it panicked
+/// computing one).
+#[test]
+fn select_timeout_too_far_waits_without_deadline() {
+    at_each_maxprocs("select_timeout_too_far_waits_without_deadline", |_| {
+        let (tx, rx) = chan::<u32>(0);
+        let h = sched::spawn(move || tx.send(5).unwrap());
+        let mut sel = Select::new();
+        let i = sel.recv(&rx);
+        let mut op = sel.select_timeout(Duration::MAX);
+        assert_eq!(op.index(), Some(i));
+        assert_eq!(op.recv::<u32>(), Ok(5));
+        h.join().unwrap();
+    });
+}

@@ -85,9 +85,14 @@ impl Cond {
     pub fn wait<'a, T: ?Sized>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
         let me = Waiter::new();
         self.waiters.lock().push_back(me.clone());
+        let queued = Queued {
+            cond: self,
+            me: &me,
+        };
         let mutex = guard.mutex;
         drop(guard);
         me.wait();
+        drop(queued);
         mutex.lock()
     }
 
@@ -133,6 +138,13 @@ impl Cond {
         }
     }
 
+    /// Goroutines and threads queued in `wait`. For tests that check that a waiter leaves
+    /// nothing behind; not part of the API.
+    #[doc(hidden)]
+    pub fn queue_len(&self) -> usize {
+        self.waiters.lock().len()
+    }
+
     /// Wakes every waiting goroutine and thread, oldest first (Go's `Broadcast`).
     ///
     /// ```
@@ -143,6 +155,30 @@ impl Cond {
         let all = std::mem::take(&mut *self.waiters.lock());
         for w in all {
             w.wake();
+        }
+    }
+}
+
+/// A waiter queued in `wait`: the drop guard that takes it out of the queue if it leaves
+/// unsignalled (only possible by unwinding: a panic while parked), and passes on a signal it
+/// received as it unwound, so that no signal is lost to a waiter that is gone.
+struct Queued<'a> {
+    cond: &'a Cond,
+    me: &'a Arc<Waiter>,
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        if crate::shim::model_torn_down() {
+            return;
+        }
+        if !self.me.is_woken() {
+            self.cond
+                .waiters
+                .lock()
+                .retain(|w| !Arc::ptr_eq(w, self.me));
+        } else if std::thread::panicking() {
+            self.cond.signal();
         }
     }
 }

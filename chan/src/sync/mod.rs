@@ -27,6 +27,10 @@
 //! - A waiter publishes itself (a `Waiter` in a queue, under that queue's
 //!   internal lock) before it re-checks the condition it waits for, and loops on its own
 //!   "woken" flag around `park` (park may return because of an old token).
+//! - Right after queueing, a waiter makes a drop guard (`Queued` in `sema.rs`, `cond.rs`,
+//!   `semaphore.rs`) that takes it out of the queue if it leaves unwoken. Only unwinding can do
+//!   that (a panic inside the scheduler's park), so no queue keeps a waiter that is gone; a
+//!   `Cond` signal or `Semaphore` permits handed to a waiter as it unwinds are passed on.
 //! - Internal locks (`shim::Lock`) guard only queue manipulation: no park, no unpark, no user
 //!   code while one is held. Wakers collect the waiters to wake, release the lock, then unpark.
 //! - Lock order: no two internal locks are ever held at once. (A user's [`Mutex`] may be held
@@ -44,6 +48,9 @@
 //!
 //! None, as in Go. A panic while a guard is held unlocks on unwind (the guard's `Drop`); the
 //! data stays as the panicking code left it. Code that needs to know must track it itself.
+//! A panic from inside a blocking wait itself (the scheduler's park failing) leaves no waiter
+//! queued, but a `Mutex`, `RwMutex` or `WaitGroup` may still count the waiter that left: treat
+//! that primitive as broken.
 //!
 //! ```
 //! use chan::sync::{Mutex, WaitGroup};

@@ -247,6 +247,11 @@ impl RawMutex {
         }
     }
 
+    /// Waiters queued (for tests).
+    pub(crate) fn queue_len(&self) -> usize {
+        self.sema.queue_len()
+    }
+
     /// The state bits, for white-box tests.
     #[cfg(all(test, not(loom)))]
     pub(crate) fn state(&self) -> u32 {
@@ -406,6 +411,13 @@ impl<T: ?Sized> Mutex<T> {
     /// ```
     pub fn get_mut(&mut self) -> &mut T {
         self.data.get_mut()
+    }
+
+    /// Goroutines and threads queued waiting for the mutex. For tests that check that a
+    /// waiter leaves nothing behind; not part of the API.
+    #[doc(hidden)]
+    pub fn queue_len(&self) -> usize {
+        self.raw.queue_len()
     }
 
     #[cfg(all(test, not(loom)))]

@@ -191,6 +191,14 @@ impl<T: ?Sized> RwMutex<T> {
         })
     }
 
+    /// Goroutines and threads queued (for the writer lock, or as readers or a writer waiting
+    /// for the other side). For tests that check that a waiter leaves nothing behind; not part
+    /// of the API.
+    #[doc(hidden)]
+    pub fn queue_len(&self) -> usize {
+        self.writer.queue_len() + self.writer_sema.queue_len() + self.reader_sema.queue_len()
+    }
+
     /// The data, through a unique borrow: no locking needed.
     ///
     /// ```

@@ -54,7 +54,16 @@ impl Sema {
                 s.waiters.push_back(me.clone());
             }
         }
+        let _queued = Queued {
+            sema: self,
+            me: &me,
+        };
         me.wait();
+    }
+
+    /// Removes `me` from the queue if it is still there (a waiter leaving without its permit).
+    fn withdraw(&self, me: &Arc<Waiter>) {
+        self.state.lock().waiters.retain(|w| !Arc::ptr_eq(w, me));
     }
 
     /// Releases one permit: to the head waiter (woken), or stored if nobody waits.
@@ -70,6 +79,11 @@ impl Sema {
         if let Some(w) = head {
             w.wake();
         }
+    }
+
+    /// Waiters queued (for tests).
+    pub(crate) fn queue_len(&self) -> usize {
+        self.state.lock().waiters.len()
     }
 
     /// Releases `n` permits: one to each of the first `n` waiters, the rest stored.
@@ -88,6 +102,23 @@ impl Sema {
         };
         for w in woken {
             w.wake();
+        }
+    }
+}
+
+/// A waiter queued in `acquire`: the drop guard that takes it out of the queue if it leaves
+/// without its permit (only possible by unwinding: a panic while parked). The owner's own
+/// count of waiters still counts it then, so the owning `Mutex`, `RwMutex` or `WaitGroup` must
+/// be treated as poisoned; what the guard ensures is that no queue keeps the gone waiter.
+struct Queued<'a> {
+    sema: &'a Sema,
+    me: &'a Arc<Waiter>,
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        if !crate::shim::model_torn_down() && !self.me.is_woken() {
+            self.sema.withdraw(self.me);
         }
     }
 }

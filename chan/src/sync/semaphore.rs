@@ -160,7 +160,19 @@ impl Semaphore {
             }
             queue.push_back((n, me.clone()));
         }
+        let _queued = Queued {
+            sem: self,
+            me: &me,
+            n,
+        };
         me.wait();
+    }
+
+    /// Takes `me` out of the queue if it is still there, then serves the queue: `me` may have
+    /// been the head holding back smaller requests behind it.
+    fn withdraw(&self, me: &Arc<Waiter>) {
+        self.queue.lock().retain(|(_, w)| !Arc::ptr_eq(w, me));
+        self.release_slow(0);
     }
 
     /// Returns one permit, waking the head waiter if that satisfies it.
@@ -239,6 +251,13 @@ impl Semaphore {
         }
     }
 
+    /// Goroutines and threads queued in `acquire`. For tests that check that a waiter leaves
+    /// nothing behind; not part of the API.
+    #[doc(hidden)]
+    pub fn queue_len(&self) -> usize {
+        self.queue.lock().len()
+    }
+
     /// Permits available now (a snapshot; zero while anyone waits).
     ///
     /// ```
@@ -250,6 +269,29 @@ impl Semaphore {
         match self.state.load(Ordering::Relaxed) {
             s if s & QUEUED != 0 => 0,
             s => s,
+        }
+    }
+}
+
+/// A waiter queued in `acquire_slow`: the drop guard that takes it out of the queue if it
+/// leaves unserved (only possible by unwinding: a panic while parked), and gives back the
+/// permits it was handed if it was served as it unwound.
+struct Queued<'a> {
+    sem: &'a Semaphore,
+    me: &'a Arc<Waiter>,
+    /// The permits asked for.
+    n: usize,
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        if crate::shim::model_torn_down() {
+            return;
+        }
+        if !self.me.is_woken() {
+            self.sem.withdraw(self.me);
+        } else if std::thread::panicking() {
+            self.sem.release_many(self.n);
         }
     }
 }

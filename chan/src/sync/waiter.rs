@@ -35,9 +35,14 @@ impl Waiter {
 
     /// Parks until [`wake`](Waiter::wake) has been called. Only the waiter itself calls this.
     pub(crate) fn wait(&self) {
-        while !self.woken.load(Ordering::Acquire) {
+        while !self.is_woken() {
             park();
         }
+    }
+
+    /// True once a waker has popped this waiter and woken it.
+    pub(crate) fn is_woken(&self) -> bool {
+        self.woken.load(Ordering::Acquire)
     }
 
     /// Wakes the waiter. Call with no internal lock held.

@@ -158,6 +158,13 @@ impl WaitGroup {
         self.add(-1);
     }
 
+    /// Goroutines and threads queued in `wait`. For tests that check that a waiter leaves
+    /// nothing behind; not part of the API.
+    #[doc(hidden)]
+    pub fn queue_len(&self) -> usize {
+        self.inner.sema.queue_len()
+    }
+
     /// Parks until the counter is zero; returns at once if it is zero now.
     ///
     /// # Panics
