@@ -5,12 +5,16 @@
 //! `cargo run --release --example chan_throughput -- 10000000`
 //! The Go twin is `benches/go/cmd/chan_throughput`.
 
+#[path = "bench_mode.rs"]
+mod bench_mode;
+
 use std::time::Instant;
 
 const PRODUCERS: u64 = 4;
 const CONSUMERS: usize = 4;
 
 fn main() {
+    let mode = bench_mode::init();
     let n: u64 = std::env::args()
         .nth(1)
         .map_or(10_000_000, |a| a.parse().expect("N"));
@@ -50,7 +54,7 @@ fn main() {
     assert_eq!(count, total, "messages received");
     assert_eq!(sum, total * (total - 1) / 2, "sum of values received");
     println!(
-        "chan_throughput: msgs={total} maxprocs={} mmsgs_per_s={:.2}",
+        "chan_throughput: mode={mode} msgs={total} maxprocs={} mmsgs_per_s={:.2}",
         gort::maxprocs(),
         total as f64 / elapsed.as_secs_f64() / 1e6
     );

@@ -5,9 +5,13 @@
 //! `cargo run --release --example ctxswitch -- 10000000`
 //! The Go twin is `benches/go/cmd/ctxswitch`.
 
+#[path = "bench_mode.rs"]
+mod bench_mode;
+
 use std::time::Instant;
 
 fn main() {
+    let mode = bench_mode::init();
     let n: u64 = std::env::args()
         .nth(1)
         .map_or(10_000_000, |a| a.parse().expect("N"));
@@ -37,7 +41,7 @@ fn main() {
     });
     assert_eq!(received, n, "every token received exactly once");
     println!(
-        "ctxswitch: n={n} maxprocs={} ns_per_switch={:.1}",
+        "ctxswitch: mode={mode} n={n} maxprocs={} ns_per_switch={:.1}",
         gort::maxprocs(),
         elapsed.as_nanos() as f64 / n as f64
     );

@@ -9,23 +9,27 @@ use std::io::{self, Read, Write};
 
 use gort::net::{TcpListener, TcpStream};
 
+#[path = "bench_mode.rs"]
+mod bench_mode;
+
 fn main() {
+    let mode = bench_mode::init();
     let addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:7878".into());
-    if let Err(e) = gort::run(move || serve(&addr)) {
+    if let Err(e) = gort::run(move || serve(&addr, mode)) {
         eprintln!("echo_server: {e}");
         std::process::exit(1);
     }
 }
 
-fn serve(addr: &str) -> io::Result<()> {
+fn serve(addr: &str, mode: &str) -> io::Result<()> {
     let listener = TcpListener::bind(addr)?;
     // Out of descriptors (`ulimit -n`), `accept` waits and retries; say so when that begins
     // and when it ends.
     listener.on_accept_stall(|stall| eprintln!("echo_server: {stall}"));
     eprintln!(
-        "echo_server: listening on {} (GORT_MAXPROCS={})",
+        "echo_server: listening on {} (GORT_MAXPROCS={}, mode {mode})",
         listener.local_addr()?,
         gort::maxprocs()
     );

@@ -5,12 +5,16 @@
 //! `cargo run --release --example mutex_contention -- 8000000`
 //! The Go twin is `benches/go/cmd/mutex`.
 
+#[path = "bench_mode.rs"]
+mod bench_mode;
+
 use std::sync::Arc;
 use std::time::Instant;
 
 const WORKERS: u64 = 8;
 
 fn main() {
+    let mode = bench_mode::init();
     let n: u64 = std::env::args()
         .nth(1)
         .map_or(8_000_000, |a| a.parse().expect("N"));
@@ -41,7 +45,7 @@ fn main() {
         "every increment happened under the lock"
     );
     println!(
-        "mutex_contention: ops={count} goroutines={WORKERS} maxprocs={} ns_per_op={:.1}",
+        "mutex_contention: mode={mode} ops={count} goroutines={WORKERS} maxprocs={} ns_per_op={:.1}",
         gort::maxprocs(),
         elapsed.as_nanos() as f64 / count as f64
     );

@@ -7,9 +7,13 @@
 //! its index + 1 and the join checks it, so `ok` counts goroutines whose result was seen. The
 //! Go twin is `benches/go/cmd/spawn_many` (`go f()` + `sync.WaitGroup`).
 
+#[path = "bench_mode.rs"]
+mod bench_mode;
+
 use std::time::Instant;
 
 fn main() {
+    let mode = bench_mode::init();
     let mut args = std::env::args().skip(1);
     let n: usize = args.next().map_or(1_000_000, |a| a.parse().expect("N"));
     let batch: usize = args.next().map_or(0, |a| a.parse().expect("batch"));
@@ -26,7 +30,7 @@ fn main() {
         (ok, start.elapsed())
     });
     println!(
-        "spawn_many: maxprocs={} batch={batch} elapsed_ms={:.1}",
+        "spawn_many: mode={mode} maxprocs={} batch={batch} elapsed_ms={:.1}",
         gort::maxprocs(),
         elapsed.as_secs_f64() * 1e3
     );

@@ -122,6 +122,8 @@ pub(crate) struct Processor {
     /// Goroutine ids reserved for this P: `goid_next..goid_end`.
     goid_next: u64,
     goid_end: u64,
+    /// Spawns made while `runnext` was taken, counted for `spawn_spreads`.
+    spread_count: u32,
 }
 
 /// Goroutines taken from `runnext` in a row before the local queue's head gets a turn.
@@ -147,6 +149,7 @@ impl Processor {
             stall_watch: Vec::new(),
             goid_next: 0,
             goid_end: 0,
+            spread_count: 0,
         })
     }
 
@@ -170,6 +173,21 @@ impl Processor {
         }
         self.runq.push(g);
         true
+    }
+
+    /// Where a goroutine this P spawns should start, in the thread-affine mode: false to keep
+    /// it here (`runq_put_spawned`), true to put it on the global queue, where any idle M takes
+    /// it. A goroutine stays on the thread that first runs it, so where it starts is where it
+    /// runs for good; a burst of spawns (a pipeline's stages, a fan-out) that all started on the
+    /// spawner's thread could never spread again. The first child still runs next here
+    /// (`runnext` is empty: the fork-join hand-off); after it, one spawn in `nprocs` stays and
+    /// the others go to the global queue.
+    pub(crate) fn spawn_spreads(&mut self, nprocs: usize) -> bool {
+        if nprocs < 2 || self.shared().runnext.load(Ordering::Relaxed).is_null() {
+            return false;
+        }
+        self.spread_count = self.spread_count.wrapping_add(1);
+        self.spread_count as usize % nprocs != 0
     }
 
     /// Owner: queues `g`. With `next`, `g` goes to `runnext` and the goroutine it displaces to

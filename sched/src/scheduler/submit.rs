@@ -27,19 +27,27 @@ where
     M: FnOnce(u64, Option<&mut CellCache>) -> (GRef, R),
 {
     let mut make = Some(make);
+    let nprocs = sched().nprocs();
+    let affine = !crate::config::migrate();
     let on_p = machine::with_current_p(|p| {
         let p = p?;
         let make = make.take().expect("make used once");
         let (g, handle) = make(p.next_goid(), Some(&mut p.cells));
         let goid = g.header().id;
         p.count_spawn();
+        if affine && p.spawn_spreads(nprocs) {
+            return Some((handle, goid, Some(g)));
+        }
         p.runq_put_spawned(g);
-        Some((handle, goid))
+        Some((handle, goid, None))
     });
-    if let Some((handle, goid)) = on_p {
+    if let Some((handle, goid, spread)) = on_p {
         // Outside `with_current_p`: the subscriber is user code (trace.rs).
         trace_event!(goid, "spawn");
-        wakep();
+        match spread {
+            Some(g) => push_global(g),
+            None => wakep(),
+        }
         return handle;
     }
     let make = make.take().expect("make used once");
