@@ -23,7 +23,7 @@
 //!   right from one thread to another with acquire/release ordering, so these accesses are
 //!   never concurrent.
 //! - The holder of the run right stores the result in the packet, then completes it once
-//!   (`GRef::complete`); after that the cell never touches the packet again (the handle may
+//!   (`GRef::publish_end`); after that the cell never touches the packet again (the handle may
 //!   already have freed it).
 //! - A goroutine parked forever is never freed (the park state owns the scheduler's reference),
 //!   exactly as Go leaks a goroutine blocked forever. Its stack is therefore never reused while
@@ -71,7 +71,7 @@ pub(crate) struct Vtable {
     /// Stores `Err(payload)` as the result without running the closure.
     fail: unsafe fn(NonNull<Header>, Panic),
     /// Publishes completion to the packet (see `join.rs`).
-    complete: unsafe fn(NonNull<Header>),
+    publish_end: unsafe fn(NonNull<Header>),
     /// Frees the cell.
     dealloc: unsafe fn(NonNull<Header>),
 }
@@ -220,9 +220,9 @@ impl GRef {
 
     /// Publishes the goroutine's end to its join handle (wakes a joiner, or reports an unjoined
     /// panic). Called once, by the M that ran it to its end (or failed to start it).
-    pub(crate) fn complete(&self) {
+    pub(crate) fn publish_end(&self) {
         // SAFETY: the caller held the run right through the end: the result is stored.
-        unsafe { (self.header().vtable.complete)(self.0) }
+        unsafe { (self.header().vtable.publish_end)(self.0) }
     }
 }
 
@@ -276,7 +276,7 @@ where
     &Vtable {
         run: run::<F, T>,
         fail: fail::<F, T>,
-        complete: complete::<F, T>,
+        publish_end: publish_end::<F, T>,
         dealloc: dealloc::<F, T>,
     }
 }
@@ -308,11 +308,11 @@ unsafe fn fail<F, T>(ptr: NonNull<Header>, payload: Panic) {
     unsafe { cell.packet.as_ref().set_result(Err(payload)) };
 }
 
-unsafe fn complete<F, T>(ptr: NonNull<Header>) {
+unsafe fn publish_end<F, T>(ptr: NonNull<Header>) {
     // SAFETY: the caller ran the goroutine to its end (vtable contract).
     let cell = unsafe { cell::<F, T>(ptr) };
     // SAFETY: the result is stored; this is the one completion.
-    unsafe { Packet::complete(cell.packet) };
+    unsafe { Packet::publish(cell.packet) };
 }
 
 unsafe fn dealloc<F, T>(ptr: NonNull<Header>) {
@@ -323,6 +323,30 @@ unsafe fn dealloc<F, T>(ptr: NonNull<Header>) {
     unsafe {
         std::ptr::drop_in_place(cell.as_ptr());
         crate::cellcache::dealloc(cell.cast(), Layout::new::<GCell<F, T>>());
+    }
+}
+
+/// The body of every goroutine's coroutine, on the goroutine's own stack.
+pub(crate) fn goroutine_main(h: *const Header, yielder: &GYielder) {
+    // SAFETY: the M that first resumes us holds a reference to the goroutine for as long as it
+    // runs, and the goroutine cannot end before this function returns.
+    let header = unsafe { &*h };
+    header.yielder.set(yielder);
+    // SAFETY: `h` is alive (above). The reference is borrowed from the M's (never dropped here),
+    // which saves a count/uncount pair per goroutine.
+    let g = std::mem::ManuallyDrop::new(unsafe { GRef::from_raw(std::ptr::NonNull::from(header)) });
+    g.run();
+    // Destructors of goroutine-locals are user code: a panic there is reported, never allowed
+    // to unwind into the scheduler (it would kill this M and strand its P).
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        crate::local::drop_locals(header)
+    }));
+    if let Err(payload) = dropped {
+        let what = format!(
+            "goroutine {} dropping its goroutine-local values",
+            header.id
+        );
+        crate::config::contained_panic(&what, payload);
     }
 }
 
@@ -364,7 +388,7 @@ mod tests {
         drop(g);
         assert_eq!(Arc::strong_count(&token), 2);
         g2.fail(Box::new("not started"));
-        g2.complete();
+        g2.publish_end();
         drop(g2);
         assert_eq!(
             Arc::strong_count(&token),
@@ -379,7 +403,7 @@ mod tests {
         let (g, packet) = GRef::new(None, 1, None, 0, || 41 + 1);
         let handle = JoinHandle::new(packet);
         g.run();
-        g.complete();
+        g.publish_end();
         drop(g);
         assert_eq!(handle.join().unwrap(), 42);
     }

@@ -62,7 +62,7 @@ impl JoinState {
 
     /// Completer: publishes completion. `take_waiter` runs (once) if a joiner registered, before
     /// completion is published, so the joiner cannot free the packet under it.
-    pub(crate) fn complete(&self, take_waiter: impl FnOnce()) -> Completed {
+    pub(crate) fn set_complete(&self, take_waiter: impl FnOnce()) -> Completed {
         let mut cur = self.0.load(Ordering::Acquire);
         loop {
             if cur & WAITER != 0 {
@@ -129,7 +129,7 @@ impl<T> Packet<T> {
     /// Stores the goroutine's result.
     ///
     /// # Safety
-    /// Called by the completer, once, before [`Packet::complete`].
+    /// Called by the completer, once, before [`Packet::publish`].
     pub(crate) unsafe fn set_result(&self, result: std::thread::Result<T>) {
         // SAFETY: before COMPLETE nobody else touches the result (module invariants).
         unsafe { *self.result.get() = Some(result) };
@@ -140,12 +140,12 @@ impl<T> Packet<T> {
     ///
     /// # Safety
     /// `this` is a live packet; called once, by the completer, after `set_result`.
-    pub(crate) unsafe fn complete(this: NonNull<Packet<T>>) {
+    pub(crate) unsafe fn publish(this: NonNull<Packet<T>>) {
         // SAFETY: the packet lives until COMPLETE is published (the handle frees only after
         // observing it) or, if the handle is gone, until we free it below.
         let packet = unsafe { this.as_ref() };
         let mut waiter = None;
-        let done = packet.state.complete(|| {
+        let done = packet.state.set_complete(|| {
             // SAFETY: WAITER observed (acquire) after the joiner wrote `waiter` (release); the
             // joiner does not touch it again until COMPLETE.
             waiter = unsafe { (*packet.waiter.get()).take() };
@@ -335,7 +335,7 @@ mod loom_tests {
             let completer = thread::spawn(move || {
                 r.store(42, Ordering::Relaxed);
                 let mut took = false;
-                let done = s.complete(|| took = true);
+                let done = s.set_complete(|| took = true);
                 assert_eq!(took, done == Completed::WakeJoiner);
                 if took {
                     w.fetch_add(1, Ordering::Relaxed);
@@ -367,7 +367,7 @@ mod loom_tests {
             let frees = Arc::new(AtomicUsize::new(0));
             let (s, f) = (state.clone(), frees.clone());
             let completer = thread::spawn(move || {
-                let done = s.complete(|| panic!("no joiner registered"));
+                let done = s.set_complete(|| panic!("no joiner registered"));
                 if done == Completed::CompleterFrees {
                     f.fetch_add(1, Ordering::Relaxed);
                 }
@@ -394,7 +394,7 @@ mod tests {
         // SAFETY: the completer's single call, after storing the result.
         unsafe {
             p.as_ref().set_result(Ok(1));
-            Packet::complete(p);
+            Packet::publish(p);
         }
     }
 
@@ -408,7 +408,7 @@ mod tests {
         // SAFETY: as above.
         unsafe {
             p.as_ref().set_result(Ok("done".to_string()));
-            Packet::complete(p);
+            Packet::publish(p);
         }
         assert!(handle.is_finished());
         assert_eq!(handle.join().unwrap(), "done");

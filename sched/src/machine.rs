@@ -243,7 +243,7 @@ fn execute(m: &Machine, g: GRef) {
                 }
                 let ptr = g.as_ptr() as usize;
                 *coroutine = Some(corosensei::Coroutine::with_stack(stack, move |y, ()| {
-                    goroutine_main(ptr as *const Header, y)
+                    crate::goroutine::goroutine_main(ptr as *const Header, y)
                 }));
             }
             Err(e) => {
@@ -316,7 +316,7 @@ fn finish(m: &Machine, g: GRef) {
     // Completing may run user destructors (a closure dropped unrun; a result that panics when
     // dropped aborts in `join::free` instead), which must not unwind into the scheduler.
     let completed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-        g.complete();
+        g.publish_end();
         drop(g);
     }));
     if let Err(payload) = completed {
@@ -335,30 +335,6 @@ fn guard_info(h: &Header) -> GuardInfo {
         name_ptr: name.as_ptr(),
         name_len: name.len(),
         stack_size,
-    }
-}
-
-/// The body of every goroutine's coroutine, on the goroutine's own stack.
-fn goroutine_main(h: *const Header, yielder: &crate::goroutine::GYielder) {
-    // SAFETY: the M that first resumes us holds a reference to the goroutine for as long as it
-    // runs, and the goroutine cannot end before this function returns.
-    let header = unsafe { &*h };
-    header.yielder.set(yielder);
-    // SAFETY: `h` is alive (above). The reference is borrowed from the M's (never dropped here),
-    // which saves a count/uncount pair per goroutine.
-    let g = std::mem::ManuallyDrop::new(unsafe { GRef::from_raw(std::ptr::NonNull::from(header)) });
-    g.run();
-    // Destructors of goroutine-locals are user code: a panic there is reported, never allowed
-    // to unwind into the scheduler (it would kill this M and strand its P).
-    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        crate::local::drop_locals(header)
-    }));
-    if let Err(payload) = dropped {
-        let what = format!(
-            "goroutine {} dropping its goroutine-local values",
-            header.id
-        );
-        crate::config::contained_panic(&what, payload);
     }
 }
 
