@@ -35,6 +35,7 @@ mod machine;
 mod park;
 mod poller;
 mod processor;
+mod runnext;
 mod scheduler;
 mod signal;
 mod spawn;

@@ -19,14 +19,15 @@
 //! cap bounds what the cache can hold resident: `STACK_CACHE` × the default stack size per P.
 //! Beyond it, stacks go back to the global pool, which releases their pages (`stack.rs`).
 
-use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use crossbeam_deque::{Stealer, Worker};
 use crossbeam_utils::CachePadded;
 
 use crate::goroutine::{GRef, Header};
+use crate::runnext::RunNext;
 use crate::stack::{self, Stack, StackError};
 
 /// Stacks of the default size kept per P.
@@ -41,7 +42,7 @@ const STACK_CACHE: usize = 16;
 pub(crate) struct ProcShared {
     pub(crate) stealer: CachePadded<OnceLock<Stealer<GRef>>>,
     /// The goroutine to run next, or null. Owned references, moved in and out with `swap`.
-    pub(crate) runnext: CachePadded<AtomicPtr<Header>>,
+    pub(crate) runnext: CachePadded<RunNext<Header>>,
     counters: CachePadded<Counters>,
 }
 
@@ -58,7 +59,7 @@ impl ProcShared {
     pub(crate) fn new() -> ProcShared {
         ProcShared {
             stealer: CachePadded::new(OnceLock::new()),
-            runnext: CachePadded::new(AtomicPtr::new(ptr::null_mut())),
+            runnext: CachePadded::new(RunNext::new()),
             counters: CachePadded::new(Counters {
                 schedtick: AtomicU32::new(0),
                 spawned: AtomicU64::new(0),
@@ -88,16 +89,12 @@ impl ProcShared {
 
     /// True if a thief could find work here.
     pub(crate) fn has_work(&self) -> bool {
-        !self.runnext.load(Ordering::Relaxed).is_null()
-            || self.stealer.get().is_some_and(|s| !s.is_empty())
+        !self.runnext.is_empty() || self.stealer.get().is_some_and(|s| !s.is_empty())
     }
 
     /// Takes `runnext` (owner or thief; each pointer is taken by exactly one `swap`).
     pub(crate) fn take_runnext(&self) -> Option<GRef> {
-        if self.runnext.load(Ordering::Relaxed).is_null() {
-            return None;
-        }
-        let ptr = self.runnext.swap(ptr::null_mut(), Ordering::Acquire);
+        let ptr = self.runnext.take();
         // SAFETY: pointers in `runnext` are owned references put there by `runq_put`.
         NonNull::new(ptr).map(|p| unsafe { GRef::from_raw(p) })
     }
@@ -165,10 +162,10 @@ impl Processor {
     /// the spawner's first child running next on this P, is the same. True if the queue grew.
     pub(crate) fn runq_put_spawned(&mut self, g: GRef) -> bool {
         let runnext = &self.shared().runnext;
-        // Only the owner puts into `runnext` (thieves only take out): empty now means empty
-        // until this store.
-        if runnext.load(Ordering::Relaxed).is_null() {
-            runnext.store(g.into_raw().as_ptr(), Ordering::Release);
+        if runnext.is_empty() {
+            // Only the owner puts (runnext.rs): an empty slot stays empty until this put.
+            let put = runnext.put_if_empty(g.into_raw().as_ptr());
+            debug_assert!(put);
             return false;
         }
         self.runq.push(g);
@@ -183,7 +180,7 @@ impl Processor {
     /// (`runnext` is empty: the fork-join hand-off); after it, one spawn in `nprocs` stays and
     /// the others go to the global queue.
     pub(crate) fn spawn_spreads(&mut self, nprocs: usize) -> bool {
-        if nprocs < 2 || self.shared().runnext.load(Ordering::Relaxed).is_null() {
+        if nprocs < 2 || self.shared().runnext.is_empty() {
             return false;
         }
         self.spread_count = self.spread_count.wrapping_add(1);
@@ -197,16 +194,7 @@ impl Processor {
             self.runq.push(g);
             return true;
         }
-        let runnext = &self.shared().runnext;
-        let new = g.into_raw().as_ptr();
-        // Only the owner puts into `runnext` (thieves only take out), so if it is empty now it
-        // stays empty until this store: no RMW needed then.
-        let old = if runnext.load(Ordering::Relaxed).is_null() {
-            runnext.store(new, Ordering::Release);
-            std::ptr::null_mut()
-        } else {
-            runnext.swap(new, Ordering::AcqRel)
-        };
+        let old = self.shared().runnext.put(g.into_raw().as_ptr());
         match NonNull::new(old) {
             None => false,
             Some(old) => {

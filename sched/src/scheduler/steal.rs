@@ -9,7 +9,6 @@
 //! queued but has stopped scheduling (`take_from_stalled`): its M is off the CPU or stuck in
 //! one goroutine, and what it queued would wait for it.
 
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crossbeam_deque::Steal;
@@ -93,7 +92,7 @@ fn steal_from(s: &Scheduler, p: &mut Processor, victim: usize, take_runnext: boo
 /// goroutine there was readied by the one running and usually runs as soon as that one parks;
 /// taking it earlier would only bounce it between threads (Go's `runqgrab` does the same).
 fn steal_runnext(shared: &ProcShared) -> Option<GRef> {
-    if shared.runnext.load(Ordering::Relaxed).is_null() {
+    if shared.runnext.is_empty() {
         return None;
     }
     let tick = shared.schedtick();
