@@ -48,9 +48,11 @@ pub(super) fn watch(s: &'static Scheduler, m: &Machine) -> (Box<Processor>, bool
     }
 }
 
-/// One blocking poll, until the earliest timer. Goroutines the poll readies go to the global
-/// queue (this M has no P, and `push_global` does not wake an M for them); this M then takes
-/// an idle P and runs them itself. Returns the P this M runs with next, if it has one.
+/// One blocking poll, until the earliest timer. Goroutines the poll readies go home
+/// (`home.rs`), which hands their Ms a P (this M's own included, through its slot); in migrate
+/// mode they go to the global queue (this M has no P, and `push_global` does not wake an M for
+/// them) and this M takes an idle P and runs them itself. Returns the P this M runs with next,
+/// if it has one.
 fn poll_once(s: &'static Scheduler, m: &Machine) -> Option<(Box<Processor>, bool)> {
     let me = &m.handoff;
     let Some(poller) = crate::poller::poller() else {
@@ -77,7 +79,10 @@ fn poll_once(s: &'static Scheduler, m: &Machine) -> Option<(Box<Processor>, bool
     if let Some(handed) = me.take() {
         return Some(handed);
     }
-    if readied == 0 {
+    // Goroutines homed to an M went home (`home.rs`: this M's own came back as a P in its
+    // slot, taken above). Only in migrate mode do readied goroutines wait on the global queue
+    // for this M to take a P and run them.
+    if readied == 0 || s.global.is_empty() {
         return None;
     }
     match s.idle.take_p_for_io(me) {
