@@ -54,8 +54,10 @@ struct Own {
     streak: u32,
     /// Displaced from `next`, or readied by other threads: FIFO.
     local: VecDeque<GRef>,
-    /// Yielded: they run after everything else this M and its P have waiting.
-    yielded: VecDeque<GRef>,
+    /// Yielded, or readied without a hand-off (`ready_later`: a joiner woken by a goroutine's
+    /// end): they run after everything else this M and its P have waiting, as the tail of a
+    /// Go run queue would put them (a fork-join parent then wakes once for many children).
+    later: VecDeque<GRef>,
 }
 
 /// Goroutines taken from `next` in a row before the queues get a turn (as `runnext`'s).
@@ -118,20 +120,16 @@ impl Machine {
         unsafe { (*self.p.get()).is_some() }
     }
 
-    /// Queues `g`, homed to this M, from this M's own thread: into `next` (displacing the
-    /// goroutine there to the local queue's tail) or at the local queue's tail.
+    /// Queues `g`, homed to this M, from this M's own thread: into `next` (a hand-off,
+    /// displacing the goroutine there to the local queue's tail), or behind everything else
+    /// waiting here (`later`).
     pub(crate) fn push_own(&self, g: GRef, next: bool) {
         let mut own = self.own.borrow_mut();
         if !next {
-            own.local.push_back(g);
+            own.later.push_back(g);
         } else if let Some(old) = own.next.replace(g) {
             own.local.push_back(old);
         }
-    }
-
-    /// Queues `g`, homed to this M, which yielded: it runs after everything else waiting here.
-    pub(crate) fn push_yielded(&self, g: GRef) {
-        self.own.borrow_mut().yielded.push_back(g);
     }
 
     /// This M's `next` goroutine, unless `NEXT_STREAK` ran from it in a row.
@@ -156,12 +154,12 @@ impl Machine {
         Some(g)
     }
 
-    /// What is left of this M's own goroutines once its queues and its P's are empty: the
-    /// yielded ones, then `next` after a long streak.
+    /// What is left of this M's own goroutines once its queues and its P's are empty: `later`,
+    /// then `next` after a long streak.
     pub(crate) fn pop_rest(&self) -> Option<GRef> {
         let mut own = self.own.borrow_mut();
         own.streak = 0;
-        own.yielded.pop_front().or_else(|| own.next.take())
+        own.later.pop_front().or_else(|| own.next.take())
     }
 
     /// True if goroutines homed to this M wait to run (it must not sleep without a P coming).
@@ -169,7 +167,7 @@ impl Machine {
         let own = self.own.borrow();
         own.next.is_some()
             || !own.local.is_empty()
-            || !own.yielded.is_empty()
+            || !own.later.is_empty()
             || self.handoff.has_remote()
     }
 }

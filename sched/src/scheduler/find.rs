@@ -52,7 +52,7 @@ pub(crate) fn find_runnable(m: &Machine) -> GRef {
         }
         // A hand-off first; then this M's own goroutines (started here: `home.rs`) and its
         // P's queue of unstarted ones take turns at first place, so neither starves the other;
-        // yielded goroutines after both.
+        // yielded goroutines and joiners (`later`) after both.
         if let Some(g) = m.pop_next() {
             return found(s, m, g);
         }

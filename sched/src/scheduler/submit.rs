@@ -132,7 +132,7 @@ pub(super) fn start(started: Started<Box<crate::processor::Processor>>) {
 pub(crate) fn requeue_yielded(m: &Machine, g: GRef) {
     if g.header().home().is_some() {
         // Its home is this M (it was just running here).
-        return m.push_yielded(g);
+        return m.push_own(g, false);
     }
     // SAFETY: on the M's own thread, on its stack; the borrow ends here.
     match unsafe { m.p() } {
