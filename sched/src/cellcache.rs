@@ -24,9 +24,10 @@
 //! pages a third of the 1-P bursts took 3-4x longer on this VM (a 2 MiB fault that has to be
 //! backed at once), and gort's cells gain nothing from huge pages.
 
+use crate::loom::std_only::{AtomicUsize, Mutex};
+use crate::loom::Ordering;
 use std::alloc::Layout;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Bytes per size class step.
 const STEP: usize = 16;
@@ -48,8 +49,7 @@ struct FreeCell(NonNull<u8>);
 unsafe impl Send for FreeCell {}
 
 /// The global pools, one per class.
-static GLOBAL: [std::sync::Mutex<Vec<FreeCell>>; CLASSES] =
-    [const { std::sync::Mutex::new(Vec::new()) }; CLASSES];
+static GLOBAL: [Mutex<Vec<FreeCell>>; CLASSES] = [const { Mutex::new(Vec::new()) }; CLASSES];
 
 /// Lengths of the global pools (a hint read without the lock, so that an allocation that
 /// finds both its P's list and the pool empty, as in a burst of spawns, takes no lock).

@@ -13,7 +13,8 @@
 //! Values are read once, the first time they are needed, and cached in atomics (the stack size
 //! is read on every goroutine start).
 
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use crate::loom::std_only::{AtomicBool, AtomicU8, AtomicUsize, OnceLock};
+use crate::loom::Ordering;
 
 /// Default usable stack size per goroutine.
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
@@ -72,7 +73,7 @@ pub(crate) fn initial_maxprocs() -> usize {
 /// `GORT_MAXPROCS`, else the available parallelism; read once (callers may ask often before
 /// the runtime starts, e.g. a mutex deciding whether to spin).
 fn maxprocs_from_env() -> usize {
-    static FROM_ENV: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    static FROM_ENV: OnceLock<usize> = OnceLock::new();
     *FROM_ENV.get_or_init(|| {
         std::env::var("GORT_MAXPROCS")
             .ok()

@@ -57,10 +57,10 @@
 //! Off Linux (no cheap thread count) only strict mode reports; `GORT_DEADLOCK=off` disables
 //! detection. The mode is read once, at the first check.
 
+use crate::loom::std_only::{AtomicIsize, AtomicU64, OnceLock};
+use crate::loom::Ordering;
 use std::cell::Cell;
 use std::io::Write;
-use std::sync::atomic::{AtomicIsize, AtomicU64, Ordering};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 /// How long, in strict mode, everything must stay asleep before the watchdog reports.

@@ -29,13 +29,13 @@
 //!   exactly as Go leaks a goroutine blocked forever. Its stack is therefore never reused while
 //!   anything on it may still be referenced.
 
+use crate::loom::{fence, AtomicPtr, AtomicUsize, Ordering};
 use std::alloc::Layout;
 use std::any::Any;
 use std::cell::{Cell, UnsafeCell};
 use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use corosensei::{Coroutine, Yielder};
@@ -240,7 +240,7 @@ impl Drop for GRef {
         if self.header().refs.fetch_sub(1, Ordering::Release) != 1 {
             return;
         }
-        std::sync::atomic::fence(Ordering::Acquire);
+        fence(Ordering::Acquire);
         // SAFETY: this was the last reference; nothing else can reach the cell.
         unsafe { (self.header().vtable.dealloc)(self.0) }
     }

@@ -21,7 +21,8 @@
 //! queue if the M has none. `has_waiters` keeps deadlock detection silent while any goroutine
 //! waits for I/O.
 
-use std::sync::OnceLock;
+use crate::loom::std_only::{AtomicBool, OnceLock};
+use crate::loom::Ordering;
 use std::time::Duration;
 
 /// An I/O readiness poller the scheduler blocks in when idle.
@@ -73,15 +74,15 @@ pub(crate) fn io_waiters() -> bool {
 }
 
 /// True while some thread is inside `Poller::poll` (only one may be: the module's gate).
-static POLLING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static POLLING: AtomicBool = AtomicBool::new(false);
 
 /// Claims the right to call `poll`. False if another thread holds it. Acquire: pairs with the
 /// last holder's `end_poll`.
 pub(crate) fn try_begin_poll() -> bool {
-    !POLLING.swap(true, std::sync::atomic::Ordering::Acquire)
+    !POLLING.swap(true, Ordering::Acquire)
 }
 
 /// Gives the right to poll back.
 pub(crate) fn end_poll() {
-    POLLING.store(false, std::sync::atomic::Ordering::Release);
+    POLLING.store(false, Ordering::Release);
 }

@@ -19,9 +19,9 @@
 //! cap bounds what the cache can hold resident: `STACK_CACHE` × the default stack size per P.
 //! Beyond it, stacks go back to the global pool, which releases their pages (`stack.rs`).
 
+use crate::loom::std_only::OnceLock;
+use crate::loom::{AtomicU32, AtomicU64, Ordering};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::OnceLock;
 
 use crossbeam_deque::{Stealer, Worker};
 use crossbeam_utils::CachePadded;

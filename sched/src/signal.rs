@@ -47,12 +47,12 @@
 //! that install themselves first and chain the same way (std's own overflow handler, sanitizers,
 //! JIT runtimes) work with that.
 
+use crate::loom::std_only::{compiler_fence, AtomicPtr, Once};
+use crate::loom::Ordering;
 use std::cell::Cell;
 use std::io;
 use std::mem;
 use std::ptr;
-use std::sync::atomic::{compiler_fence, AtomicPtr, Ordering};
-use std::sync::Once;
 
 use libc::{c_int, c_void, siginfo_t};
 

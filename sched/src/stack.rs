@@ -62,11 +62,11 @@
 //! The scheduler keeps a per-processor cache of stacks on top of this module; the global path
 //! here is the slow path.
 
+use crate::loom::std_only::{AtomicUsize, Mutex, MutexGuard, OnceLock, PoisonError};
+use crate::loom::Ordering;
 use std::fmt;
 use std::io;
 use std::ptr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use corosensei::stack::StackPointer;
 use libc::c_void;

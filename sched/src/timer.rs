@@ -42,8 +42,9 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::Arc;
+
+use crate::loom::std_only::{AtomicBool, AtomicU64, AtomicUsize, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::loom::{AtomicU32, Ordering};

@@ -11,7 +11,7 @@
 //! count under the idle lock, where `set_maxprocs` changes it, so a P is never retired above a
 //! count that grew back meanwhile.
 
-use std::sync::atomic::Ordering;
+use crate::loom::Ordering;
 
 use super::{sched, sleep, submit, Scheduler, MAX_PROCS};
 use crate::machine::Machine;

@@ -57,8 +57,8 @@ pub(crate) use sleep::check_deadlock_now;
 pub(crate) use submit::{ready, ready_later, requeue_yielded, reserve_goids, spawn};
 pub(crate) use watcher::timers_changed;
 
-use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use crate::loom::std_only::{AtomicPtr, OnceLock};
+use crate::loom::{AtomicU64, AtomicUsize, Ordering};
 
 use crossbeam_deque::Injector;
 

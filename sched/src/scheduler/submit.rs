@@ -9,7 +9,7 @@
 //! P's own queue skips the fence: that P is running and will get to the work itself, so a
 //! missed wake-up costs parallelism for a moment, never the work.
 
-use std::sync::atomic::Ordering;
+use crate::loom::Ordering;
 
 use super::idle::Started;
 use super::sched;
