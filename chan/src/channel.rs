@@ -28,7 +28,10 @@ use crate::error::{
     CloseError, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError,
     TrySendError,
 };
-use crate::waiter::{deadline_after, Entry, Slot, WaitQueue, Waiter, ABORTED, TIMED_OUT};
+use crate::list::Node;
+use crate::waiter::{
+    deadline_after, Entry, EntryNode, Slot, WaitQueue, Waiter, ABORTED, TIMED_OUT,
+};
 
 /// The shared part of a channel.
 pub(crate) struct Chan<T> {
@@ -172,21 +175,26 @@ impl<T: Send> Chan<T> {
             || st.recvq.has_other(me)
     }
 
-    /// Queues a blocked send of `slot`'s value for `waiter` (case `case`).
-    pub(crate) fn enqueue_send(st: &mut State<T>, waiter: &Waiter, slot: &Slot<T>, case: usize) {
-        st.sendq.push(Entry { waiter, slot, case });
+    /// Queues a blocked operation: `node` on `sendq` if `send`, else on `recvq`.
+    ///
+    /// # Safety
+    /// `st` is this channel's locked state; `node`, and the waiter and slot its entry points
+    /// to, stay alive and in place until [`Chan::withdraw`] has been called for it (the
+    /// caller's drop guard does so).
+    pub(crate) unsafe fn enqueue(st: &mut State<T>, node: &EntryNode<T>, send: bool) {
+        let q = if send { &mut st.sendq } else { &mut st.recvq };
+        // SAFETY: the caller's contract is `push`'s.
+        unsafe { q.push(node) };
     }
 
-    /// Queues a blocked receive into `slot` for `waiter` (case `case`).
-    pub(crate) fn enqueue_recv(st: &mut State<T>, waiter: &Waiter, slot: &Slot<T>, case: usize) {
-        st.recvq.push(Entry { waiter, slot, case });
-    }
-
-    /// Removes every queued entry of `waiter`.
-    pub(crate) fn dequeue(&self, waiter: &Waiter) {
+    /// Withdraws `node` (queued by [`Chan::enqueue`] with the same `send`) if it is still
+    /// queued, under the lock: O(1). Once this returns, no peer is completing it (a peer
+    /// completes an entry under this lock).
+    pub(crate) fn withdraw(&self, node: &EntryNode<T>, send: bool) {
         let mut st = self.lock();
-        st.recvq.remove_waiter(waiter);
-        st.sendq.remove_waiter(waiter);
+        let q = if send { &mut st.sendq } else { &mut st.recvq };
+        // SAFETY: we hold the lock; `node` is alive (borrowed) and was queued only here.
+        unsafe { q.remove(node) };
     }
 
     /// Closes the channel: wakes every blocked receiver (they get `RecvError` once the buffer
@@ -241,11 +249,16 @@ impl<T: Send> Chan<T> {
         };
         let waiter = Waiter::new();
         let slot = Slot::new(Some(v));
-        Self::enqueue_send(&mut st, &waiter, &slot, 0);
+        let node = Node::new(Entry::new(&waiter, &slot, 0));
+        // SAFETY: we hold the lock; `queued` (below, with nothing that can panic in between)
+        // withdraws the node before `node`, `slot` and `waiter` go out of scope.
+        unsafe { Self::enqueue(&mut st, &node, true) };
         drop(st);
         let queued = Queued {
             chan: self,
             waiter: &waiter,
+            node: &node,
+            send: true,
         };
         let completed = queued.block(deadline);
         drop(queued);
@@ -288,11 +301,15 @@ impl<T: Send> Chan<T> {
         }
         let waiter = Waiter::new();
         let slot = Slot::new(None);
-        Self::enqueue_recv(&mut st, &waiter, &slot, 0);
+        let node = Node::new(Entry::new(&waiter, &slot, 0));
+        // SAFETY: as in `send_until`.
+        unsafe { Self::enqueue(&mut st, &node, false) };
         drop(st);
         let queued = Queued {
             chan: self,
             waiter: &waiter,
+            node: &node,
+            send: false,
         };
         let completed = queued.block(deadline);
         drop(queued);
@@ -322,6 +339,9 @@ impl<T: Send> Chan<T> {
 struct Queued<'a, T: Send> {
     chan: &'a Chan<T>,
     waiter: &'a Waiter,
+    node: &'a EntryNode<T>,
+    /// Which queue: `sendq` if true, else `recvq`.
+    send: bool,
 }
 
 impl<T: Send> Queued<'_, T> {
@@ -352,13 +372,13 @@ impl<T: Send> Drop for Queued<'_, T> {
         // lock also waits out a peer that claimed us and is still completing (it does so under
         // the lock).
         let _ = self.waiter.try_select(ABORTED);
-        self.chan.dequeue(self.waiter);
+        self.chan.withdraw(self.node, self.send);
     }
 }
 
 /// Completes every entry of `q` as "closed" and collects their unparkers.
 fn wake_all<T>(q: &mut WaitQueue<T>, woken: &mut Vec<shim::Unparker>) {
-    for e in q.drain() {
+    while let Some(e) = q.pop_front() {
         // SAFETY: the caller holds the channel lock (entries' waiters are alive).
         let w = unsafe { e.waiter() };
         if w.try_select(e.case) {
@@ -712,6 +732,26 @@ mod loom_models {
             let t = thread::spawn(move || tx.send(7).unwrap());
             assert_eq!(rx.recv(), Ok(7));
             t.join().unwrap();
+        });
+    }
+
+    /// A receive that times out at once (its deadline has passed when it has queued) racing
+    /// a sender: the sender either claims the queued entry before the receiver withdraws it
+    /// (the receive gets the value) or finds it gone and queues itself (a second receive gets
+    /// the value). Never both, never lost, and no entry is left behind: the O(1) withdrawal
+    /// against the waker's claim, under every interleaving.
+    #[test]
+    fn timed_out_receive_races_sender() {
+        loom::model(|| {
+            let (tx, rx) = chan::<u32>(0);
+            let t = thread::spawn(move || tx.send(7).unwrap());
+            match rx.recv_deadline(std::time::Instant::now()) {
+                Ok(v) => assert_eq!(v, 7),
+                Err(RecvTimeoutError::Timeout) => assert_eq!(rx.recv(), Ok(7)),
+                Err(e) => panic!("unexpected {e:?}"),
+            }
+            t.join().unwrap();
+            assert_eq!(rx.queue_lens(), (0, 0), "entry left behind");
         });
     }
 

@@ -7,6 +7,7 @@
 
 mod channel;
 mod error;
+mod list;
 mod loom;
 mod macros;
 mod select;
@@ -34,6 +35,6 @@ pub use select::{Select, Selected};
 pub mod internal {
     pub use crate::macros::{recv, send, AsReceiver, AsSender};
     pub use crate::select::{block_forever, run_select, Case, RecvCase, SendCase};
-    pub use crate::shim::RawLock;
+    pub use crate::shim::{RawLock, Unparker};
     pub use crate::waiter::Waiter;
 }

@@ -38,8 +38,9 @@ use std::time::{Duration, Instant};
 
 use crate::channel::{Attempt, Chan, Receiver, Sender, State};
 use crate::error::{RecvError, SendError};
+use crate::list::Node;
 use crate::shim::{RawLock, Unparker};
-use crate::waiter::{deadline_after, Slot, Waiter, ABORTED, TIMED_OUT};
+use crate::waiter::{deadline_after, Entry, EntryNode, Slot, Waiter, ABORTED, TIMED_OUT};
 
 /// Seals [`Case`]: only this crate's case types implement it.
 mod sealed {
@@ -49,9 +50,9 @@ mod sealed {
 
 /// One case of a select, type-erased. Implemented by [`RecvCase`] and [`SendCase`] only: the
 /// trait is sealed, because `run_select` trusts its contract for soundness. `register` queues
-/// an entry that points into the case (its slot) and at the waiter; `unregister` must remove
-/// every entry `register` queued, under the channel's lock, before it returns; and `finish`
-/// runs only once no entry of the case is queued. An outside implementation could break that
+/// an entry (a list node inside the case) that points into the case (its slot) and at the
+/// waiter; `unregister` must withdraw it under the channel's lock before it returns; and
+/// `finish` runs only once it is withdrawn. An outside implementation could break that
 /// and leave a channel pointing into a dead frame, so there is none.
 #[doc(hidden)]
 pub trait Case: sealed::Sealed {
@@ -72,9 +73,9 @@ pub trait Case: sealed::Sealed {
     /// returns false and queues nothing).
     #[doc(hidden)]
     fn register(&mut self, me: &Waiter, index: usize) -> bool;
-    /// Removes `me`'s entries from this case's channel, under its lock.
+    /// Withdraws the entry `register` queued, if it is still queued, under the channel's lock.
     #[doc(hidden)]
-    fn unregister(&mut self, me: &Waiter);
+    fn unregister(&mut self);
     /// A peer completed this case for us: collect the result from the slot.
     fn finish(&mut self);
     /// The result type, for the dynamic [`Select`]'s checked downcast.
@@ -88,6 +89,8 @@ pub trait Case: sealed::Sealed {
 pub struct RecvCase<'a, T: Send> {
     rx: Option<&'a Receiver<T>>,
     slot: Slot<T>,
+    /// The entry `register` queues (pointing at `slot` and the waiter).
+    node: EntryNode<T>,
     result: Option<Result<T, RecvError>>,
 }
 
@@ -96,6 +99,8 @@ pub struct RecvCase<'a, T: Send> {
 pub struct SendCase<'a, T: Send> {
     tx: Option<&'a Sender<T>>,
     slot: Slot<T>,
+    /// The entry `register` queues (pointing at `slot` and the waiter).
+    node: EntryNode<T>,
     result: Option<Result<(), SendError<T>>>,
 }
 
@@ -105,6 +110,7 @@ impl<'a, T: Send> RecvCase<'a, T> {
         RecvCase {
             rx,
             slot: Slot::new(None),
+            node: Node::new(Entry::unset()),
             result: None,
         }
     }
@@ -126,6 +132,7 @@ impl<'a, T: Send> SendCase<'a, T> {
         SendCase {
             tx,
             slot: Slot::new(Some(v)),
+            node: Node::new(Entry::unset()),
             result: None,
         }
     }
@@ -193,13 +200,17 @@ impl<T: Send + 'static> Case for RecvCase<'_, T> {
         if c.recv_ready(&st, me) {
             return false;
         }
-        Chan::enqueue_recv(&mut st, me, &self.slot, index);
+        *self.node.value_mut() = Entry::new(me, &self.slot, index);
+        // SAFETY: we hold the lock. The case is borrowed in place by `run_select` until its
+        // `Registration` guard has called `unregister` (on every path out), and the waiter
+        // outlives that guard.
+        unsafe { Chan::enqueue(&mut st, &self.node, false) };
         true
     }
 
-    fn unregister(&mut self, me: &Waiter) {
+    fn unregister(&mut self) {
         if let Some(rx) = self.rx {
-            rx.chan().dequeue(me);
+            rx.chan().withdraw(&self.node, false);
         }
     }
 
@@ -277,13 +288,17 @@ impl<T: Send + 'static> Case for SendCase<'_, T> {
         if c.send_ready(&st, me) {
             return false;
         }
-        Chan::enqueue_send(&mut st, me, &self.slot, index);
+        *self.node.value_mut() = Entry::new(me, &self.slot, index);
+        // SAFETY: we hold the lock. The case is borrowed in place by `run_select` until its
+        // `Registration` guard has called `unregister` (on every path out), and the waiter
+        // outlives that guard.
+        unsafe { Chan::enqueue(&mut st, &self.node, true) };
         true
     }
 
-    fn unregister(&mut self, me: &Waiter) {
+    fn unregister(&mut self) {
         if let Some(tx) = self.tx {
-            tx.chan().dequeue(me);
+            tx.chan().withdraw(&self.node, true);
         }
     }
 
@@ -405,7 +420,7 @@ impl Drop for Registration<'_, '_> {
         };
         for &i in &self.order[..self.count] {
             if Some(i) != fired {
-                self.cases[i].unregister(self.waiter);
+                self.cases[i].unregister();
             }
         }
     }
@@ -719,6 +734,36 @@ mod loom_models {
             (0..cases.len()).find(|&i| cases[i].try_now())
         }
         nonblock_round(poll_one_at_a_time);
+    }
+
+    /// A two-case select that times out at once (its deadline has passed when it has
+    /// registered) racing a blocking sender on `a`: the select takes the value or times out,
+    /// its entries are withdrawn from both channels whatever the interleaving (the O(1)
+    /// withdrawal against the sender's claim), and the value is received exactly once.
+    #[test]
+    fn timed_out_select_races_sender() {
+        loom::model(|| {
+            let (a_tx, a_rx) = chan::<u32>(0);
+            let (_b_tx, b_rx) = chan::<u32>(0);
+            let ta = thread::spawn(move || a_tx.send(1).unwrap());
+            let mut sel = Select::new();
+            let ia = sel.recv(&a_rx);
+            sel.recv(&b_rx);
+            let mut op = sel.select_timeout(Duration::ZERO);
+            let got_a = op.index() == Some(ia);
+            if got_a {
+                assert_eq!(op.recv::<u32>(), Ok(1));
+            } else {
+                assert_eq!(op.index(), None, "b is never ready");
+            }
+            drop(op);
+            assert_eq!(a_rx.queue_lens().0, 0, "entry left on a");
+            assert_eq!(b_rx.queue_lens(), (0, 0), "entry left on b");
+            if !got_a {
+                assert_eq!(a_rx.recv(), Ok(1));
+            }
+            ta.join().unwrap();
+        });
     }
 
     /// A two-case select racing two senders: a blocking sender on `a` and a non-blocking one

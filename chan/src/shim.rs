@@ -1,12 +1,13 @@
 //! The channel lock and parking, switched for loom under `--cfg loom`. Normally the lock word
 //! ([`RawLock`]) is a small spin-then-yield lock and parking is `sched`'s park/unpark; under
-//! loom they are loom's `Mutex` and loom's thread park/unpark, so the loom models in
-//! `channel.rs` and `select.rs` explore every interleaving of the channel protocols (including a
-//! select that holds several channel locks at once) and report a lost wake-up as a deadlock.
+//! loom they are loom's `Mutex` and a token over loom's thread park (the same contract as
+//! `sched`'s park state), so the loom models explore every interleaving of the channel and
+//! `sync` protocols (including a select that holds several channel locks at once) and report a
+//! lost wake-up as a deadlock.
 //! [`Mutex`] (a value behind a `RawLock`) and its guard are the same code in both.
 
-pub use imp::RawLock;
-pub(crate) use imp::{park, park_timeout, unparker, Unparker};
+pub(crate) use imp::{park, park_timeout, unparker};
+pub use imp::{RawLock, Unparker};
 
 /// True when a drop guard runs because loom is tearing a model down (it found a deadlock and
 /// unwinds the parked threads): there is no execution left to withdraw a waiter from, and
@@ -90,7 +91,8 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> Guard<'_, T> {
 
 #[cfg(not(loom))]
 mod imp {
-    pub(crate) use sched::{unparker, Unparker};
+    pub(crate) use sched::unparker;
+    pub use sched::Unparker;
     use std::sync::atomic::{AtomicBool, Ordering};
 
     /// `sched::park`, behind the test-only fault hook.
@@ -176,19 +178,80 @@ mod imp {
 
 #[cfg(loom)]
 mod imp {
-    pub(crate) use loom::thread::park;
+    use loom::sync::atomic::{AtomicU8, Ordering};
+    use std::sync::Arc;
 
-    /// Under loom a waiter is a loom thread.
-    pub(crate) type Unparker = loom::thread::Thread;
+    const EMPTY: u8 = 0;
+    const PARKED: u8 = 1;
+    const NOTIFIED: u8 = 2;
+
+    loom::thread_local! {
+        static PARKER: Arc<Parker> = Arc::new(Parker {
+            state: AtomicU8::new(EMPTY),
+            thread: loom::thread::current(),
+        });
+    }
+
+    /// Under loom a waiter's parker is a token (as `sched`'s park state) over loom's thread
+    /// park. An unparker calls loom's `unpark` only when it finds the waiter `PARKED`, and a
+    /// waiter that went `PARKED` parks until it has consumed that unpark: so no unpark ever
+    /// reaches a thread blocked in something else (a loom mutex, a join), which loom would
+    /// wake by mistake and `sched`'s park never does.
+    struct Parker {
+        state: AtomicU8,
+        thread: loom::thread::Thread,
+    }
+
+    #[doc(hidden)]
+    #[derive(Clone)]
+    pub struct Unparker(Arc<Parker>);
+
+    impl Unparker {
+        pub(crate) fn unpark(&self) {
+            if self.0.state.swap(NOTIFIED, Ordering::AcqRel) == PARKED {
+                self.0.thread.unpark();
+            }
+        }
+    }
 
     pub(crate) fn unparker() -> Unparker {
-        loom::thread::current()
+        PARKER.with(|p| Unparker(p.clone()))
+    }
+
+    pub(crate) fn park() {
+        let p = PARKER.with(Arc::clone);
+        loop {
+            // A token: nobody owes us a loom unpark.
+            if p.state
+                .compare_exchange(NOTIFIED, EMPTY, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                return;
+            }
+            if p.state
+                .compare_exchange(EMPTY, PARKED, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                break;
+            }
+            // Notified in between: take that token on the next turn.
+        }
+        // Whoever notifies us now owes us exactly one loom unpark: consume it.
+        loop {
+            loom::thread::park();
+            if p.state
+                .compare_exchange(NOTIFIED, EMPTY, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                return;
+            }
+        }
     }
 
     /// Timed waits are not modelled: the models use untimed operations, or deadlines that
     /// have already passed (which never park).
     pub(crate) fn park_timeout(_: std::time::Duration) -> bool {
-        loom::thread::park();
+        park();
         true
     }
 

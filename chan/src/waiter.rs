@@ -31,6 +31,7 @@
 use std::cell::UnsafeCell;
 use std::time::{Duration, Instant};
 
+use crate::list::{List, Node};
 use crate::loom::{AtomicBool, AtomicUsize, Ordering};
 use crate::shim;
 
@@ -63,7 +64,8 @@ pub struct Waiter {
 
 impl Drop for Waiter {
     fn drop(&mut self) {
-        if !self.is_done() {
+        // (A model loom tears down leaks the unparker: no atomic may be touched then.)
+        if !shim::model_torn_down() && !self.is_done() {
             // SAFETY: not completed, so nobody moved the unparker out; this is its only drop.
             unsafe { std::mem::ManuallyDrop::drop(&mut self.unparker) };
         }
@@ -180,19 +182,37 @@ impl<T> Slot<T> {
     }
 }
 
-/// An operation waiting in a channel's queue.
+/// An operation waiting in a channel's queue: the value of its list node, which lives in the
+/// blocked goroutine's frame (in a select case, or next to the slot of a single operation).
 pub(crate) struct Entry<T> {
     pub(crate) waiter: *const Waiter,
     pub(crate) slot: *const Slot<T>,
     pub(crate) case: usize,
 }
 
-// SAFETY: entries move between threads only inside a channel's state, under its lock; what
-// they point to is kept alive by the lifetime invariants in the module docs, and the values
-// they carry are `T: Send` (the channel requires it).
-unsafe impl<T: Send> Send for Entry<T> {}
+/// A queued operation: the entry with its links (`list.rs`).
+pub(crate) type EntryNode<T> = Node<Entry<T>>;
+
+// SAFETY: an entry is read by other threads only under its channel's lock, and what it points
+// to is kept alive by the lifetime invariants in the module docs; the values that travel
+// through its slot are `T: Send` (the channel requires it).
+unsafe impl<T: Send> Sync for Entry<T> {}
 
 impl<T> Entry<T> {
+    /// A placeholder, for a select case's node until it is registered.
+    pub(crate) fn unset() -> Entry<T> {
+        Entry {
+            waiter: std::ptr::null(),
+            slot: std::ptr::null(),
+            case: 0,
+        }
+    }
+
+    /// An entry for `waiter`'s case `case`, whose value waits in or lands in `slot`.
+    pub(crate) fn new(waiter: &Waiter, slot: &Slot<T>, case: usize) -> Entry<T> {
+        Entry { waiter, slot, case }
+    }
+
     /// # Safety
     /// The caller holds the lock of the channel whose queue held this entry.
     pub(crate) unsafe fn waiter(&self) -> &Waiter {
@@ -208,69 +228,91 @@ impl<T> Entry<T> {
     }
 }
 
-/// A channel's queue of waiting senders or receivers.
-pub(crate) struct WaitQueue<T>(std::collections::VecDeque<Entry<T>>);
+/// A channel's queue of waiting senders or receivers: a FIFO whose entries leave in O(1).
+pub(crate) struct WaitQueue<T>(List<Entry<T>>);
 
 impl<T> WaitQueue<T> {
     pub(crate) fn new() -> WaitQueue<T> {
-        WaitQueue(std::collections::VecDeque::new())
+        WaitQueue(List::new())
     }
 
-    pub(crate) fn push(&mut self, e: Entry<T>) {
-        self.0.push_back(e);
+    /// Appends `node`.
+    ///
+    /// # Safety
+    /// The caller holds this queue's channel lock, and `node` (with the waiter and slot its
+    /// entry points to) stays alive and in place until it is withdrawn: its owner's drop guard
+    /// calls [`WaitQueue::remove`] under the lock before the frame ends (module invariants).
+    pub(crate) unsafe fn push(&mut self, node: &EntryNode<T>) {
+        // SAFETY: the caller's contract is `push_back`'s.
+        unsafe { self.0.push_back(node) };
     }
 
     /// Removes and claims the first entry not belonging to `me` whose waiter can still be
-    /// selected; entries of waiters already selected elsewhere are dropped on the way.
+    /// selected; entries of waiters already selected elsewhere are unlinked on the way. The
+    /// entry returned may be used only until its waiter is completed (`Waiter::complete`).
     ///
     /// # Safety
     /// The caller holds this queue's channel lock.
-    pub(crate) unsafe fn claim_first(&mut self, me: *const Waiter) -> Option<Entry<T>> {
-        // Common case: the head belongs to another waiter.
-        while self.0.front().is_some_and(|e| e.waiter != me) {
-            let e = self.0.pop_front().expect("front exists");
-            // SAFETY: the caller holds the channel lock (module invariants).
-            if unsafe { e.waiter() }.try_select(e.case) {
-                return Some(e);
-            }
-        }
-        if self.0.is_empty() {
-            return None;
-        }
-        // The head is the caller's own entry (a select with a send and a receive on one
-        // channel): skip the caller's entries without disturbing them.
-        let mut i = 0;
-        while i < self.0.len() {
-            if self.0[i].waiter == me {
-                i += 1;
+    pub(crate) unsafe fn claim_first(&mut self, me: *const Waiter) -> Option<&Entry<T>> {
+        let mut cur = self.0.front();
+        while let Some(node) = cur {
+            // SAFETY: `node` is linked in this list, and we hold its lock.
+            cur = unsafe { self.0.next(node) };
+            // SAFETY: linked, so alive: its owner's guard needs our lock to withdraw it.
+            let node = unsafe { node.as_ref() };
+            let e = node.value();
+            if e.waiter == me {
+                // A select with a send and a receive on one channel never matches itself.
                 continue;
             }
-            let e = self.0.remove(i).expect("index in range");
-            // SAFETY: as above.
+            // SAFETY: linked in this list, under its lock.
+            unsafe { self.0.remove(node) };
+            // SAFETY: we hold the lock: the owner cannot be past its guard (module invariants).
             if unsafe { e.waiter() }.try_select(e.case) {
                 return Some(e);
             }
+            // Its waiter was selected elsewhere, timed out or aborted: the entry is unlinked,
+            // and its owner (who holds it) leaves once it takes our lock.
         }
         None
+    }
+
+    /// True if some entry of another waiter is queued (it may still lose its selection).
+    pub(crate) fn has_other(&self, me: *const Waiter) -> bool {
+        let mut cur = self.0.front();
+        while let Some(node) = cur {
+            // SAFETY: linked in this list, whose lock the caller holds (`&self` of the queue
+            // comes from the channel's locked state).
+            if unsafe { node.as_ref() }.value().waiter != me {
+                return true;
+            }
+            // SAFETY: as above.
+            cur = unsafe { self.0.next(node) };
+        }
+        false
+    }
+
+    /// Withdraws `node` if it is still queued. O(1).
+    ///
+    /// # Safety
+    /// The caller holds this queue's channel lock; `node` is alive, and if queued, queued
+    /// here.
+    pub(crate) unsafe fn remove(&mut self, node: &EntryNode<T>) {
+        // SAFETY: the caller's contract is `List::remove`'s.
+        unsafe { self.0.remove(node) };
+    }
+
+    /// Unlinks and returns the first entry (for close). The same limits as for
+    /// [`WaitQueue::claim_first`] apply to the entry.
+    pub(crate) fn pop_front(&mut self) -> Option<&Entry<T>> {
+        let node = self.0.pop_front()?;
+        // SAFETY: just unlinked under the lock (`&mut self`); its owner cannot be past its
+        // guard before it takes that lock or sees its waiter completed.
+        Some(unsafe { node.as_ref() }.value())
     }
 
     /// Entries queued.
     pub(crate) fn len(&self) -> usize {
         self.0.len()
-    }
-
-    /// True if some entry of another waiter is queued (it may still lose its selection).
-    pub(crate) fn has_other(&self, me: *const Waiter) -> bool {
-        self.0.iter().any(|e| e.waiter != me)
-    }
-
-    /// Removes every entry of `me`.
-    pub(crate) fn remove_waiter(&mut self, me: *const Waiter) {
-        self.0.retain(|e| e.waiter != me);
-    }
-
-    /// Takes all entries (for close).
-    pub(crate) fn drain(&mut self) -> std::collections::vec_deque::Drain<'_, Entry<T>> {
-        self.0.drain(..)
     }
 }

@@ -5,15 +5,12 @@
 //! `signal` or `broadcast` made after the waiter's unlock (by anyone holding the mutex then)
 //! finds it: no lost wake-up. `signal` pops the head; `broadcast` takes the whole queue.
 //!
-//! Invariant: `waiters` holds exactly the waiters that called `wait` and have not been popped;
-//! each is popped (and woken) once.
-
-use std::collections::VecDeque;
-use std::sync::Arc;
+//! Invariant: `waiters` holds exactly the waiters that called `wait` and have neither been
+//! popped nor left by unwinding (their guard unlinks them); each is popped (and woken) once.
 
 use super::mutex::MutexGuard;
 use super::shim::Lock;
-use super::waiter::Waiter;
+use super::waiter::{unpark_all, wake_front, Queued, WaitList, Waiter};
 
 /// A condition variable: goroutines wait for an event while holding a [`Mutex`], as Go's
 /// `sync.Cond` (its `Wait` / `Signal` / `Broadcast`).
@@ -46,7 +43,7 @@ use super::waiter::Waiter;
 /// waiter.join().unwrap();
 /// ```
 pub struct Cond {
-    waiters: Lock<VecDeque<Arc<Waiter>>>,
+    waiters: Lock<WaitList>,
 }
 
 impl Cond {
@@ -58,7 +55,7 @@ impl Cond {
     /// ```
     pub const fn new() -> Cond {
         Cond {
-            waiters: Lock::new(VecDeque::new()),
+            waiters: Lock::new(WaitList::new()),
         }
     }
 
@@ -83,15 +80,15 @@ impl Cond {
     /// h.join().unwrap();
     /// ```
     pub fn wait<'a, T: ?Sized>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
-        let me = Waiter::new();
-        self.waiters.lock().push_back(me.clone());
-        let queued = Queued {
-            cond: self,
-            me: &me,
-        };
+        let me = Waiter::new(0);
+        let mut list = self.waiters.lock();
+        // SAFETY: `list` is `waiters` locked; the guard is dropped after it, before `me`.
+        let queued = unsafe { Queued::push(&self.waiters, &mut list, |l| l, &me, false) };
+        drop(list);
+        let queued = PassOn { queued, cond: self };
         let mutex = guard.mutex;
         drop(guard);
-        me.wait();
+        me.value().wait();
         drop(queued);
         mutex.lock()
     }
@@ -132,9 +129,9 @@ impl Cond {
     /// ```
     #[doc(alias = "notify_one")]
     pub fn signal(&self) {
-        let head = self.waiters.lock().pop_front();
-        if let Some(w) = head {
-            w.wake();
+        let head = wake_front(&mut self.waiters.lock());
+        if let Some(u) = head {
+            u.unpark();
         }
     }
 
@@ -152,32 +149,24 @@ impl Cond {
     /// ```
     #[doc(alias = "notify_all")]
     pub fn broadcast(&self) {
-        let all = std::mem::take(&mut *self.waiters.lock());
-        for w in all {
-            w.wake();
-        }
+        let all: Vec<_> = {
+            let mut list = self.waiters.lock();
+            std::iter::from_fn(|| wake_front(&mut list)).collect()
+        };
+        unpark_all(all);
     }
 }
 
-/// A waiter queued in `wait`: the drop guard that takes it out of the queue if it leaves
-/// unsignalled (only possible by unwinding: a panic while parked), and passes on a signal it
-/// received as it unwound, so that no signal is lost to a waiter that is gone.
-struct Queued<'a> {
+/// A waiter queued in `wait`, around its guard: a signal it received as it unwound (a panic
+/// inside park) is passed on to the next waiter, so no signal is lost to a waiter that is gone.
+struct PassOn<'a> {
+    queued: Queued<'a, WaitList>,
     cond: &'a Cond,
-    me: &'a Arc<Waiter>,
 }
 
-impl Drop for Queued<'_> {
+impl Drop for PassOn<'_> {
     fn drop(&mut self) {
-        if crate::shim::model_torn_down() {
-            return;
-        }
-        if !self.me.is_woken() {
-            self.cond
-                .waiters
-                .lock()
-                .retain(|w| !Arc::ptr_eq(w, self.me));
-        } else if std::thread::panicking() {
+        if std::thread::panicking() && !crate::shim::model_torn_down() && self.queued.woken() {
             self.cond.signal();
         }
     }

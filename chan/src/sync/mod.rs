@@ -12,7 +12,7 @@
 //! | file            | job                                                                  |
 //! |-----------------|----------------------------------------------------------------------|
 //! | `shim.rs`       | the internal queue lock and park/unpark, switched to loom's under `--cfg loom` |
-//! | `waiter.rs`     | one blocked goroutine or thread: its unparker and a "woken" flag      |
+//! | `waiter.rs`     | one blocked goroutine or thread: a list node on its stack (unparker, "woken" flag) and its drop guard |
 //! | `sema.rs`       | a per-object semaphore with a FIFO queue (Go's `sema.go`, per object) |
 //! | `mutex.rs`      | [`Mutex`]: Go's state word (locked, woken, starving, waiters) on a `Sema` |
 //! | `rwmutex.rs`    | [`RwMutex`]: Go's reader count / reader wait on two `Sema`s + a mutex |
@@ -27,8 +27,11 @@
 //! - A waiter publishes itself (a `Waiter` in a queue, under that queue's
 //!   internal lock) before it re-checks the condition it waits for, and loops on its own
 //!   "woken" flag around `park` (park may return because of an old token).
-//! - Right after queueing, a waiter makes a drop guard (`Queued` in `sema.rs`, `cond.rs`,
-//!   `semaphore.rs`) that takes it out of the queue if it leaves unwoken. Only unwinding can do
+//! - Queues are the crate's intrusive lists (`crate::list`): a waiter's node lives in its own
+//!   stack frame, and any node leaves in O(1). A waker pops a node and wakes it under the queue
+//!   lock (`Waiter::wake_locked`), and unparks after releasing it.
+//! - Right after queueing, a waiter makes a drop guard (`waiter::Queued`) that takes it out of
+//!   the queue if it leaves unwoken. Only unwinding can do
 //!   that (a panic inside the scheduler's park), so no queue keeps a waiter that is gone; a
 //!   `Cond` signal or `Semaphore` permits handed to a waiter as it unwinds are passed on.
 //! - Internal locks (`shim::Lock`) guard only queue manipulation: no park, no unpark, no user

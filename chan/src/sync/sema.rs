@@ -10,12 +10,11 @@
 //! - `permits > 0` implies `waiters` is empty: a release hands its permit to the head waiter
 //!   if there is one (the handoff is the `Waiter`'s woken flag) and stores it otherwise.
 //! - A waiter popped from `waiters` has been handed exactly one permit.
-
-use std::collections::VecDeque;
-use std::sync::Arc;
+//! - A waiter that leaves unwoken (only by unwinding: a panic inside park) is unlinked by its
+//!   guard; the owner's own count still counts it then (see `sync/mod.rs`, Poisoning).
 
 use super::shim::Lock;
-use super::waiter::Waiter;
+use super::waiter::{unpark_all, wake_front, Queued, WaitList, Waiter};
 
 pub(crate) struct Sema {
     state: Lock<SemaState>,
@@ -24,7 +23,11 @@ pub(crate) struct Sema {
 #[derive(Default)]
 struct SemaState {
     permits: usize,
-    waiters: VecDeque<Arc<Waiter>>,
+    waiters: WaitList,
+}
+
+fn waiters(s: &mut SemaState) -> &mut WaitList {
+    &mut s.waiters
 }
 
 impl Sema {
@@ -32,7 +35,7 @@ impl Sema {
         Sema {
             state: Lock::new(SemaState {
                 permits: 0,
-                waiters: VecDeque::new(),
+                waiters: WaitList::new(),
             }),
         }
     }
@@ -41,43 +44,31 @@ impl Sema {
     /// for a waiter that was woken, lost the race for its object and waits again (Go's
     /// `queueLifo`), so it keeps its place ahead of later arrivals.
     pub(crate) fn acquire(&self, lifo: bool) {
-        let me = Waiter::new();
-        {
-            let mut s = self.state.lock();
-            if s.permits > 0 {
-                s.permits -= 1;
-                return;
-            }
-            if lifo {
-                s.waiters.push_front(me.clone());
-            } else {
-                s.waiters.push_back(me.clone());
-            }
+        let me = Waiter::new(0);
+        let mut s = self.state.lock();
+        if s.permits > 0 {
+            s.permits -= 1;
+            return;
         }
-        let _queued = Queued {
-            sema: self,
-            me: &me,
-        };
-        me.wait();
-    }
-
-    /// Removes `me` from the queue if it is still there (a waiter leaving without its permit).
-    fn withdraw(&self, me: &Arc<Waiter>) {
-        self.state.lock().waiters.retain(|w| !Arc::ptr_eq(w, me));
+        // SAFETY: `s` is `state` locked; the guard is dropped after `s`, before `me`.
+        let queued = unsafe { Queued::push(&self.state, &mut s, waiters, &me, lifo) };
+        drop(s);
+        me.value().wait();
+        drop(queued);
     }
 
     /// Releases one permit: to the head waiter (woken), or stored if nobody waits.
     pub(crate) fn release(&self) {
-        let head = {
+        let woken = {
             let mut s = self.state.lock();
-            let head = s.waiters.pop_front();
-            if head.is_none() {
+            let woken = wake_front(&mut s.waiters);
+            if woken.is_none() {
                 s.permits += 1;
             }
-            head
+            woken
         };
-        if let Some(w) = head {
-            w.wake();
+        if let Some(u) = woken {
+            u.unpark();
         }
     }
 
@@ -94,31 +85,12 @@ impl Sema {
             }
             return;
         }
-        let woken: Vec<Arc<Waiter>> = {
+        let woken: Vec<_> = {
             let mut s = self.state.lock();
-            let k = n.min(s.waiters.len());
-            s.permits += n - k;
-            s.waiters.drain(..k).collect()
+            let woken: Vec<_> = (0..n).map_while(|_| wake_front(&mut s.waiters)).collect();
+            s.permits += n - woken.len();
+            woken
         };
-        for w in woken {
-            w.wake();
-        }
-    }
-}
-
-/// A waiter queued in `acquire`: the drop guard that takes it out of the queue if it leaves
-/// without its permit (only possible by unwinding: a panic while parked). The owner's own
-/// count of waiters still counts it then, so the owning `Mutex`, `RwMutex` or `WaitGroup` must
-/// be treated as poisoned; what the guard ensures is that no queue keeps the gone waiter.
-struct Queued<'a> {
-    sema: &'a Sema,
-    me: &'a Arc<Waiter>,
-}
-
-impl Drop for Queued<'_> {
-    fn drop(&mut self) {
-        if !crate::shim::model_torn_down() && !self.me.is_woken() {
-            self.sema.withdraw(self.me);
-        }
+        unpark_all(woken);
     }
 }

@@ -1,7 +1,8 @@
 //! [`Semaphore`]: a counting semaphore with FIFO waiters (the semantics of Go's
 //! `golang.org/x/sync/semaphore.Weighted`, without its fixed capacity).
 //!
-//! State: one word, `permits | QUEUED`, plus a queue of `(needed, Waiter)` under a lock.
+//! State: one word, `permits | QUEUED`, plus a queue of waiters (each with the permits it
+//! needs) under a lock.
 //!
 //! Invariants:
 //! - `QUEUED` is set exactly when the queue is non-empty; it changes only under the queue
@@ -21,11 +22,8 @@
 //! through the waiter's woken flag; either way a release happens before the acquire that
 //! takes its permits.
 
-use std::collections::VecDeque;
-use std::sync::Arc;
-
 use super::shim::Lock;
-use super::waiter::Waiter;
+use super::waiter::{unpark_all, wake_front, Queued, WaitList, Waiter};
 use crate::loom::{AtomicUsize, Ordering};
 
 const QUEUED: usize = 1 << (usize::BITS - 1);
@@ -58,7 +56,7 @@ const MAX_PERMITS: usize = QUEUED - 1;
 /// ```
 pub struct Semaphore {
     state: AtomicUsize,
-    queue: Lock<VecDeque<(usize, Arc<Waiter>)>>,
+    queue: Lock<WaitList>,
 }
 
 impl Semaphore {
@@ -75,7 +73,7 @@ impl Semaphore {
         assert!(permits <= MAX_PERMITS, "sync: too many semaphore permits");
         Semaphore {
             state: AtomicUsize::new(permits),
-            queue: Lock::new(VecDeque::new()),
+            queue: Lock::new(WaitList::new()),
         }
     }
 
@@ -138,41 +136,29 @@ impl Semaphore {
 
     #[cold]
     fn acquire_slow(&self, n: usize) {
-        let me = Waiter::new();
-        {
-            let mut queue = self.queue.lock();
-            let mut s = self.state.load(Ordering::Relaxed);
-            loop {
-                let (next, done) = match s & QUEUED == 0 && s >= n {
-                    true => (s - n, true),
-                    false => (s | QUEUED, false),
-                };
-                match self.state.compare_exchange_weak(
-                    s,
-                    next,
-                    Ordering::Acquire,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) if done => return,
-                    Ok(_) => break,
-                    Err(actual) => s = actual,
-                }
+        let me = Waiter::new(n);
+        let mut queue = self.queue.lock();
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            let (next, done) = match s & QUEUED == 0 && s >= n {
+                true => (s - n, true),
+                false => (s | QUEUED, false),
+            };
+            match self
+                .state
+                .compare_exchange_weak(s, next, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) if done => return,
+                Ok(_) => break,
+                Err(actual) => s = actual,
             }
-            queue.push_back((n, me.clone()));
         }
-        let _queued = Queued {
-            sem: self,
-            me: &me,
-            n,
-        };
-        me.wait();
-    }
-
-    /// Takes `me` out of the queue if it is still there, then serves the queue: `me` may have
-    /// been the head holding back smaller requests behind it.
-    fn withdraw(&self, me: &Arc<Waiter>) {
-        self.queue.lock().retain(|(_, w)| !Arc::ptr_eq(w, me));
-        self.release_slow(0);
+        // SAFETY: `queue` is `self.queue` locked; the guard is dropped after it, before `me`.
+        let queued = unsafe { Queued::push(&self.queue, &mut queue, |q| q, &me, false) };
+        drop(queue);
+        let queued = GiveBack { queued, sem: self };
+        me.value().wait();
+        drop(queued);
     }
 
     /// Returns one permit, waking the head waiter if that satisfies it.
@@ -215,23 +201,26 @@ impl Semaphore {
     /// Waiters are queued: add the permits and serve the head of the queue, under the lock.
     #[cold]
     fn release_slow(&self, n: usize) {
-        let woken: Vec<Arc<Waiter>> = {
+        let woken: Vec<_> = {
             let mut queue = self.queue.lock();
             let mut s = self.state.load(Ordering::Relaxed);
             let served = loop {
                 // With the lock held the queue is fixed; if QUEUED is clear the queue is
                 // empty and fast-path users may still move the word, hence the CAS loop.
                 let mut permits = add_permits(s & MAX_PERMITS, n);
-                let served = queue
-                    .iter()
-                    .take_while(|(need, _)| match permits.checked_sub(*need) {
-                        Some(left) => {
-                            permits = left;
-                            true
-                        }
-                        None => false,
-                    })
-                    .count();
+                let mut served = 0;
+                let mut cur = queue.front();
+                while let Some(node) = cur {
+                    // SAFETY: `node` is linked in `queue`, whose lock we hold.
+                    let need = unsafe { node.as_ref() }.value().need;
+                    let Some(left) = permits.checked_sub(need) else {
+                        break;
+                    };
+                    permits = left;
+                    served += 1;
+                    // SAFETY: as above.
+                    cur = unsafe { queue.next(node) };
+                }
                 let next = match served == queue.len() {
                     true => permits,
                     false => permits | QUEUED,
@@ -244,11 +233,9 @@ impl Semaphore {
                     Err(actual) => s = actual,
                 }
             };
-            queue.drain(..served).map(|(_, w)| w).collect()
+            (0..served).map_while(|_| wake_front(&mut queue)).collect()
         };
-        for w in woken {
-            w.wake();
-        }
+        unpark_all(woken);
     }
 
     /// Goroutines and threads queued in `acquire`. For tests that check that a waiter leaves
@@ -273,25 +260,23 @@ impl Semaphore {
     }
 }
 
-/// A waiter queued in `acquire_slow`: the drop guard that takes it out of the queue if it
-/// leaves unserved (only possible by unwinding: a panic while parked), and gives back the
-/// permits it was handed if it was served as it unwound.
-struct Queued<'a> {
+/// A waiter queued in `acquire_slow`, around its guard, for when it leaves by unwinding (a
+/// panic inside park): unserved, it withdraws and serves the queue (it may have been the head
+/// holding back smaller requests); served, it gives back the permits it was handed.
+struct GiveBack<'a> {
+    queued: Queued<'a, WaitList>,
     sem: &'a Semaphore,
-    me: &'a Arc<Waiter>,
-    /// The permits asked for.
-    n: usize,
 }
 
-impl Drop for Queued<'_> {
+impl Drop for GiveBack<'_> {
     fn drop(&mut self) {
-        if crate::shim::model_torn_down() {
+        if !std::thread::panicking() || crate::shim::model_torn_down() {
             return;
         }
-        if !self.me.is_woken() {
-            self.sem.withdraw(self.me);
-        } else if std::thread::panicking() {
-            self.sem.release_many(self.n);
+        if self.queued.woken() {
+            self.sem.release_many(self.queued.node.value().need);
+        } else if self.queued.withdraw() {
+            self.sem.release_slow(0);
         }
     }
 }
@@ -317,6 +302,7 @@ impl std::fmt::Debug for Semaphore {
 mod loom_tests {
     use super::*;
     use loom::thread;
+    use std::sync::Arc;
 
     /// Two threads take turns in a one-permit section; the section is never shared, both
     /// finish, and the permit is back at the end.

@@ -1,39 +1,74 @@
 //! One blocked goroutine or thread, as the queues of `sema.rs`, `cond.rs` and `semaphore.rs`
-//! hold it: the waiter's unparker and a flag its waker sets.
+//! hold it: a list node ([`WaitNode`], `crate::list`) in the waiter's own stack frame, holding
+//! its unparker and a flag its waker sets.
 //!
-//! Protocol: the waiter creates a `Waiter`, pushes a clone of the `Arc` into a queue under
-//! that queue's lock, releases the lock and calls [`Waiter::wait`], which parks until `woken`
-//! is set. The waker pops the `Arc` under the lock, releases the lock and calls
-//! [`Waiter::wake`]: set `woken` (release), then unpark. Because the waiter loops on `woken`,
-//! an unpark that comes early leaves a token and is not lost, and an old token only costs one
-//! more turn of the loop. The waker's `Arc` keeps the unparker alive even if the waiter has
-//! already seen the flag and gone.
+//! Protocol: the waiter makes a [`WaitNode`] on its stack, pushes it onto a queue under that
+//! queue's lock, makes a drop guard ([`Queued`]) right after releasing the lock, and calls
+//! [`Waiter::wait`], which parks until `woken` is set. The waker pops the node under the lock
+//! and, still under it, calls [`Waiter::wake_locked`]: it moves the unparker out and sets
+//! `woken` (release), its last touch of the node; after releasing the lock it unparks. Because
+//! the waiter loops on `woken`, an unpark that comes early leaves a token and is not lost, and
+//! an old token only costs one more turn of the loop.
 //!
-//! Invariant: each `Waiter` is woken at most once (it is in at most one queue, and whoever
-//! pops it owns the wake-up).
+//! Invariants:
+//! - each node is woken at most once: it is in at most one queue, and whoever pops it owns the
+//!   wake-up;
+//! - a node is linked only while its frame is alive: the guard, on every way out of the frame
+//!   (only unwinding can leave it unwoken: a panic inside park), takes the queue's lock and
+//!   unlinks the node if it is still queued. A waker wakes under that same lock, so once the
+//!   guard has held it, nobody touches the node again; a guard that sees `woken` needs no lock.
 
-use std::sync::Arc;
+use std::cell::UnsafeCell;
+use std::mem::ManuallyDrop;
 
-use super::shim::{park, unparker, Unparker};
+use super::shim::{park, unparker, Lock, Unparker};
+use crate::list::{List, Node};
 use crate::loom::{AtomicBool, Ordering};
 
+/// A queued waiter: the node the lists link.
+pub(crate) type WaitNode = Node<Waiter>;
+
+/// A queue of waiters: FIFO, O(1) removal (`crate::list`).
+pub(crate) type WaitList = List<Waiter>;
+
 pub(crate) struct Waiter {
-    unparker: Unparker,
-    /// Set once by the waker, before it unparks. Release/acquire: what the waker wrote before
-    /// waking (a permit handed over, a lock's data) is visible to the waiter after `wait`.
+    /// Owned by the waiter until `wake_locked` moves it out (then `woken` is set and the
+    /// waiter must not drop it).
+    unparker: UnsafeCell<ManuallyDrop<Unparker>>,
+    /// Set once by the waker, under the queue lock, before it unparks. Release/acquire: what
+    /// the waker wrote before waking (a permit handed over, a lock's data) is visible to the
+    /// waiter after `wait`.
     woken: AtomicBool,
+    /// What the waiter asks for (a `Semaphore`'s permits; unused elsewhere).
+    pub(crate) need: usize,
+}
+
+// SAFETY: other threads reach a `Waiter` only as the value of a queued node, under the queue's
+// lock: they read `need`, and the one waker that pops it moves `unparker` out (exclusively:
+// see `wake_locked`) and sets `woken` (atomic). `Unparker` is `Send`.
+unsafe impl Sync for Waiter {}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        // (A model loom tears down leaks the unparker: no atomic may be touched then.)
+        if !crate::shim::model_torn_down() && !self.is_woken() {
+            // SAFETY: not woken, so nobody moved the unparker out; this is its only drop.
+            unsafe { ManuallyDrop::drop(self.unparker.get_mut()) };
+        }
+    }
 }
 
 impl Waiter {
-    /// A waiter for the calling goroutine or thread.
-    pub(crate) fn new() -> Arc<Waiter> {
-        Arc::new(Waiter {
-            unparker: unparker(),
+    /// A waiter for the calling goroutine or thread, asking for `need` (see [`Waiter::need`]).
+    pub(crate) fn new(need: usize) -> WaitNode {
+        Node::new(Waiter {
+            unparker: UnsafeCell::new(ManuallyDrop::new(unparker())),
             woken: AtomicBool::new(false),
+            need,
         })
     }
 
-    /// Parks until [`wake`](Waiter::wake) has been called. Only the waiter itself calls this.
+    /// Parks until a waker has woken this waiter. Only the waiter itself calls this.
     pub(crate) fn wait(&self) {
         while !self.is_woken() {
             park();
@@ -45,9 +80,90 @@ impl Waiter {
         self.woken.load(Ordering::Acquire)
     }
 
-    /// Wakes the waiter. Call with no internal lock held.
-    pub(crate) fn wake(&self) {
+    /// The waker's last touch of a node it popped: moves the unparker out and sets `woken`.
+    /// Unpark the result after releasing the queue lock.
+    ///
+    /// # Safety
+    /// The caller popped this waiter's node from its queue and still holds the queue's lock
+    /// (so the waiter's frame is alive, and no one else wakes it).
+    pub(crate) unsafe fn wake_locked(&self) -> Unparker {
+        // SAFETY: we popped the node, so we are its only waker: nobody else moves the unparker
+        // out, and the waiter reads `woken` before dropping it, which we set only after this.
+        let unparker = unsafe { ManuallyDrop::take(&mut *self.unparker.get()) };
         self.woken.store(true, Ordering::Release);
-        self.unparker.unpark();
+        unparker
+    }
+}
+
+/// Pops the head waiter of `list` and wakes it (under the lock the caller holds through
+/// `list`); returns its unparker, to unpark after releasing the lock.
+pub(crate) fn wake_front(list: &mut WaitList) -> Option<Unparker> {
+    let node = list.pop_front()?;
+    // SAFETY: just popped, under the lock; its owner cannot be past its guard until it sees
+    // `woken` or takes this lock.
+    Some(unsafe { node.as_ref().value().wake_locked() })
+}
+
+/// Unparks every waiter `wake_front` woke; call with no lock held.
+pub(crate) fn unpark_all(woken: Vec<Unparker>) {
+    for u in woken {
+        u.unpark();
+    }
+}
+
+/// A waiter queued in some `Lock<Q>`'s list: the drop guard that unlinks it if it leaves
+/// unwoken (see the module invariants). `list` picks the queue out of the locked state.
+pub(crate) struct Queued<'a, Q: Default> {
+    pub(crate) lock: &'a Lock<Q>,
+    pub(crate) list: fn(&mut Q) -> &mut WaitList,
+    pub(crate) node: &'a WaitNode,
+}
+
+impl<Q: Default> Queued<'_, Q> {
+    /// Pushes `node` at the tail (or the head if `front`) of `list(q)` and returns its guard.
+    ///
+    /// # Safety
+    /// `q` is the locked state of `lock` (the caller holds it), and the caller drops the
+    /// returned guard only after releasing it, before `node` goes out of scope.
+    pub(crate) unsafe fn push<'a>(
+        lock: &'a Lock<Q>,
+        q: &mut Q,
+        list: fn(&mut Q) -> &mut WaitList,
+        node: &'a WaitNode,
+        front: bool,
+    ) -> Queued<'a, Q> {
+        let l = list(q);
+        // SAFETY: `node` is fresh (in no list); the guard returned unlinks it before the
+        // node's frame ends, and the caller keeps the node in place until then.
+        unsafe {
+            if front {
+                l.push_front(node);
+            } else {
+                l.push_back(node);
+            }
+        }
+        Queued { lock, list, node }
+    }
+
+    /// True if the waiter was woken (handed whatever its queue hands out).
+    pub(crate) fn woken(&self) -> bool {
+        self.node.value().is_woken()
+    }
+
+    /// Unlinks the node if it is still queued; true if it was (it left unwoken). Either way,
+    /// nobody touches the node once this returns.
+    pub(crate) fn withdraw(&self) -> bool {
+        let mut q = self.lock.lock();
+        // SAFETY: we hold the lock; the node is alive (borrowed) and was pushed onto this list.
+        unsafe { (self.list)(&mut q).remove(self.node) }
+    }
+}
+
+impl<Q: Default> Drop for Queued<'_, Q> {
+    fn drop(&mut self) {
+        if crate::shim::model_torn_down() || self.woken() {
+            return;
+        }
+        self.withdraw();
     }
 }
