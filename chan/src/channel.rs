@@ -37,6 +37,8 @@ use crate::waiter::{
 pub(crate) struct Chan<T> {
     state: Mutex<State<T>>,
     cap: usize,
+    /// Set once, by `close`, under the lock. Read under the lock (`Relaxed`: the lock orders
+    /// it) or without it by `is_closed` (`Acquire`, pairing with the `Release` store).
     closed: AtomicBool,
     senders: AtomicUsize,
     receivers: AtomicUsize,
@@ -44,7 +46,6 @@ pub(crate) struct Chan<T> {
 
 pub(crate) struct State<T> {
     buf: std::collections::VecDeque<T>,
-    closed: bool,
     recvq: WaitQueue<T>,
     sendq: WaitQueue<T>,
 }
@@ -63,7 +64,6 @@ pub fn chan<T: Send>(cap: usize) -> (Sender<T>, Receiver<T>) {
     let c = Arc::new(Chan {
         state: Mutex::new(State {
             buf: std::collections::VecDeque::with_capacity(cap.min(1024)),
-            closed: false,
             recvq: WaitQueue::new(),
             sendq: WaitQueue::new(),
         }),
@@ -85,6 +85,11 @@ pub(crate) enum Attempt<T> {
 impl<T: Send> Chan<T> {
     pub(crate) fn lock(&self) -> impl std::ops::DerefMut<Target = State<T>> + '_ {
         shim::lock(&self.state)
+    }
+
+    /// Whether the channel is closed; the caller holds the lock.
+    fn closed_locked(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
     }
 
     /// The channel's lock word, for a select that locks several channels at once.
@@ -111,7 +116,7 @@ impl<T: Send> Chan<T> {
         v: T,
         me: *const Waiter,
     ) -> (Attempt<T>, Option<shim::Unparker>) {
-        if st.closed || self.receivers.load(Ordering::Acquire) == 0 {
+        if self.closed_locked() || self.receivers.load(Ordering::Acquire) == 0 {
             return (Attempt::Closed(v), None);
         }
         // SAFETY: we hold the channel lock.
@@ -153,7 +158,7 @@ impl<T: Send> Chan<T> {
             // SAFETY: as above; last touch of the waiter.
             return (Ok(Some(v)), Some(unsafe { e.waiter() }.complete()));
         }
-        if st.closed {
+        if self.closed_locked() {
             return (Err(RecvError), None);
         }
         (Ok(None), None)
@@ -163,13 +168,13 @@ impl<T: Send> Chan<T> {
     /// waiter, or a close). A waiting sender may turn out to be selected elsewhere already;
     /// the caller then polls again and finds out.
     pub(crate) fn recv_ready(&self, st: &State<T>, me: *const Waiter) -> bool {
-        !st.buf.is_empty() || st.closed || st.sendq.has_other(me)
+        !st.buf.is_empty() || self.closed_locked() || st.sendq.has_other(me)
     }
 
     /// True if a send by `me` could proceed now (room, a waiting receiver of another waiter,
     /// or a close).
     pub(crate) fn send_ready(&self, st: &State<T>, me: *const Waiter) -> bool {
-        st.closed
+        self.closed_locked()
             || self.receivers.load(Ordering::Acquire) == 0
             || st.buf.len() < self.cap
             || st.recvq.has_other(me)
@@ -203,10 +208,9 @@ impl<T: Send> Chan<T> {
         let mut woken = Vec::new();
         {
             let mut st = self.lock();
-            if st.closed {
+            if self.closed_locked() {
                 return Err(CloseError);
             }
-            st.closed = true;
             self.closed.store(true, Ordering::Release);
             wake_all(&mut st.recvq, &mut woken);
             wake_all(&mut st.sendq, &mut woken);
