@@ -2,9 +2,9 @@
 //! (Go keeps free `g`s per P the same way, `gFree`).
 //!
 //! A goroutine's cell (`goroutine.rs`) has a size that depends on its closure and result, so
-//! cells are grouped into size classes `STEP` (16) bytes apart up to `MAX_CACHED`; every cell of a class is
-//! allocated with the class's layout, which makes any free cell of the class fit any goroutine
-//! of the class. Each P keeps up to `LOCAL_MAX` free cells per class; when it has more it moves
+//! cells are grouped into size classes `STEP` (16) bytes apart up to `MAX_CACHED`; every cell
+//! of a class is allocated with the class's layout, which makes any free cell of the class fit
+//! any goroutine of the class. Join packets (`join.rs`) are allocated the same way. Each P keeps up to `LOCAL_MAX` free cells per class; when it has more it moves
 //! `BATCH` of them to a global pool per class, and when it has none it takes `BATCH` back (one
 //! lock per `BATCH` cells, as Go's `gfput`/`gfget`). The global pool keeps at most `GLOBAL_MAX`
 //! cells per class; beyond that, and on a thread without a P, cells go back to the global
@@ -16,13 +16,11 @@
 //! directly for cells only; the program's global allocator is left alone). A burst of spawns
 //! that outruns the caches (a million goroutines spawned before any is joined) allocates a
 //! cell and a packet per goroutine, and the packets are freed later by the joiner, often on
-//! another thread. With glibc's malloc that path was a quarter of the burst's time (malloc,
-//! `_int_free`, arena growth by `mprotect`); mimalloc's thread-local free lists and its
-//! cross-thread free list made the burst 1.3-2x faster (spawn_many, 1,000,000 spawned first:
-//! 166-299 -> 119-173 ns at 2 Ps, 360-500 -> 254-300 ns at 1 P), and it returns freed pages
-//! to the system as glibc does. It is built with `no_thp`: with mimalloc's transparent huge
-//! pages a third of the 1-P bursts took 3-4x longer on this VM (a 2 MiB fault that has to be
-//! backed at once), and gort's cells gain nothing from huge pages.
+//! another thread. glibc's malloc was slow on that path (malloc, `_int_free`, arena growth by
+//! `mprotect`); mimalloc's thread-local free lists and its cross-thread free list are not
+//! (`docs/BENCHMARKS.md`, spawn+join), and it returns freed pages to the system as glibc does.
+//! It is built with `no_thp`: with mimalloc's transparent huge pages a burst could stall on a
+//! 2 MiB fault that has to be backed at once, and gort's cells gain nothing from huge pages.
 
 use crate::loom::std_only::{AtomicUsize, Mutex};
 use crate::loom::Ordering;

@@ -121,7 +121,7 @@ impl std::error::Error for RuntimeStarted {}
 /// (`docs/SOUNDNESS.md`). Migration can balance long-lived goroutines and shortens cross-thread
 /// wake-ups; measure before reaching for it (`docs/BENCHMARKS.md` compares the two).
 ///
-/// Must be called before the runtime starts (before the first spawn, `run` or `set_maxprocs`);
+/// Must be called before the runtime starts (its first spawn or `run`, or a first timer);
 /// afterwards it changes nothing and returns [`RuntimeStarted`].
 ///
 /// # Safety

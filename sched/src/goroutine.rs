@@ -9,9 +9,9 @@
 //! join (`join.rs`).
 //!
 //! The stack is bound lazily: a goroutine that has not yet run is only a closure in a queue
-//! (`coroutine` is `None`); its first `execute` takes a stack from the processor's cache and
-//! builds the coroutine on it. A million spawns therefore cost a million small allocations and
-//! no stacks.
+//! (`coroutine` is `None`); its first `execute` takes a stack (`Processor::take_stack`), homes
+//! the goroutine to its M (`home`) and builds the coroutine on it. A million spawns therefore
+//! cost two million small allocations (cells and packets) and no stacks.
 //!
 //! Invariants:
 //! - `refs` counts [`GRef`]s. The scheduler's reference travels with the right to run the

@@ -1,10 +1,8 @@
-//! Goroutine-local storage: the safe alternative to `thread_local!` for code that blocks.
-//!
-//! A goroutine may resume on another OS thread after any blocking call, so a reference into a
-//! `thread_local!` held across such a call would point at another thread's value (see
-//! `docs/SOUNDNESS.md`). A [`LocalKey`] instead stores one value per goroutine, in the
-//! goroutine's own header, so the value travels with the goroutine. Outside any goroutine (a
-//! plain thread) the thread itself plays the goroutine's part.
+//! Goroutine-local storage: a value per goroutine where a `thread_local!` is shared by every
+//! goroutine of a thread (and, in migrate mode, is unsafe to hold across a blocking call: see
+//! `docs/SOUNDNESS.md`). A [`LocalKey`] stores one value per goroutine, in the goroutine's own
+//! header, so the value travels with the goroutine. Outside any goroutine (a plain thread) the
+//! thread itself plays the goroutine's part.
 //!
 //! Invariants: a goroutine's `LocalMap` is touched only by that goroutine (it runs on one thread
 //! at a time, and the scheduler's hand-off orders its accesses). Each value is boxed, so adding

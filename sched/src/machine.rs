@@ -16,9 +16,9 @@
 //!   queue until it is parked (committed), requeued, or completed.
 //! - Every access to the thread-local `CURRENT_M` goes through one `#[inline(never)]` function,
 //!   `current_machine`, so no caller can cache the thread-local's address across a switch after
-//!   which the goroutine may be running on another thread (LLVM assumes a function never
-//!   changes thread). Its callers may be inlined: they hold the returned pointer only for code
-//!   that cannot switch.
+//!   which the goroutine may be running on another thread (migrate mode; LLVM assumes a
+//!   function never changes thread). Its callers may be inlined: they hold the returned pointer
+//!   only for code that cannot switch.
 
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::collections::VecDeque;

@@ -140,9 +140,9 @@ impl Unparker {
     }
 
     /// Like [`unpark`](Unparker::unpark), but a woken goroutine runs after the goroutines
-    /// already queued on this processor instead of next. For wake-ups that are not hand-offs
-    /// (timers, I/O readiness, a goroutine's end): they keep first-come order among many
-    /// woken at once, where `unpark` favours the one woken last.
+    /// already waiting where it is queued, instead of next. For wake-ups that are not
+    /// hand-offs (timers, I/O readiness, a goroutine's end): they keep first-come order among
+    /// many woken at once, where `unpark` favours the one woken last.
     ///
     /// ```
     /// let u = sched::unparker();
@@ -215,8 +215,8 @@ pub fn unparker() -> Unparker {
 /// Blocks the calling goroutine until its [`Unparker`] is used, or returns at once if a token
 /// is pending. Outside a goroutine, blocks the calling OS thread the same way.
 ///
-/// A goroutine that parks gives its thread to other goroutines; it may resume on another
-/// thread (see `docs/SOUNDNESS.md`).
+/// A goroutine that parks gives its thread to other goroutines and resumes on the same thread
+/// (on any thread if migration was enabled: `docs/SOUNDNESS.md`).
 ///
 /// ```
 /// let u = sched::unparker();

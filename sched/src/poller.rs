@@ -3,7 +3,7 @@
 //! `sched` knows nothing of sockets: a poller (the `netpoller` crate, on mio) is installed once
 //! with [`install_poller`], and the scheduler calls it:
 //! - non-blocking (`poll(Some(ZERO))`) from `find_runnable` when a P has nothing queued, so
-//!   goroutines whose I/O is ready run before an M goes idle;
+//!   goroutines whose I/O is ready run before an M goes idle, and every 61st schedule of a P;
 //! - blocking, from the one idle M that watches timers, with the timeout of the earliest timer
 //!   (`None` if there is none): an idle process sleeps in `epoll_wait`, not in a spin;
 //! - [`Poller::wake`] interrupts that blocking poll when the M is needed (new work handed to
@@ -17,9 +17,11 @@
 //! needs no gate of its own ([`Poller::poll`] states the contract).
 //!
 //! A poller reports readiness by unparking the goroutines that wait for it (their `Unparker`s),
-//! from inside `poll`; the scheduler's `ready` puts them on the polling M's P, or on the global
-//! queue if the M has none. `has_waiters` keeps deadlock detection silent while any goroutine
-//! waits for I/O.
+//! from inside `poll`; the scheduler sends each one home (`scheduler/home.rs`), or, in migrate
+//! mode, onto the polling M's P, or the global queue if the M has none (the watcher). Those
+//! unparks reach the scheduler's locks while the poller may hold its own (`docs/HACKING.md`,
+//! lock order). `has_waiters` keeps deadlock detection silent while any goroutine waits for
+//! I/O.
 
 use crate::loom::std_only::{AtomicBool, OnceLock};
 use crate::loom::Ordering;

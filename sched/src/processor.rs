@@ -7,17 +7,20 @@
 //! run queue, `runnext` (stealable only as a last resort, see `scheduler::steal_runnext`) and
 //! the schedule tick used to tell whether the P is making progress.
 //!
-//! Run queue discipline, as in Go's `runqput`/`runqget`: a goroutine readied by the running
-//! goroutine goes to `runnext` and runs next, inheriting the time slice; the goroutine it
-//! displaces goes to the tail of the local queue. A spawned goroutine goes to `runnext` only if
-//! it is empty, else to the tail (`runq_put_spawned`). The local queue is crossbeam-deque's FIFO
-//! `Worker` (unbounded, so Go's `runqputslow` overflow to the global queue is not needed);
-//! thieves take half of it with `steal_batch_with_limit_and_pop`.
+//! Run queue discipline, as in Go's `runqput`/`runqget`: a spawned goroutine goes to `runnext`
+//! only if it is empty, else to the tail (`runq_put_spawned`, or the global queue when
+//! `spawn_spreads`). In migrate mode a goroutine readied by the running one goes to `runnext`
+//! and runs next, and the goroutine it displaces goes to the tail of the local queue (`runq_put`);
+//! in the default mode a P's queues hold only goroutines that have not started, and readied ones
+//! go to their home M (`scheduler/home.rs`). `runq_get` bounds how long `runnext` can keep the
+//! queue waiting (`RUNNEXT_STREAK`). The local queue is crossbeam-deque's FIFO `Worker`
+//! (unbounded, so Go's `runqputslow` overflow to the global queue is not needed); thieves take
+//! half of it with `steal_batch_with_limit_and_pop`.
 //!
-//! Stack cache: up to `STACK_CACHE` stacks of the default size are kept per P without
-//! releasing their memory, so a spawn/exit cycle reuses a warm stack with no system call. The
-//! cap bounds what the cache can hold resident: `STACK_CACHE` × the default stack size per P.
-//! Beyond it, stacks go back to the global pool, which releases their pages (`stack.rs`).
+//! Stack cache: up to `STACK_CACHE` stacks of the default size are kept per P, so a spawn/exit
+//! cycle reuses a warm stack with no system call. The cap bounds what the cache can hold
+//! resident: `STACK_CACHE` × the default stack size per P. Beyond it, stacks go back to their
+//! size class (`stack.rs`), whose dirty list is released only in bulk, when an M goes idle.
 
 use crate::loom::std_only::OnceLock;
 use crate::loom::{AtomicU32, AtomicU64, Ordering};
@@ -38,10 +41,10 @@ const STACK_CACHE: usize = 16;
 /// Each group of fields has a cache line of its own: thieves read `stealer` on every steal
 /// attempt, while the owner writes `runnext` and the counters on every spawn and schedule;
 /// sharing one line made each of the owner's writes a cache miss whenever a thief was looking
-/// (measured: a fifth of a 2-P spawn burst went to the `runnext` swap).
+/// (`docs/BENCHMARKS.md`, spawn+join).
 pub(crate) struct ProcShared {
     pub(crate) stealer: CachePadded<OnceLock<Stealer<GRef>>>,
-    /// The goroutine to run next, or null. Owned references, moved in and out with `swap`.
+    /// The goroutine to run next, or null: an owned reference (`runnext.rs`).
     pub(crate) runnext: CachePadded<RunNext<Header>>,
     counters: CachePadded<Counters>,
 }

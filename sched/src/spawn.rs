@@ -1,7 +1,8 @@
 //! Starting goroutines: [`spawn`], [`Builder`], and [`run`] (the main goroutine).
 //!
-//! A spawn allocates the goroutine (one allocation: header + closure) and queues it; it takes no
-//! stack (that happens when it first runs) and never blocks. The first spawn starts the runtime.
+//! A spawn allocates the goroutine (two allocations: its cell and its join packet,
+//! `goroutine.rs`) and queues it (`scheduler/submit.rs`); it takes no stack (that happens when it
+//! first runs) and never blocks. The first spawn starts the runtime.
 
 use crate::goroutine::{GRef, Panic};
 use crate::join::JoinHandle;
@@ -10,8 +11,8 @@ use crate::scheduler;
 /// Starts a goroutine running `f` and returns a handle to join it, like `std::thread::spawn`.
 ///
 /// Callable from a goroutine or a plain thread (the runtime starts on first use). From a
-/// goroutine, the new goroutine runs next on the same processor when the caller blocks, as in
-/// Go; idle processors may steal it sooner.
+/// goroutine, the new goroutine runs next on the caller's processor when the caller blocks, as
+/// in Go, unless one spawned earlier already waits there; other processors may take it sooner.
 ///
 /// ```
 /// let handles: Vec<_> = (0..10u64).map(|i| sched::spawn(move || i * i)).collect();

@@ -30,10 +30,11 @@
 //!   idle, [`scavenge`] releases (`MADV_DONTNEED` of the usable area except the topmost page)
 //!   the dirty stacks beyond `DIRTY_CAP` per class and moves them to the free list, where an
 //!   idle stack costs at most one page of memory (plus its share of page tables). Releasing at
-//!   free time cost a TLB shootdown per exiting goroutine. Slots are never unmapped: unmapping one slot would split the slab mapping
-//!   (defeating the point of slabs), and a slab is only unmappable once all its slots are free,
-//!   which needs per-slab bookkeeping that the scheduler's steady state (stacks are reused) does
-//!   not pay for. The address space of the peak number of stacks therefore stays reserved.
+//!   free time cost a TLB shootdown per exiting goroutine (`docs/BENCHMARKS.md`). Slots are
+//!   never unmapped: unmapping one slot would split the slab mapping (defeating the point of
+//!   slabs), and a slab is only unmappable once all its slots are free, which needs per-slab
+//!   bookkeeping that the scheduler's steady state (stacks are reused) does not pay for. The
+//!   address space of the peak number of stacks therefore stays reserved.
 //!
 //! Guard markers and `PROT_NONE` both survive `MADV_DONTNEED`, so a recycled stack keeps its
 //! guard; the tests check this on the running kernel.
@@ -53,7 +54,8 @@
 //! # Invariants
 //!
 //! * Every slot belongs to exactly one of: its class's uncarved ranges (`ClassState::fresh`, no
-//!   guard yet), a live [`Stack`] value, or its class's free list (`ClassState::free`).
+//!   guard yet), a live [`Stack`] value, its class's dirty list (`ClassState::dirty`: freed,
+//!   memory not yet released) or its free list (`ClassState::free`: released).
 //! * A slot that has left `fresh` has its guard installed for the rest of the process.
 //! * Both ends of every slot are page-aligned, hence aligned to corosensei's `STACK_ALIGNMENT`.
 //! * Locks: one `Mutex` per size class, held only to push or pop a `Vec`; no system call runs
@@ -190,10 +192,9 @@ impl Stack {
 }
 
 impl Drop for Stack {
-    /// Returns the slot to its class's dirty list: no system call here. Releasing its pages
-    /// (`MADV_DONTNEED`, a TLB shootdown on every CPU running this process) per stack made a
-    /// burst of goroutine exits cost ~10 µs each at 2 Ps; `scavenge` does it later, in bulk,
-    /// for the stacks beyond `DIRTY_CAP`.
+    /// Returns the slot to its class's dirty list: no system call here (module docs: releasing
+    /// at free time cost a TLB shootdown per stack). `scavenge` releases the stacks beyond
+    /// `DIRTY_CAP` later, in bulk.
     fn drop(&mut self) {
         LIVE.fetch_sub(1, Ordering::Relaxed);
         let slot = Stack {
@@ -256,8 +257,8 @@ pub(crate) fn round_stack_size(requested: usize) -> usize {
 }
 
 /// Hands out a stack with `size` usable bytes (`size` from [`round_stack_size`]): a recycled one
-/// from the size class's free list if any, else a slot carved from a slab (mapping a new slab
-/// when the class has none left).
+/// from the size class's dirty list, else its free list, else a slot carved from a slab
+/// (mapping a new slab when the class has none left).
 ///
 /// # Errors
 ///
@@ -272,8 +273,8 @@ pub(crate) fn alloc_stack(size: usize) -> Result<Stack, StackError> {
     Ok(stack)
 }
 
-/// Releases the stack's memory (all but its topmost page) and returns it to the global free
-/// list of its size class. The slot stays mapped for the life of the process; see the module
+/// Returns the stack to its size class's dirty list without releasing its memory (`scavenge`
+/// does that later, in bulk). The slot stays mapped for the life of the process; see the module
 /// docs for why slots are never unmapped. Same as dropping the `Stack`.
 pub(crate) fn free_stack(stack: Stack) {
     drop(stack);

@@ -1,14 +1,15 @@
 //! What an M runs next (Go's `findRunnable`, `schedule`).
 //!
 //! In order:
-//! 1. every 61st schedule of a P: if an M is hungry, hand it this P (`home.rs`); then due
-//!    timers, a non-blocking poll, one G from the global queue and the stalled-P check, so none
-//!    of them can starve behind a P's own work;
-//! 2. the M's own goroutines (started ones homed to it: its `next`, its local queue, those
-//!    other threads readied for it) and the P's unstarted ones (`runnext`, its local queue, then
-//!    a batch from the global queue: len/maxprocs + 1, at most 128), taking turns at first
-//!    place;
-//! 3. due timers and ready I/O, which ready goroutines onto this M;
+//! 1. every 61st schedule of a P: if an M is hungry, hand it this P (`yield_p_to_hungry`);
+//!    then due timers, a non-blocking poll, one G from the global queue and the stalled-P
+//!    check, so none of them can starve behind a P's own work;
+//! 2. the M's `next` (a hand-off); then the M's own goroutines (started ones homed to it: its
+//!    local queue, with those other threads readied for it) and the P's unstarted ones
+//!    (`runnext`, its local queue, then a batch from the global queue: len/maxprocs + 1, at
+//!    most 128), taking turns at first place; then the M's `later` (yielded goroutines, and
+//!    wake-ups that are not hand-offs);
+//! 3. due timers and ready I/O, whose wake-ups may land here (then look again);
 //! 4. stealing (`steal.rs`), if this M is spinning already or fewer than half of the busy Ps
 //!    have a spinning M;
 //! 5. give up: `sleep.rs` releases the P and sleeps until handed one.
@@ -70,8 +71,8 @@ pub(crate) fn find_runnable(m: &Machine) -> GRef {
         if let Some(g) = local.or_else(|| m.pop_rest()) {
             return found(s, m, g);
         }
-        // Nothing queued: fire due timers and take ready I/O (both ready goroutines onto
-        // this P).
+        // Nothing queued: fire due timers and take ready I/O (what they ready goes to its
+        // home, or onto this P in migrate mode; either way, look again).
         if run_due_timers() > 0 || poll_now() > 0 {
             continue;
         }
@@ -146,7 +147,8 @@ fn run_due_timers() -> usize {
 }
 
 /// A non-blocking poll from a P with nothing to run (Go polls in `findRunnable` before
-/// stealing). Readied goroutines land on this M's P. Returns how many were readied.
+/// stealing). Readied goroutines go home (`home.rs`), or onto this M's P in migrate mode.
+/// Returns how many were readied.
 fn poll_now() -> usize {
     let Some(poller) = crate::poller::poller() else {
         return 0;

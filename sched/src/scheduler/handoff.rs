@@ -21,8 +21,8 @@
 //!   `idle` ([`push_remote`](Handoff::push_remote)); the M sets `idle`, then a fence, then reads
 //!   `remote` (`IdleSet::stop_m`). If the waker sees the M idle, it hands it a P
 //!   (`IdleSet::wake_home`); if not, the M sees the goroutine before it sleeps.
-//! - Lock order: the idle lock, then a slot lock or the remote queue's lock; nothing is taken
-//!   while either is held.
+//! - Locks (their order is in `docs/HACKING.md`): nothing is taken while the slot's lock or the
+//!   remote queue's lock is held.
 
 use std::collections::VecDeque;
 use std::time::Instant;

@@ -2,9 +2,9 @@
 //! (`docs/SOUNDNESS.md` gives the model and the argument; this file is the routing).
 //!
 //! - Readied or yielded on the home M itself while it holds a P: the M's own queues
-//!   (`Machine::push_own`: `next` for a hand-off, the local queue's tail otherwise). No other
-//!   thread is involved: this is the per-M `runnext` hand-off.
-//! - Readied anywhere else (another M, a plain thread, the watcher in the poller, a timer):
+//!   (`Machine::push_own`: `next` for a hand-off, `later` otherwise). No other thread is
+//!   involved: this is the per-M `runnext` hand-off.
+//! - Readied anywhere else (another M, a plain thread, the watcher in the poller):
 //!   the home M's remote queue (`Handoff::push_remote`). If the home M may be idle, it is handed
 //!   an idle P and woken, or marked hungry so that the next free P is its
 //!   (`IdleSet::wake_home`); the handshake that keeps this from losing a goroutine is in

@@ -20,24 +20,18 @@
 //! Invariants kept across the files:
 //! - A P is in exactly one place: held by one M (`Machine::p`), in an M's hand-off slot, idle,
 //!   or retired (above `maxprocs`). Each P id is created once (`maxprocs.rs`).
-//! - The idle set's invariants (`idle.rs`): `npidle` equals the idle list's length; an M is
-//!   listed at most once, never with a P waiting in its slot; the watcher is listed; when every
-//!   M is idle and a timer is pending, an M watches it.
+//! - The idle set's invariants are stated (and asserted) in `idle.rs`.
 //! - A started goroutine is queued only on its home M (`home.rs`), never on a P or the global
 //!   queue, unless migration was enabled; `execute` checks it before resuming one.
-//! - `nmspinning` counts Ms that hold (or were handed) a P and are looking for work; at most half
-//!   of the busy Ps have one (`find.rs`), and `wakep` starts one only when none spins.
-//! - The deadlock precondition is written once, in `IdleSet::stop_m`/`check_deadlock`: every M
-//!   idle, the global queue empty, no timer pending, nobody waiting for I/O (then
-//!   `deadlock.rs` decides with the threads it can see).
+//! - `nmspinning` counts Ms that hold (or were handed) a P and are looking for work; an M starts
+//!   spinning by itself only while fewer than half of the busy Ps have a spinning M
+//!   (`find.rs`), and `wakep` starts one only when none spins.
+//! - The deadlock precondition is checked under the idle lock, in `IdleSet::stop_m` and
+//!   `IdleSet::check_deadlock`: every M idle, the global queue empty, no timer pending, nobody
+//!   waiting for I/O (then `deadlock.rs` decides with the threads it can see).
 //!
-//! Locks, in order (a lock may be taken while holding those above it, never below):
-//! 1. `idle` (`IdleSet::lock`): the idle lists and the watcher;
-//! 2. an M's hand-off slot (`Handoff`), taken under `idle` by `start_m` and the checks;
-//! 3. in the deadlock check only, std's environment and stderr locks.
-//!
-//! None is held across a stack switch or while user code runs. `docs/HACKING.md` has the lock
-//! order of the whole runtime.
+//! Locks: none is held across a stack switch or while user code runs; `docs/HACKING.md` has the
+//! lock order of the whole runtime.
 
 mod find;
 mod handoff;
@@ -114,7 +108,8 @@ fn init_sched() -> &'static Scheduler {
     s
 }
 
-/// True once the runtime has started (a goroutine was spawned or maxprocs set).
+/// True once the runtime has started: something needed the scheduler (the first spawn, or a
+/// timer); `set_maxprocs` before that only records the count.
 pub(crate) fn started() -> bool {
     SCHED.get().is_some()
 }

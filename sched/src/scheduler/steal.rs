@@ -113,12 +113,12 @@ fn steal_runnext(shared: &ProcShared) -> Option<GRef> {
 /// preempted it, or it is blocked in a system call) or is running one goroutine for a long
 /// time, and what it queued would wait for it. (A P whose goroutine is spawning a burst does
 /// not schedule either, but its queue grows: it is at work and left alone.) Only idle Ms steal
-/// otherwise, and a P busy with its own goroutines is never idle: with two busy processes on
-/// two CPUs, a load generator's M preempted for a scheduler tick (4 ms at 250 Hz) held a dozen
-/// ready connections every few milliseconds. Go's sysmon
-/// retakes a P blocked in a system call after 20 µs-10 ms and preempts long-running goroutines;
-/// this covers the queued work of all three cases, checked every `GLOBAL_QUEUE_TICK` schedules
-/// by each P that is running.
+/// otherwise, and a P busy with its own goroutines is never idle, so without this the queued
+/// work waits for the stalled M (what that cost an echo load generator, and what this saved:
+/// `docs/BENCHMARKS.md`, "Echo servers under load"). Go's sysmon retakes a P blocked in a
+/// system call after 20 µs-10 ms and preempts long-running goroutines; this covers the queued
+/// work of all three cases, checked every `GLOBAL_QUEUE_TICK` schedules by each P that is
+/// running.
 pub(super) fn take_from_stalled(s: &Scheduler, p: &mut Processor) -> Option<(GRef, usize)> {
     let n = s.nprocs();
     if n < 2 {

@@ -1,9 +1,13 @@
 //! Adding work: spawning and readying goroutines, the global queue, and waking an M for new
 //! work (Go's `newproc`, `ready`, `globrunqput`, `wakep`).
 //!
-//! Where a goroutine goes: from an M holding a P, onto that P (`runnext` for a hand-off, the
-//! queue's tail otherwise); from a plain thread, or an M without a P (the watcher in the
-//! poller), onto the global queue. Whoever grows a queue others could take from calls `wakep`.
+//! Where a goroutine goes. Spawned (not started): onto the spawner's P (`runnext` if it is empty,
+//! else the queue's tail; in the thread-affine mode most of a burst goes to the global queue
+//! instead, `Processor::spawn_spreads`), or onto the global queue from a thread without a P.
+//! Readied or yielded after it started: to its home M (`home.rs`). Only in migrate mode does a
+//! started goroutine come back here: onto the waker's P (`runnext` for a hand-off, the queue's
+//! tail otherwise), or onto the global queue from a thread without a P (a plain thread, the
+//! watcher in the poller). Whoever grows a queue others could take from calls `wakep`.
 //! A push to the global queue is followed by the SeqCst fence of `IdleSet::wake_for`, which
 //! pairs with an M giving up its P (the no-lost-wake-up argument is in `idle.rs`); a push to a
 //! P's own queue skips the fence: that P is running and will get to the work itself, so a
@@ -19,9 +23,9 @@ use crate::machine::{self, Machine};
 
 /// Creates a goroutine with `make` (given its id and this P's cell cache) and queues it: on
 /// the caller's P (`runnext` if it is empty, so the first child runs next as with Go's
-/// `newproc`, else the queue tail), or to the global queue from a plain thread. Returns what
-/// `make` returns beside the goroutine (the join packet). One visit to the P serves the id,
-/// the allocations and the queueing.
+/// `newproc`, else the queue tail or, spreading a burst, the global queue), or to the global
+/// queue from a plain thread. Returns what `make` returns beside the goroutine (the join
+/// packet). One visit to the P serves the id, the allocations and the queueing.
 pub(crate) fn spawn<M, R>(make: M) -> R
 where
     M: FnOnce(u64, Option<&mut CellCache>) -> (GRef, R),
@@ -63,14 +67,16 @@ pub(crate) fn reserve_goids(n: u64) -> u64 {
     sched().next_goid.fetch_add(n, Ordering::Relaxed)
 }
 
-/// Makes a parked goroutine runnable (Go's `goready`): into `runnext` of the caller's P, so a
-/// goroutine woken by the running one runs next; from a plain thread, into the global queue.
+/// Makes a parked goroutine runnable (Go's `goready`) as a hand-off, to run next: on its home M
+/// (`home.rs`); in migrate mode, in `runnext` of the caller's P (the global queue from a thread
+/// without a P).
 pub(crate) fn ready(g: GRef) {
     ready_with(g, true);
 }
 
-/// Makes a parked goroutine runnable at the tail of the caller's local queue: it runs after
-/// everything already waiting. Used for wake-ups that are not hand-offs (a joiner woken by a
+/// Makes a parked goroutine runnable behind everything already waiting: its home M's `later`
+/// queue (or its remote queue, from another thread); in migrate mode, the tail of the caller's
+/// local queue. Used for wake-ups that are not hand-offs (timers, I/O, a joiner woken by a
 /// goroutine's end: a fork-join parent then wakes once for many children, not once each).
 pub(crate) fn ready_later(g: GRef) {
     ready_with(g, false);
@@ -88,9 +94,10 @@ fn ready_with(g: GRef, next: bool) {
     match queued_locally {
         // Into an empty runnext: this M runs it next when the running goroutine parks, which
         // in a hand-off is at once; waking another M would only make it spin and find nothing
-        // (tokio's LIFO-slot rule). Go's `ready` wakes a P here; measured, that makes a 2-P
-        // channel hand-off 1.5-1.8x slower. A waker that keeps computing delays the woken
-        // goroutine until it parks (docs/ARCHITECTURE.md, "known limits").
+        // (tokio's LIFO-slot rule). Go's `ready` wakes a P here, which made gort's 2-P
+        // channel hand-off slower (docs/BENCHMARKS.md, "Hand-offs stay on one P"). A waker
+        // that keeps computing delays the woken goroutine until it parks
+        // (docs/ARCHITECTURE.md, "known limits").
         Ok(false) => {}
         Ok(true) => wakep(),
         Err(g) => push_global(g),
@@ -127,8 +134,8 @@ pub(super) fn start(started: Started<Box<crate::processor::Processor>>) {
     }
 }
 
-/// Requeues a goroutine that yielded: to the tail of the local queue, behind everything that
-/// was waiting.
+/// Requeues a goroutine that yielded, behind everything that was waiting: its home M's `later`
+/// queue; in migrate mode, the tail of the P's local queue.
 pub(crate) fn requeue_yielded(m: &Machine, g: GRef) {
     if g.header().home().is_some() {
         // Its home is this M (it was just running here).

@@ -5,11 +5,12 @@
 //! someone waits for I/O and no other M watches. It then sleeps on its hand-off slot until the
 //! earliest deadline, or, if anyone waits for I/O, blocks in the poller with that timeout. It
 //! stops watching when:
-//! - it is handed a P (`start_m` clears the watch under the idle lock);
+//! - it is handed a P (`start_m` clears the watch under the idle lock), which is also how the
+//!   goroutines its own poll readied for it reach it (`home.rs`: `wake_home` on itself);
 //! - a timer is due: it takes an idle P and returns to `find_runnable`, which fires the timer
 //!   (`IdleSet::watcher_woke`); if no P is idle, it leaves the timers to the busy Ps;
-//! - its poll readied goroutines (onto the global queue: it has no P): it takes an idle P and
-//!   runs them itself (`IdleSet::take_p_for_io`).
+//! - in migrate mode, its poll readied goroutines onto the global queue (it has no P): it takes
+//!   an idle P and runs them itself (`IdleSet::take_p_for_io`).
 //!
 //! A timer that becomes the earliest pokes the watcher (`timers_changed`), which re-reads the
 //! deadline; the handshake that keeps a poke from falling between reading the deadline and
