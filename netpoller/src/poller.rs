@@ -3,8 +3,9 @@
 //!
 //! Who polls (see `sched/src/poller.rs` for the scheduler's side, whose gate lets one thread
 //! poll at a time):
-//! - a P that found nothing to run polls without blocking (`poll(Some(ZERO))`); if no
-//!   goroutine waits for I/O that returns at once without a syscall;
+//! - a P that found nothing to run, and every P every 61st schedule, polls without blocking
+//!   (`poll(Some(ZERO))`); if no goroutine waits for I/O that returns at once without a
+//!   syscall;
 //! - the one idle M that watches timers blocks in `poll(timeout of the next timer)`;
 //!   [`NetPoller::wake`] interrupts it (Go's `netpollBreak`).
 //!
@@ -23,7 +24,8 @@
 //! Lock: `state` (the `mio::Poll` and the events buffer) is held for the whole of a poll. It
 //! is not a gate: under the scheduler's it is never contended. It exists because `poll` takes
 //! `&self`, and it keeps a caller who breaks the contract sound (that caller waits its turn;
-//! a wake may then end the wrong blocking poll). Waiters are unparked while it is held;
+//! a wake may then end the wrong blocking poll). Waiters are unparked while it is held, so the
+//! scheduler's locks those unparks take come after it in the lock order (`docs/HACKING.md`);
 //! nothing an unpark does (`sched::ready`, `wakep`, `Poller::wake`) takes it.
 
 use std::io;
@@ -158,7 +160,8 @@ impl NetPoller {
 /// What every descriptor is registered for. On Linux also `EPOLLPRI`: a TCP read stops at the
 /// urgent mark, so a short read does not prove the receive queue empty when urgent data is
 /// pending, and the poller must see that to flag the descriptor (`PollDesc::read_irregular`).
-/// Without the interest, epoll never reports `EPOLLPRI` (a test hung one run in a hundred).
+/// Without the interest, epoll never reports `EPOLLPRI` (`net_echo.rs`'s urgent-data test
+/// hung now and then).
 fn interest() -> Interest {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     return Interest::READABLE | Interest::WRITABLE | Interest::PRIORITY;

@@ -51,8 +51,9 @@
 //!   retries is reported once when it begins and once when it ends, to the listener's
 //!   [`on_accept_stall`](TcpListener::on_accept_stall) hook ([`AcceptStall`]).
 //! - **Name resolution** through `ToSocketAddrs` (`connect("example.com:80")`) runs
-//!   `getaddrinfo` on the calling thread and blocks it, and with it the goroutines of its P;
-//!   literal addresses never block. In a goroutine, resolve names with [`lookup_host`], which
+//!   `getaddrinfo` on the calling thread and blocks it, and with it the goroutines homed to that
+//!   thread and those queued on its P until other processors take them; literal addresses never
+//!   block. In a goroutine, resolve names with [`lookup_host`], which
 //!   runs the lookup on a helper thread and parks only the goroutine.
 //! - **`TCP_NODELAY`** is on for new TCP connections, as in Go (std leaves it off).
 
