@@ -29,9 +29,7 @@ use crate::error::{
     TrySendError,
 };
 use crate::list::Node;
-use crate::waiter::{
-    deadline_after, Entry, EntryNode, Slot, WaitQueue, Waiter, ABORTED, TIMED_OUT,
-};
+use crate::waiter::{deadline_after, Entry, EntryNode, Selection, Slot, WaitQueue, Waiter};
 
 /// The shared part of a channel.
 pub(crate) struct Chan<T> {
@@ -352,17 +350,7 @@ impl<T: Send> Queued<'_, T> {
     /// Blocks until a peer completed the operation (true), or the deadline passed and we
     /// claimed the waiter for ourselves (false; dropping the guard then removes the entry).
     fn block(&self, deadline: Option<Instant>) -> bool {
-        let w = self.waiter;
-        if deadline.is_none_or(|d| w.wait_until(d)) {
-            w.wait();
-            return true;
-        }
-        if w.try_select(TIMED_OUT) {
-            return false;
-        }
-        // A peer claimed us just before the deadline: it is completing the operation.
-        w.wait();
-        true
+        self.waiter.wait_for(deadline) != Selection::TimedOut
     }
 }
 
@@ -375,7 +363,7 @@ impl<T: Send> Drop for Queued<'_, T> {
         // operation from now on (fails if one already did), then remove the entry. Taking the
         // lock also waits out a peer that claimed us and is still completing (it does so under
         // the lock).
-        let _ = self.waiter.try_select(ABORTED);
+        let _ = self.waiter.try_select(Selection::Aborted);
         self.chan.withdraw(self.node, self.send);
     }
 }
@@ -385,7 +373,7 @@ fn wake_all<T>(q: &mut WaitQueue<T>, woken: &mut Vec<shim::Unparker>) {
     while let Some(e) = q.pop_front() {
         // SAFETY: the caller holds the channel lock (entries' waiters are alive).
         let w = unsafe { e.waiter() };
-        if w.try_select(e.case) {
+        if w.try_select(Selection::Case(e.case)) {
             // SAFETY: we won the selection and hold the lock.
             unsafe { e.slot().set_closed() };
             woken.push(w.complete());

@@ -16,11 +16,12 @@
 //!    without waiting. Done.
 //! 2. Register: create one `Waiter` and, channel by channel (each under its lock), queue an
 //!    entry for each case, unless the case has become ready since the poll (a peer arrived in
-//!    between). Then the waiter aborts itself (it wins its own selection with `ABORTED`, so no
+//!    between). Then the waiter aborts itself (it wins its own selection with `Aborted`, so no
 //!    peer can complete a case for it any more), unregisters, and starts again at 1; if a peer
 //!    selected it first, it waits for that peer instead (crossbeam-channel's approach).
 //! 3. Wait until a peer completes one case for us (`done`), or the deadline passes and we win
-//!    our own selection with `TIMED_OUT`.
+//!    our own selection with `TimedOut` (`Waiter::wait_for`, the one blocking path of
+//!    channel operations and selects).
 //! 4. Unregister: remove our remaining entries from every channel, under each lock, before
 //!    returning (so no peer can reach our stack frame afterwards).
 //!
@@ -40,7 +41,7 @@ use crate::channel::{Attempt, Chan, Receiver, Sender, State};
 use crate::error::{RecvError, SendError};
 use crate::list::Node;
 use crate::shim::{RawLock, Unparker};
-use crate::waiter::{deadline_after, Entry, EntryNode, Slot, Waiter, ABORTED, TIMED_OUT};
+use crate::waiter::{deadline_after, Entry, EntryNode, Selection, Slot, Waiter};
 
 /// Seals [`Case`]: only this crate's case types implement it.
 mod sealed {
@@ -364,10 +365,13 @@ pub fn run_select(
             count: 0,
             waiter: &waiter,
         };
-        if !reg.register_all() && waiter.try_select(ABORTED) {
+        if !reg.register_all() && waiter.try_select(Selection::Aborted) {
             continue; // A case became ready: `reg` withdraws the others; poll again.
         }
-        let chosen = wait(&waiter, deadline);
+        let chosen = match waiter.wait_for(deadline) {
+            Selection::Case(i) => Some(i),
+            _ => None,
+        };
         drop(reg);
         if let Some(i) = chosen {
             cases[i].finish();
@@ -410,12 +414,15 @@ impl Drop for Registration<'_, '_> {
         }
         let fired = if self.waiter.is_done() {
             // The winner removed the fired case's entry and is done with the frame.
-            Some(self.waiter.selected())
+            match self.waiter.selected() {
+                Selection::Case(i) => Some(i),
+                _ => None,
+            }
         } else {
             // Claim the waiter so no peer completes a case from now on (fails if we already
             // did: timed out or aborted; or if a peer did and is still completing: then taking
             // its channel's lock below waits it out).
-            let _ = self.waiter.try_select(ABORTED);
+            let _ = self.waiter.try_select(Selection::Aborted);
             None
         };
         for &i in &self.order[..self.count] {
@@ -512,22 +519,6 @@ impl Drop for HeldLocks<'_> {
             unsafe { (*lock).unlock() };
         }
     }
-}
-
-/// Waits for a peer to complete one of our cases; `None` if we timed out first.
-fn wait(waiter: &Waiter, deadline: Option<Instant>) -> Option<usize> {
-    match deadline {
-        None => waiter.wait(),
-        Some(d) => {
-            if !waiter.wait_until(d) {
-                if waiter.try_select(TIMED_OUT) {
-                    return None;
-                }
-                waiter.wait();
-            }
-        }
-    }
-    Some(waiter.selected())
 }
 
 /// `select! {}`: blocks forever (deadlock detection sees it).

@@ -6,11 +6,11 @@
 //! the operation's [`Slot`] (where a sender's value waits, or where a receiver's value lands).
 //!
 //! Selection: any number of wakers may find entries of the same waiter (a `select` waits on
-//! several channels). The first to win `Waiter::try_select` (a CAS of `selected` from `NONE`
-//! to the operation's case index, Go's `selectDone`) completes that operation: it moves the
-//! value into or out of the slot, then publishes `done` (release) and only then unparks the
-//! waiter. Losers drop the entry they popped and look for another waiter. A waiter that gives
-//! up (timeout) wins the same CAS with `TIMED_OUT`.
+//! several channels). The first to win `Waiter::try_select` (a CAS of its [`Selection`] from
+//! `Waiting` to `Case(i)`, Go's `selectDone`) completes that operation: it moves the value
+//! into or out of the slot, then publishes `done` (release) and only then unparks the waiter.
+//! Losers drop the entry they popped and look for another waiter. A waiter that gives up wins
+//! the same CAS with `TimedOut` or `Aborted`.
 //!
 //! Lifetime invariants (why raw pointers into another goroutine's stack are sound):
 //! - an entry is in a queue only while its waiter's frame is alive: right after queueing, the
@@ -35,12 +35,45 @@ use crate::list::{List, Node};
 use crate::loom::{AtomicBool, AtomicUsize, Ordering};
 use crate::shim;
 
-/// `selected` before anyone chose this waiter.
-const NONE: usize = usize::MAX;
-/// `selected` when the waiter itself gave up waiting.
-pub(crate) const TIMED_OUT: usize = usize::MAX - 1;
-/// `selected` when a select withdrew to start over (a case became ready while registering).
-pub(crate) const ABORTED: usize = usize::MAX - 2;
+/// Who claimed a waiter, and for what (crossbeam's `Selected`). It moves once, from `Waiting`
+/// to one of the others, by the CAS in [`Waiter::try_select`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Selection {
+    /// Nobody yet: a peer may still complete one of the waiter's operations.
+    Waiting,
+    /// A peer claimed it to complete the operation of this case (0 for a single operation).
+    Case(usize),
+    /// The waiter claimed itself: its deadline passed.
+    TimedOut,
+    /// The waiter claimed itself to withdraw: a case became ready while a select registered,
+    /// or the waiter is leaving by unwinding.
+    Aborted,
+}
+
+impl Selection {
+    /// The word stored in `Waiter::selected`: the case index, or one of the three largest
+    /// values (no select has that many cases).
+    fn encode(self) -> usize {
+        match self {
+            Selection::Waiting => usize::MAX,
+            Selection::TimedOut => usize::MAX - 1,
+            Selection::Aborted => usize::MAX - 2,
+            Selection::Case(i) => {
+                debug_assert!(i < usize::MAX - 2, "case index out of range");
+                i
+            }
+        }
+    }
+
+    fn decode(word: usize) -> Selection {
+        match word {
+            usize::MAX => Selection::Waiting,
+            w if w == usize::MAX - 1 => Selection::TimedOut,
+            w if w == usize::MAX - 2 => Selection::Aborted,
+            i => Selection::Case(i),
+        }
+    }
+}
 
 /// The longest single park of a timed wait: a far deadline is waited for in steps of this.
 const MAX_PARK: Duration = Duration::from_secs(3600);
@@ -55,6 +88,7 @@ pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
 /// because the hidden `Case` trait names it; it has no public methods.)
 #[doc(hidden)]
 pub struct Waiter {
+    /// A [`Selection`], encoded.
     selected: AtomicUsize,
     done: AtomicBool,
     /// Owned by the waiter until a winner's `complete` moves it out (then `done` is set and the
@@ -75,22 +109,28 @@ impl Drop for Waiter {
 impl Waiter {
     pub(crate) fn new() -> Waiter {
         Waiter {
-            selected: AtomicUsize::new(NONE),
+            selected: AtomicUsize::new(Selection::Waiting.encode()),
             done: AtomicBool::new(false),
             unparker: std::mem::ManuallyDrop::new(shim::unparker()),
         }
     }
 
-    /// Claims this waiter for `case`. True for exactly one caller.
-    pub(crate) fn try_select(&self, case: usize) -> bool {
+    /// Claims this waiter (`to` is not `Waiting`). True for exactly one caller.
+    pub(crate) fn try_select(&self, to: Selection) -> bool {
+        debug_assert_ne!(to, Selection::Waiting);
         self.selected
-            .compare_exchange(NONE, case, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(
+                Selection::Waiting.encode(),
+                to.encode(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
             .is_ok()
     }
 
-    /// The case chosen, once `done` (or the waiter's own successful `try_select`).
-    pub(crate) fn selected(&self) -> usize {
-        self.selected.load(Ordering::Acquire)
+    /// Who claimed the waiter so far.
+    pub(crate) fn selected(&self) -> Selection {
+        Selection::decode(self.selected.load(Ordering::Acquire))
     }
 
     /// The winner's last touch: publish the completed operation and return the handle to
@@ -111,15 +151,27 @@ impl Waiter {
     }
 
     /// Parks until a winner completed an operation for this waiter.
-    pub(crate) fn wait(&self) {
+    fn wait(&self) {
         while !self.is_done() {
             shim::park();
         }
     }
 
+    /// The one blocking path of every channel operation and select: parks until a peer has
+    /// completed one of the waiter's operations (`Case(i)`), or until `deadline` passes and the
+    /// waiter claims itself (`TimedOut`; the caller's drop guard then withdraws its entries).
+    /// A peer that claimed the waiter just before the deadline is waited for.
+    pub(crate) fn wait_for(&self, deadline: Option<Instant>) -> Selection {
+        if deadline.is_none_or(|d| self.wait_until(d)) || !self.try_select(Selection::TimedOut) {
+            self.wait();
+            return self.selected();
+        }
+        Selection::TimedOut
+    }
+
     /// Parks until completed or until `deadline`; true if completed. On false the caller must
     /// still try to claim the waiter for itself (a winner may be completing it right now).
-    pub(crate) fn wait_until(&self, deadline: Instant) -> bool {
+    fn wait_until(&self, deadline: Instant) -> bool {
         while !self.is_done() {
             let now = Instant::now();
             if now >= deadline {
@@ -268,7 +320,7 @@ impl<T> WaitQueue<T> {
             // SAFETY: linked in this list, under its lock.
             unsafe { self.0.remove(node) };
             // SAFETY: we hold the lock: the owner cannot be past its guard (module invariants).
-            if unsafe { e.waiter() }.try_select(e.case) {
+            if unsafe { e.waiter() }.try_select(Selection::Case(e.case)) {
                 return Some(e);
             }
             // Its waiter was selected elsewhere, timed out or aborted: the entry is unlinked,
