@@ -53,8 +53,8 @@
 //! - **Name resolution** through `ToSocketAddrs` (`connect("example.com:80")`) runs
 //!   `getaddrinfo` on the calling thread and blocks it, and with it the goroutines homed to that
 //!   thread and those queued on its P until other processors take them; literal addresses never
-//!   block. In a goroutine, resolve names with [`lookup_host`], which
-//!   runs the lookup on a helper thread and parks only the goroutine.
+//!   block. In a goroutine, resolve names with [`lookup_host`], which runs the lookup on a
+//!   helper thread and parks only the goroutine.
 //! - **`TCP_NODELAY`** is on for new TCP connections, as in Go (std leaves it off).
 
 mod accept;
