@@ -1,12 +1,10 @@
 //! Scheduler events for `tracing` (spawn, park, unpark, steal, exit, M sleep and wake).
 //!
-//! A subscriber is user code, so the scheduler follows two rules when it emits an event
-//! (docs/ARCHITECTURE.md, invariants):
-//! - only where its state is consistent: no `&mut Processor` lent out, the M's `current`
-//!   goroutine accurate, and no reference in flight (a parked goroutine's reference already
-//!   owned by its park state, an unparked one already queued). A subscriber may then call
-//!   anything: `current_id`, `spawn`, `unpark`, `yield_now` (which on an M's own stack yields
-//!   the thread), or drop an `Unparker`;
+//! A subscriber is user code, so the scheduler follows two rules when it emits an event:
+//! - only where its state is consistent (what that means, for all user code the scheduler
+//!   calls: `docs/ARCHITECTURE.md`, section 8). A subscriber may then call anything:
+//!   `current_id`, `spawn`, `unpark`, `yield_now` (which on an M's own stack yields the
+//!   thread), or drop an `Unparker`;
 //! - a panic in the subscriber is contained and reported (`config::contain`), never unwound
 //!   into the scheduler.
 
