@@ -18,6 +18,7 @@
 //! Dropping the last `Sender` closes the channel. Dropping the last `Receiver` makes every send
 //! fail (a value could never be received); blocked senders are woken with their value back.
 
+use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -44,6 +45,9 @@ pub(crate) struct Chan<T> {
 
 pub(crate) struct State<T> {
     buf: std::collections::VecDeque<T>,
+    /// The peer an operation under the lock completed: woken once the lock is released
+    /// ([`Locked`]'s drop, or the select that holds several locks). At most one per lock hold.
+    woken: Option<shim::Unparker>,
     recvq: WaitQueue<T>,
     sendq: WaitQueue<T>,
 }
@@ -62,6 +66,7 @@ pub fn chan<T: Send>(cap: usize) -> (Sender<T>, Receiver<T>) {
     let c = Arc::new(Chan {
         state: Mutex::new(State {
             buf: std::collections::VecDeque::with_capacity(cap.min(1024)),
+            woken: None,
             recvq: WaitQueue::new(),
             sendq: WaitQueue::new(),
         }),
@@ -73,6 +78,53 @@ pub fn chan<T: Send>(cap: usize) -> (Sender<T>, Receiver<T>) {
     (Sender { c: c.clone() }, Receiver { c })
 }
 
+impl<T> State<T> {
+    /// Records the peer an operation completed, to wake once the lock is released.
+    fn wake_after_unlock(&mut self, u: shim::Unparker) {
+        debug_assert!(
+            self.woken.is_none(),
+            "two peers completed under one lock hold"
+        );
+        self.woken = Some(u);
+    }
+
+    /// Takes the peer to wake (for a select that releases several locks itself).
+    pub(crate) fn take_woken(&mut self) -> Option<shim::Unparker> {
+        self.woken.take()
+    }
+}
+
+/// A channel's lock, held. Dropping it releases the lock and then wakes the peer that an
+/// operation completed under it (`State::woken`): Go's rule, never ready a goroutine while
+/// holding a channel lock, written once for every operation that holds one lock.
+pub(crate) struct Locked<'a, T> {
+    guard: ManuallyDrop<shim::Guard<'a, State<T>>>,
+}
+
+impl<T> std::ops::Deref for Locked<'_, T> {
+    type Target = State<T>;
+    fn deref(&self) -> &State<T> {
+        &self.guard
+    }
+}
+
+impl<T> std::ops::DerefMut for Locked<'_, T> {
+    fn deref_mut(&mut self) -> &mut State<T> {
+        &mut self.guard
+    }
+}
+
+impl<T> Drop for Locked<'_, T> {
+    fn drop(&mut self) {
+        let woken = self.guard.woken.take();
+        // SAFETY: the guard is dropped here only, once; `self.guard` is not used after.
+        unsafe { ManuallyDrop::drop(&mut self.guard) };
+        if let Some(u) = woken {
+            u.unpark();
+        }
+    }
+}
+
 /// What an attempt found, for callers that then block or give up.
 pub(crate) enum Attempt<T> {
     Done,
@@ -81,8 +133,12 @@ pub(crate) enum Attempt<T> {
 }
 
 impl<T: Send> Chan<T> {
-    pub(crate) fn lock(&self) -> impl std::ops::DerefMut<Target = State<T>> + '_ {
-        shim::lock(&self.state)
+    /// Takes the channel lock. Dropping the returned guard releases it, then wakes the peer
+    /// an operation completed under it.
+    pub(crate) fn lock(&self) -> Locked<'_, T> {
+        Locked {
+            guard: ManuallyDrop::new(shim::lock(&self.state)),
+        }
     }
 
     /// Whether the channel is closed; the caller holds the lock.
@@ -106,60 +162,57 @@ impl<T: Send> Chan<T> {
         unsafe { self.state.data_locked() }
     }
 
-    /// Sends without blocking, with the lock held (`me`: the caller's own waiter, whose
-    /// entries must not match). On success the returned unparker must be used after unlock.
-    pub(crate) fn try_send_locked(
-        &self,
-        st: &mut State<T>,
-        v: T,
-        me: *const Waiter,
-    ) -> (Attempt<T>, Option<shim::Unparker>) {
+    /// Sends without blocking, with the lock held. A receiver it completes is left in
+    /// `st.woken`, to wake once the lock is released.
+    pub(crate) fn try_send_locked(&self, st: &mut State<T>, v: T) -> Attempt<T> {
         if self.closed_locked() || self.receivers.load(Ordering::Acquire) == 0 {
-            return (Attempt::Closed(v), None);
+            return Attempt::Closed(v);
         }
         // SAFETY: we hold the channel lock.
-        if let Some(e) = unsafe { st.recvq.claim_first(me) } {
+        if let Some(e) = unsafe { st.recvq.claim_first(std::ptr::null()) } {
             // SAFETY: we won the entry's selection and hold the lock: its slot is ours to fill.
             unsafe { e.slot().put(v) };
             // SAFETY: as above; `complete` is our last touch of the waiter.
-            return (Attempt::Done, Some(unsafe { e.waiter() }.complete()));
+            let u = unsafe { e.waiter() }.complete();
+            st.wake_after_unlock(u);
+            return Attempt::Done;
         }
         if st.buf.len() < self.cap {
             st.buf.push_back(v);
-            return (Attempt::Done, None);
+            return Attempt::Done;
         }
-        (Attempt::WouldBlock(v), None)
+        Attempt::WouldBlock(v)
     }
 
-    /// Receives without blocking, with the lock held. `Ok(None)` would block.
-    pub(crate) fn try_recv_locked(
-        &self,
-        st: &mut State<T>,
-        me: *const Waiter,
-    ) -> (Result<Option<T>, RecvError>, Option<shim::Unparker>) {
+    /// Receives without blocking, with the lock held. `Ok(None)` would block. A sender it
+    /// completes is left in `st.woken`, to wake once the lock is released.
+    pub(crate) fn try_recv_locked(&self, st: &mut State<T>) -> Result<Option<T>, RecvError> {
         if let Some(v) = st.buf.pop_front() {
             // A sender blocked on the full buffer moves its value into the freed place.
             // SAFETY: we hold the channel lock.
-            let woken = unsafe { st.sendq.claim_first(me) }.map(|e| {
+            if let Some(e) = unsafe { st.sendq.claim_first(std::ptr::null()) } {
                 // SAFETY: we won the entry's selection and hold the lock.
                 let sent = unsafe { e.slot().take() }.expect("blocked sender has a value");
                 st.buf.push_back(sent);
                 // SAFETY: as above; last touch of the waiter.
-                unsafe { e.waiter() }.complete()
-            });
-            return (Ok(Some(v)), woken);
+                let u = unsafe { e.waiter() }.complete();
+                st.wake_after_unlock(u);
+            }
+            return Ok(Some(v));
         }
         // SAFETY: we hold the channel lock.
-        if let Some(e) = unsafe { st.sendq.claim_first(me) } {
+        if let Some(e) = unsafe { st.sendq.claim_first(std::ptr::null()) } {
             // SAFETY: we won the entry's selection and hold the lock.
             let v = unsafe { e.slot().take() }.expect("blocked sender has a value");
             // SAFETY: as above; last touch of the waiter.
-            return (Ok(Some(v)), Some(unsafe { e.waiter() }.complete()));
+            let u = unsafe { e.waiter() }.complete();
+            st.wake_after_unlock(u);
+            return Ok(Some(v));
         }
         if self.closed_locked() {
-            return (Err(RecvError), None);
+            return Err(RecvError);
         }
-        (Ok(None), None)
+        Ok(None)
     }
 
     /// True if a receive by `me` could proceed now (a value, a waiting sender of another
@@ -238,16 +291,10 @@ impl<T: Send> Chan<T> {
 
     fn send_until(&self, v: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
         let mut st = self.lock();
-        let v = match self.try_send_locked(&mut st, v, std::ptr::null()) {
-            (Attempt::Done, woken) => {
-                drop(st);
-                if let Some(u) = woken {
-                    u.unpark();
-                }
-                return Ok(());
-            }
-            (Attempt::Closed(v), _) => return Err(SendTimeoutError::Closed(v)),
-            (Attempt::WouldBlock(v), _) => v,
+        let v = match self.try_send_locked(&mut st, v) {
+            Attempt::Done => return Ok(()),
+            Attempt::Closed(v) => return Err(SendTimeoutError::Closed(v)),
+            Attempt::WouldBlock(v) => v,
         };
         let waiter = Waiter::new();
         let slot = Slot::new(Some(v));
@@ -290,16 +337,10 @@ impl<T: Send> Chan<T> {
 
     fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         let mut st = self.lock();
-        match self.try_recv_locked(&mut st, std::ptr::null()) {
-            (Ok(Some(v)), woken) => {
-                drop(st);
-                if let Some(u) = woken {
-                    u.unpark();
-                }
-                return Ok(v);
-            }
-            (Err(RecvError), _) => return Err(RecvTimeoutError::Closed),
-            (Ok(None), _) => {}
+        match self.try_recv_locked(&mut st) {
+            Ok(Some(v)) => return Ok(v),
+            Err(RecvError) => return Err(RecvTimeoutError::Closed),
+            Ok(None) => {}
         }
         let waiter = Waiter::new();
         let slot = Slot::new(None);
@@ -432,17 +473,10 @@ impl<T: Send> Sender<T> {
     /// assert!(matches!(tx.try_send(2), Err(chan::TrySendError::Full(2))));
     /// ```
     pub fn try_send(&self, v: T) -> Result<(), TrySendError<T>> {
-        let mut st = self.c.lock();
-        match self.c.try_send_locked(&mut st, v, std::ptr::null()) {
-            (Attempt::Done, woken) => {
-                drop(st);
-                if let Some(u) = woken {
-                    u.unpark();
-                }
-                Ok(())
-            }
-            (Attempt::Closed(v), _) => Err(TrySendError::Closed(v)),
-            (Attempt::WouldBlock(v), _) => Err(TrySendError::Full(v)),
+        match self.c.try_send_locked(&mut self.c.lock(), v) {
+            Attempt::Done => Ok(()),
+            Attempt::Closed(v) => Err(TrySendError::Closed(v)),
+            Attempt::WouldBlock(v) => Err(TrySendError::Full(v)),
         }
     }
 
@@ -539,17 +573,10 @@ impl<T: Send> Receiver<T> {
     /// assert_eq!(rx.try_recv(), Ok(1));
     /// ```
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
-        let mut st = self.c.lock();
-        match self.c.try_recv_locked(&mut st, std::ptr::null()) {
-            (Ok(Some(v)), woken) => {
-                drop(st);
-                if let Some(u) = woken {
-                    u.unpark();
-                }
-                Ok(v)
-            }
-            (Ok(None), _) => Err(TryRecvError::Empty),
-            (Err(RecvError), _) => Err(TryRecvError::Closed),
+        match self.c.try_recv_locked(&mut self.c.lock()) {
+            Ok(Some(v)) => Ok(v),
+            Ok(None) => Err(TryRecvError::Empty),
+            Err(RecvError) => Err(TryRecvError::Closed),
         }
     }
 

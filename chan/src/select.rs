@@ -151,17 +151,16 @@ impl<'a, T: Send> SendCase<'a, T> {
 
 impl<T: Send> RecvCase<'_, T> {
     /// The poll of one receive case with `c`'s lock held (`st`).
-    fn attempt(&mut self, c: &Chan<T>, st: &mut State<T>) -> (bool, Option<Unparker>) {
-        let (r, woken) = c.try_recv_locked(st, std::ptr::null());
-        match r {
-            Ok(None) => (false, None),
+    fn attempt(&mut self, c: &Chan<T>, st: &mut State<T>) -> bool {
+        match c.try_recv_locked(st) {
+            Ok(None) => false,
             Ok(Some(v)) => {
                 self.result = Some(Ok(v));
-                (true, woken)
+                true
             }
             Err(e) => {
                 self.result = Some(Err(e));
-                (true, woken)
+                true
             }
         }
     }
@@ -173,11 +172,7 @@ impl<T: Send + 'static> Case for RecvCase<'_, T> {
     fn try_now(&mut self) -> bool {
         let Some(rx) = self.rx else { return false };
         let c: &Chan<T> = rx.chan();
-        let mut st = c.lock();
-        let (fired, woken) = self.attempt(c, &mut st);
-        drop(st);
-        wake(woken);
-        fired
+        self.attempt(c, &mut c.lock())
     }
 
     fn raw_lock(&self) -> Option<&RawLock> {
@@ -191,7 +186,8 @@ impl<T: Send + 'static> Case for RecvCase<'_, T> {
         let c: &Chan<T> = rx.chan();
         // SAFETY: the caller holds `c`'s lock; this is the only reference to its state now.
         let st = unsafe { c.state_locked() };
-        self.attempt(c, st)
+        let fired = self.attempt(c, st);
+        (fired, st.take_woken())
     }
 
     fn register(&mut self, me: &Waiter, index: usize) -> bool {
@@ -233,23 +229,22 @@ impl<T: Send + 'static> Case for RecvCase<'_, T> {
 
 impl<T: Send> SendCase<'_, T> {
     /// The poll of one send case with `c`'s lock held (`st`).
-    fn attempt(&mut self, c: &Chan<T>, st: &mut State<T>) -> (bool, Option<Unparker>) {
+    fn attempt(&mut self, c: &Chan<T>, st: &mut State<T>) -> bool {
         // SAFETY: the slot is ours until registered.
         let v = unsafe { self.slot.take() }.expect("send case holds its value");
-        let (r, woken) = c.try_send_locked(st, v, std::ptr::null());
-        match r {
+        match c.try_send_locked(st, v) {
             Attempt::Done => {
                 self.result = Some(Ok(()));
-                (true, woken)
+                true
             }
             Attempt::Closed(v) => {
                 self.result = Some(Err(SendError(v)));
-                (true, woken)
+                true
             }
             Attempt::WouldBlock(v) => {
                 // SAFETY: still unregistered: the slot is ours.
                 unsafe { self.slot.put(v) };
-                (false, None)
+                false
             }
         }
     }
@@ -261,11 +256,7 @@ impl<T: Send + 'static> Case for SendCase<'_, T> {
     fn try_now(&mut self) -> bool {
         let Some(tx) = self.tx else { return false };
         let c: &Chan<T> = tx.chan();
-        let mut st = c.lock();
-        let (fired, woken) = self.attempt(c, &mut st);
-        drop(st);
-        wake(woken);
-        fired
+        self.attempt(c, &mut c.lock())
     }
 
     fn raw_lock(&self) -> Option<&RawLock> {
@@ -279,7 +270,8 @@ impl<T: Send + 'static> Case for SendCase<'_, T> {
         let c: &Chan<T> = tx.chan();
         // SAFETY: the caller holds `c`'s lock; this is the only reference to its state now.
         let st = unsafe { c.state_locked() };
-        self.attempt(c, st)
+        let fired = self.attempt(c, st);
+        (fired, st.take_woken())
     }
 
     fn register(&mut self, me: &Waiter, index: usize) -> bool {
@@ -322,12 +314,6 @@ impl<T: Send + 'static> Case for SendCase<'_, T> {
 
     fn result_ptr(&mut self) -> *mut () {
         (&mut self.result as *mut Option<Result<(), SendError<T>>>).cast()
-    }
-}
-
-fn wake(u: Option<Unparker>) {
-    if let Some(u) = u {
-        u.unpark();
     }
 }
 
@@ -476,8 +462,11 @@ fn poll_all_locked(cases: &mut [&mut dyn Case], order: &[usize]) -> Option<usize
         }
     }
     drop(held);
+    // The one place a wake-up is not `Locked`'s: this select releases several locks itself.
     let (i, woken) = fired?;
-    wake(woken);
+    if let Some(u) = woken {
+        u.unpark();
+    }
     Some(i)
 }
 
