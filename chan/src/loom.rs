@@ -40,3 +40,92 @@ impl<T> UnsafeCell<T> {
         f(self.0.get())
     }
 }
+
+/// Atomics with `const` constructors, for the `sync` types that can live in a `static`
+/// (`Mutex`, `RwMutex`, `Once`). std's normally; under loom (whose `new` is not `const`) a
+/// loom atomic made on first use, from the initial value kept until then. Models create their
+/// objects inside `loom::model`, so that first use falls in the model's execution.
+#[cfg(not(loom))]
+pub(crate) mod lazy {
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32};
+}
+
+#[cfg(loom)]
+pub(crate) mod lazy {
+    use super::Ordering;
+    use std::sync::OnceLock;
+
+    macro_rules! lazy_atomic {
+        ($name:ident, $loom:ty, $v:ty $(, $arith:ident)*) => {
+            pub(crate) struct $name {
+                init: $v,
+                cell: OnceLock<$loom>,
+            }
+
+            #[allow(dead_code)] // each type uses some of them
+            impl $name {
+                pub(crate) const fn new(init: $v) -> $name {
+                    $name {
+                        init,
+                        cell: OnceLock::new(),
+                    }
+                }
+
+                fn get(&self) -> &$loom {
+                    self.cell.get_or_init(|| <$loom>::new(self.init))
+                }
+
+                pub(crate) fn load(&self, o: Ordering) -> $v {
+                    self.get().load(o)
+                }
+
+                pub(crate) fn store(&self, v: $v, o: Ordering) {
+                    self.get().store(v, o)
+                }
+
+                pub(crate) fn compare_exchange(
+                    &self,
+                    current: $v,
+                    new: $v,
+                    success: Ordering,
+                    failure: Ordering,
+                ) -> Result<$v, $v> {
+                    self.get().compare_exchange(current, new, success, failure)
+                }
+
+                pub(crate) fn compare_exchange_weak(
+                    &self,
+                    current: $v,
+                    new: $v,
+                    success: Ordering,
+                    failure: Ordering,
+                ) -> Result<$v, $v> {
+                    self.get()
+                        .compare_exchange_weak(current, new, success, failure)
+                }
+
+                $(
+                    pub(crate) fn $arith(&self, v: $v, o: Ordering) -> $v {
+                        self.get().$arith(v, o)
+                    }
+                )*
+            }
+        };
+    }
+
+    lazy_atomic!(AtomicBool, loom::sync::atomic::AtomicBool, bool);
+    lazy_atomic!(
+        AtomicI32,
+        loom::sync::atomic::AtomicI32,
+        i32,
+        fetch_add,
+        fetch_sub
+    );
+    lazy_atomic!(
+        AtomicU32,
+        loom::sync::atomic::AtomicU32,
+        u32,
+        fetch_add,
+        fetch_sub
+    );
+}

@@ -36,10 +36,11 @@
 //! Memory ordering: taking the lock is an acquire (the CAS, or the handoff through `sema`,
 //! whose queue lock and woken flag carry the releaser's writes); `unlock` is a release RMW.
 
+use crate::loom::lazy::AtomicU32;
+use crate::loom::Ordering;
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use super::sema::Sema;
@@ -286,15 +287,8 @@ fn next_state(old: u32, starving: bool, awoke: bool) -> u32 {
 /// CPU and more than one processor. (Go's `sync_runtime_canSpin` also requires another busy P
 /// and an empty local run queue; `sched` does not expose those.)
 fn can_spin() -> bool {
-    static NCPU: AtomicUsize = AtomicUsize::new(0);
-    let ncpu = match NCPU.load(Ordering::Relaxed) {
-        0 => {
-            let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-            NCPU.store(n, Ordering::Relaxed);
-            n
-        }
-        n => n,
-    };
+    static NCPU: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let ncpu = *NCPU.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     ncpu > 1 && sched::maxprocs() > 1
 }
 
@@ -518,7 +512,7 @@ impl<T: ?Sized + std::fmt::Display> std::fmt::Display for MutexGuard<'_, T> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicBool;
+    use crate::loom::AtomicBool;
     use std::sync::Arc;
 
     fn sleep(d: Duration) {

@@ -11,7 +11,8 @@
 //! `std::sync::OnceLock::get_or_init` and does not leave a value half-made behind a flag that
 //! says "ready".
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use crate::loom::lazy::AtomicBool;
+use crate::loom::Ordering;
 
 use super::mutex::Mutex;
 

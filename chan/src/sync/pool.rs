@@ -16,7 +16,9 @@
 //! `capacity` values per shard (excess `put`s drop the value, as Go's pool may drop anything
 //! at any time), and [`Pool::clear`] empties it on demand.
 
-use std::sync::{Mutex, OnceLock, TryLockError};
+use std::sync::OnceLock;
+
+use super::shim::{Lock, LockGuard};
 
 /// Values a shard keeps by default.
 const DEFAULT_CAPACITY: usize = 64;
@@ -46,7 +48,7 @@ pub struct Pool<T> {
 /// One processor's cache, alone on its cache line(s).
 #[repr(align(128))]
 struct Shard<T> {
-    items: Mutex<Vec<T>>,
+    items: Lock<Vec<T>>,
 }
 
 impl<T> Pool<T> {
@@ -144,7 +146,7 @@ impl<T> Pool<T> {
         self.shards.get_or_init(|| {
             (0..=sched::maxprocs())
                 .map(|_| Shard {
-                    items: Mutex::new(Vec::new()),
+                    items: Lock::new(Vec::new()),
                 })
                 .collect()
         })
@@ -160,12 +162,8 @@ fn home(nshards: usize) -> usize {
 }
 
 impl<T> Shard<T> {
-    fn try_lock(&self) -> Option<std::sync::MutexGuard<'_, Vec<T>>> {
-        match self.items.try_lock() {
-            Ok(items) => Some(items),
-            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
-            Err(TryLockError::WouldBlock) => None,
-        }
+    fn try_lock(&self) -> Option<LockGuard<'_, Vec<T>>> {
+        self.items.try_lock()
     }
 
     fn pop(&self) -> Option<T> {

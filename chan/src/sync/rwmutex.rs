@@ -19,10 +19,11 @@
 //! reader that gets in synchronises with the last write-unlock, and a writer with every
 //! departed reader (directly through the RMW chain, or through `writer_sema`).
 
+use crate::loom::lazy::AtomicI32;
+use crate::loom::Ordering;
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicI32, Ordering};
 
 use super::mutex::RawMutex;
 use super::sema::Sema;
