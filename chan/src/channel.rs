@@ -1,8 +1,10 @@
 //! Channels: Go's `hchan` (chan.go) with Rust's ownership on top.
 //!
 //! One lock per channel guards a FIFO buffer of up to `cap` values and two queues of blocked
-//! operations (`recvq`, `sendq`; see `waiter.rs`). `cap == 0` is a rendezvous channel: a send
-//! completes only when a receiver takes the value, handed over directly.
+//! operations (`recvq`, `sendq`: intrusive lists of entries that live in the blocked
+//! goroutines' frames, any of which leaves in O(1); see `waiter.rs`, `list.rs`). `cap == 0` is
+//! a rendezvous channel: a send completes only when a receiver takes the value, handed over
+//! directly.
 //!
 //! Invariants (under the lock), as in chan.go:
 //! - at least one of `recvq`/`sendq` holds no selectable entry of another waiter: a receiver
@@ -12,8 +14,8 @@
 //!   `RecvError`; senders get their value back.
 //!
 //! Wake-ups happen after the lock is released (Go's rule: never ready a goroutine while holding
-//! a channel lock), and a woken receiver runs next on the waker's processor (`runnext`), so a
-//! ping-pong pair shares one thread.
+//! a channel lock; [`Locked`]'s drop does it), and a woken receiver runs next on the waker's
+//! processor (`runnext`), so a ping-pong pair shares one thread.
 //!
 //! Dropping the last `Sender` closes the channel. Dropping the last `Receiver` makes every send
 //! fail (a value could never be received); blocked senders are woken with their value back.
