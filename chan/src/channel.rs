@@ -14,8 +14,8 @@
 //!   `RecvError`; senders get their value back.
 //!
 //! Wake-ups happen after the lock is released (Go's rule: never ready a goroutine while holding
-//! a channel lock; [`Locked`]'s drop does it), and a woken receiver runs next on the waker's
-//! processor (`runnext`), so a ping-pong pair shares one thread.
+//! a channel lock; [`Locked`]'s drop does it). A woken goroutine goes home (`sched`'s
+//! `scheduler/home.rs`): it runs next if the waker runs on its thread.
 //!
 //! Dropping the last `Sender` closes the channel. Dropping the last `Receiver` makes every send
 //! fail (a value could never be received); blocked senders are woken with their value back.

@@ -43,7 +43,7 @@
 //!
 //! | operation                                   | goroutine caller         | plain-thread caller |
 //! |---------------------------------------------|--------------------------|---------------------|
-//! | waiting in any type here (lock, wait, acquire) | parks: its P runs others | parks the thread |
+//! | waiting in any type here (lock, wait, acquire) | parks: its thread runs other goroutines | parks the thread |
 //! | an internal queue lock (`shim::Lock`)        | holds the thread for a few instructions (never across a park) | same |
 //! | `Mutex` spinning (`maxprocs` > 1 and > 1 CPU) | at most 4 × 30 `spin_loop` hints per slow path | same |
 //!

@@ -307,8 +307,7 @@ fn spin() {
 ///
 /// Differences from `std::sync::Mutex`: no poisoning (a panic while locked unlocks on unwind;
 /// see the [module docs](super)); `lock` returns the guard directly; the guard is `Send` (as
-/// in Go, a mutex is not tied to the goroutine that locked it, and a goroutine may resume on
-/// another thread anyway). Locking a mutex the caller already holds deadlocks, as in Go.
+/// in Go, a mutex is not tied to the goroutine that locked it). Locking a mutex the caller already holds deadlocks, as in Go.
 ///
 /// ```
 /// use chan::sync::Mutex;
