@@ -20,8 +20,8 @@
 //! Dropping the last `Sender` closes the channel. Dropping the last `Receiver` makes every send
 //! fail (a value could never be received); blocked senders are woken with their value back.
 
+use crate::loom::{AtomicBool, AtomicUsize, Ordering};
 use std::mem::ManuallyDrop;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::shim::{self, Mutex, RawLock};

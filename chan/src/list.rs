@@ -150,11 +150,10 @@ impl<T> List<T> {
     /// # Safety
     /// `node` is linked in this list.
     pub(crate) unsafe fn next(&self, node: NonNull<Node<T>>) -> Option<NonNull<Node<T>>> {
-        // SAFETY: linked in this list (the caller's contract), so alive, and its links are
-        // ours to read under the lock that `&self` of the list implies.
-        let next = unsafe { node.as_ref() }
-            .links
-            .with(|l| unsafe { (*l).next });
+        // SAFETY: linked in this list (the caller's contract), so alive.
+        let node = unsafe { node.as_ref() };
+        // SAFETY: its links are ours to read under the lock that `&self` of the list implies.
+        let next = node.links.with(|l| unsafe { (*l).next });
         NonNull::new(next.cast_mut())
     }
 

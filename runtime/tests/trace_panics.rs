@@ -10,45 +10,29 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Metadata, Subscriber};
+use tracing::Event;
 
 /// Panics the subscriber raised.
 static PANICS: AtomicUsize = AtomicUsize::new(0);
 /// Panics it may raise in all (each is reported on stderr).
 const PANIC_BUDGET: usize = 3_000;
 
-/// A subscriber that panics in every scheduler event, up to the budget.
-struct Panics;
-
-impl Subscriber for Panics {
-    fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(1)
-    }
-    fn record(&self, _: &Id, _: &Record<'_>) {}
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-    fn enter(&self, _: &Id) {}
-    fn exit(&self, _: &Id) {}
-
-    fn event(&self, event: &Event<'_>) {
-        if event.metadata().target().starts_with("sched")
-            && PANICS.fetch_add(1, Ordering::Relaxed) < PANIC_BUDGET
-        {
-            panic!(
-                "{}: subscriber panics in a scheduler event",
-                common::EXPECTED
-            );
-        }
+/// The subscriber's body: panics in every scheduler event, up to the budget.
+fn panics(event: &Event<'_>) {
+    if event.metadata().target().starts_with("sched")
+        && PANICS.fetch_add(1, Ordering::Relaxed) < PANIC_BUDGET
+    {
+        panic!(
+            "{}: subscriber panics in a scheduler event",
+            common::EXPECTED
+        );
     }
 }
 
 #[test]
 fn panicking_subscriber_is_contained() {
     common::quiet_expected_panics();
-    tracing::subscriber::set_global_default(Panics).expect("first subscriber");
+    tracing::subscriber::set_global_default(common::OnEvent(panics)).expect("first subscriber");
     common::each_procs("panicking_subscriber_is_contained", |procs| {
         let before = PANICS.load(Ordering::Relaxed);
         let (tx, rx) = gort::chan::<u64>(0);

@@ -14,8 +14,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Metadata, Subscriber};
+use tracing::Event;
 
 /// Goroutines the subscriber spawned, and how many of them ran.
 static SPAWNED: AtomicUsize = AtomicUsize::new(0);
@@ -44,59 +43,44 @@ impl Visit for Message {
     }
 }
 
-/// The subscriber that calls back into gort from every scheduler event.
-struct CallsBack;
-
-impl Subscriber for CallsBack {
-    fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
+/// The subscriber's body: calls back into gort from every scheduler event.
+fn call_back(event: &Event<'_>) {
+    if !event.metadata().target().starts_with("sched") || INSIDE.with(|i| i.replace(true)) {
+        return;
     }
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(1)
+    let mut msg = Message(String::new());
+    event.record(&mut msg);
+    // These are emitted on an M's own stack, between goroutines.
+    if ["park", "exit", "steal", "machine sleep", "machine wake"].contains(&msg.0.as_str())
+        && gort::current().is_some()
+    {
+        INCONSISTENT.fetch_add(1, Ordering::Relaxed);
     }
-    fn record(&self, _: &Id, _: &Record<'_>) {}
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-    fn enter(&self, _: &Id) {}
-    fn exit(&self, _: &Id) {}
-
-    fn event(&self, event: &Event<'_>) {
-        if !event.metadata().target().starts_with("sched") || INSIDE.with(|i| i.replace(true)) {
-            return;
-        }
-        let mut msg = Message(String::new());
-        event.record(&mut msg);
-        // These are emitted on an M's own stack, between goroutines.
-        if ["park", "exit", "steal", "machine sleep", "machine wake"].contains(&msg.0.as_str())
-            && gort::current().is_some()
-        {
-            INCONSISTENT.fetch_add(1, Ordering::Relaxed);
-        }
-        if msg.0 == "park" {
-            PARKS.fetch_add(1, Ordering::Relaxed);
-        }
-        if SPAWNED.fetch_add(1, Ordering::Relaxed) < SPAWN_BUDGET {
-            drop(gort::go!(|| {
-                RAN.fetch_add(1, Ordering::Relaxed);
-                UNPARKERS.lock().unwrap().push(gort::unparker());
-            }));
-        } else {
-            SPAWNED.fetch_sub(1, Ordering::Relaxed);
-        }
-        if gort::current().is_some() {
-            // A token for the current goroutine: its next park returns at once, which every
-            // blocking call must tolerate.
-            gort::unparker().unpark();
-        }
-        let last = UNPARKERS.lock().unwrap().pop();
-        drop(last);
-        INSIDE.with(|i| i.set(false));
-        gort::yield_now();
+    if msg.0 == "park" {
+        PARKS.fetch_add(1, Ordering::Relaxed);
     }
+    if SPAWNED.fetch_add(1, Ordering::Relaxed) < SPAWN_BUDGET {
+        drop(gort::go!(|| {
+            RAN.fetch_add(1, Ordering::Relaxed);
+            UNPARKERS.lock().unwrap().push(gort::unparker());
+        }));
+    } else {
+        SPAWNED.fetch_sub(1, Ordering::Relaxed);
+    }
+    if gort::current().is_some() {
+        // A token for the current goroutine: its next park returns at once, which every
+        // blocking call must tolerate.
+        gort::unparker().unpark();
+    }
+    let last = UNPARKERS.lock().unwrap().pop();
+    drop(last);
+    INSIDE.with(|i| i.set(false));
+    gort::yield_now();
 }
 
 #[test]
 fn subscriber_may_call_back_into_gort_from_every_event() {
-    tracing::subscriber::set_global_default(CallsBack).expect("first subscriber");
+    tracing::subscriber::set_global_default(common::OnEvent(call_back)).expect("first subscriber");
     common::each_procs("subscriber_may_call_back", |procs| {
         let parks_before = PARKS.load(Ordering::Relaxed);
         // Channel hand-offs, sleeps and spawn/join: park, unpark, spawn, exit, steal events.

@@ -27,3 +27,23 @@ pub fn linger_zero(s: &gort::net::TcpStream) {
     };
     assert_eq!(r, 0, "setsockopt(SO_LINGER)");
 }
+
+/// A `tracing` subscriber that calls `on_event` for every event, enables everything and keeps
+/// no spans: what the tests of the scheduler's events need.
+pub struct OnEvent(pub fn(&tracing::Event<'_>));
+
+impl tracing::Subscriber for OnEvent {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        (self.0)(event)
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
