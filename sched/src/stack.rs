@@ -1,5 +1,10 @@
 //! Goroutine stacks, carved from large slabs.
 //!
+//! Length: about 690 lines of code, a third of them comments (the design, the guard
+//! mechanism per platform), and 330 of tests. Slabs, size classes, guards and the dirty list are
+//! one data structure; the platform guard probe (`guard_install_supported` and the `mprotect`
+//! fallback) is the part to move to a file of its own if it grows.
+//!
 //! # Design
 //!
 //! A goroutine runs on its own stack ([`Stack`]), which corosensei switches to. A million live

@@ -1,5 +1,7 @@
 //! Timers: run a short action at a deadline (wake a parked goroutine, send on a channel).
 //!
+//! Length: about 390 lines of code and 115 of tests, including a loom model.
+//!
 //! One process-wide binary min-heap of deadlines under a mutex (`HEAP`), with the earliest
 //! deadline mirrored in an atomic (`NEXT`) so the scheduler can tell "nothing due" without the
 //! lock. Go keeps a heap per P (time.go) so that Ps rarely contend; a single heap is simpler and

@@ -4,6 +4,9 @@
 //! where a wake-up can be lost; it is generic over the P it moves (`Box<Processor>` in the
 //! runtime, a number in the loom models at the bottom) so the models check this very code.
 //!
+//! Length: about 500 lines of protocol, most of them the argument for it, and 185 of loom
+//! models, which sit beside the code they check.
+//!
 //! The states of an M, as seen under the idle lock:
 //! - running: it holds a P (if spinning, it is counted in `nmspinning`); not listed.
 //! - handed: not listed, and a P waits in its [`Handoff`] slot, put there by [`start_m`] in the
@@ -363,9 +366,7 @@ impl<P, G> IdleSet<P, G> {
         }
         let timers = world.timers_pending();
         let io = world.io_waiters();
-        if l.machines.len() == l.nm && !timers && !io && world.global_empty() {
-            world.all_asleep(l.nm);
-        }
+        Self::deadlock_check(&l, timers, io, world);
         let watch = (timers || io) && l.watcher.is_none() && l.listed(m);
         if watch {
             l.watcher = Some(Arc::clone(m));
@@ -433,12 +434,14 @@ impl<P, G> IdleSet<P, G> {
     /// the idle lock, so one of them sees the final state.
     pub(crate) fn check_deadlock(&self, world: &impl World) {
         let l = self.lock();
-        if l.nm > 0
-            && l.machines.len() == l.nm
-            && world.global_empty()
-            && !world.timers_pending()
-            && !world.io_waiters()
-        {
+        Self::deadlock_check(&l, world.timers_pending(), world.io_waiters(), world);
+    }
+
+    /// The deadlock precondition, in one place: every M idle, nothing queued globally, no timer
+    /// pending, nobody waiting for I/O. Then `World::all_asleep` decides with the threads it
+    /// can see (`deadlock.rs`). Called with the idle lock held.
+    fn deadlock_check(l: &Lists<P, G>, timers: bool, io: bool, world: &impl World) {
+        if l.nm > 0 && l.machines.len() == l.nm && !timers && !io && world.global_empty() {
             world.all_asleep(l.nm);
         }
     }
