@@ -4,6 +4,8 @@
 //! `GORT_MAXPROCS` OS threads by a work-stealing M:N scheduler, as in Go. Code that blocks (a
 //! [`JoinHandle::join`], a channel operation, a socket read, a [`sync`] lock, a
 //! [`time::sleep`], a [`park`]) parks the goroutine, not the thread: no `async`, no colouring.
+//! Calls that must block a thread (files: [`fs`]; child processes: [`process`]; your own) go
+//! through [`blocking`], which parks the goroutine while a pool thread makes the call.
 //!
 //! ```
 //! let total = gort::run(|| {
@@ -27,12 +29,19 @@ pub use sched::{
     UnjoinedPanic, Unparker, DEFAULT_STACK_SIZE, MAX_PROCS,
 };
 
+pub use sched::{
+    blocking, max_blocking_threads, set_max_blocking_threads, BlockingError,
+    DEFAULT_MAX_BLOCKING_THREADS,
+};
+
 pub use chan::{
     chan, select, CloseError, IntoIter, Iter, Receiver, RecvError, RecvTimeoutError, Select,
     Selected, SendError, SendTimeoutError, Sender, TryRecvError, TrySendError,
 };
 
+pub mod fs;
 pub mod net;
+pub mod process;
 pub mod time;
 
 /// Go's `sync` package: mutexes, wait groups, conditions, once, pools and semaphores, all

@@ -15,8 +15,10 @@
 //!
 //! A thread parked with a timeout wakes by itself, so it is not counted as asleep (and, being a
 //! thread, it makes the count differ). A pending timer or a goroutine waiting for I/O keeps the
-//! verdict silent (the caller checks). The counter of parked threads is raised by the parker
-//! after its RUNNING→PARKED commit and lowered by the unparker that wins PARKED→RUNNING. It can
+//! verdict silent (the caller checks), and so does a job in the blocking pool (`blocking.rs`:
+//! its goroutine will be woken by a pool thread); idle pool threads count as known threads.
+//! The counter of parked threads is raised by the parker after its RUNNING→PARKED commit and
+//! lowered by the unparker that wins PARKED→RUNNING. It can
 //! briefly count a thread that was just unparked; that is harmless, because the unparker is
 //! itself a running thread (an M that is not idle, or a thread the count does not account
 //! for), so the verdict cannot be reached in that window.
@@ -122,15 +124,15 @@ pub(crate) fn check_all_asleep(nm: usize, ngoroutines: usize) {
         return;
     }
     let parked = THREADS_PARKED.load(Ordering::SeqCst);
-    if parked <= 0 {
+    if parked <= 0 || crate::blocking::jobs_in_flight() {
         return;
     }
-    let parked = parked as usize;
+    let (parked, pool) = (parked as usize, crate::blocking::known_threads());
     if let Some(episode) = CONFIRMING.get() {
         // The watchdog's re-check: still asleep, and nothing went idle again meanwhile.
         if EPISODE.load(Ordering::SeqCst) == episode {
             let unknown = process_threads()
-                .map(|t| t.saturating_sub(nm + parked + 1).to_string())
+                .map(|t| t.saturating_sub(nm + parked + 1 + pool).to_string())
                 .unwrap_or_else(|| "any".into());
             report(
                 ngoroutines,
@@ -145,7 +147,7 @@ pub(crate) fn check_all_asleep(nm: usize, ngoroutines: usize) {
         return;
     }
     let watchdog = usize::from(WATCHDOG.get().is_some_and(Option::is_some));
-    if process_threads() == Some(nm + parked + watchdog) {
+    if process_threads() == Some(nm + parked + watchdog + pool) {
         report(ngoroutines, parked, "");
     }
     if mode == Mode::Strict {

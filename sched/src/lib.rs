@@ -24,6 +24,7 @@
 #[macro_use]
 mod trace;
 
+mod blocking;
 mod cellcache;
 mod config;
 mod deadlock;
@@ -42,6 +43,10 @@ mod spawn;
 mod stack;
 mod timer;
 
+pub use blocking::{
+    blocking, blocking_pool_busy, blocking_pool_threads, max_blocking_threads,
+    set_blocking_keepalive, set_max_blocking_threads, BlockingError, DEFAULT_MAX_BLOCKING_THREADS,
+};
 pub use config::{
     enable_migration, set_unjoined_panic_policy, RuntimeStarted, UnjoinedPanic, DEFAULT_STACK_SIZE,
 };

@@ -50,28 +50,31 @@
 //!   as Go's servers do, and it retries at once on `ECONNABORTED`. Each episode of such
 //!   retries is reported once when it begins and once when it ends, to the listener's
 //!   [`on_accept_stall`](TcpListener::on_accept_stall) hook ([`AcceptStall`]).
-//! - **Name resolution** through `ToSocketAddrs` (`connect("example.com:80")`) runs
-//!   `getaddrinfo` on the calling thread and blocks it, and with it the goroutines homed to that
-//!   thread and those queued on its P until other processors take them; literal addresses never
-//!   block. In a goroutine, resolve names with [`lookup_host`], which runs the lookup on a
-//!   helper thread and parks only the goroutine.
+//! - **Name resolution.** Addresses are taken as a [`ToSocketAddrs`] (gort's, for std's types):
+//!   literal addresses are used as they are, and a host name is resolved with `getaddrinfo` on
+//!   the blocking pool ([`crate::blocking`]), parking only the goroutine (`addr.rs` says why a
+//!   trait of gort's). [`lookup_host`] resolves a name alone.
 //! - **`TCP_NODELAY`** is on for new TCP connections, as in Go (std leaves it off).
 
 mod accept;
+mod addr;
 mod tcp;
 mod udp;
 #[cfg(unix)]
 mod unix;
 
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
 use mio::event::Source;
 use netpoller::PollFd;
 
+use addr::Resolve;
+
 pub use accept::AcceptStall;
+pub use addr::ToSocketAddrs;
 pub use std::net::Shutdown;
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
@@ -79,29 +82,16 @@ pub use udp::UdpSocket;
 pub use unix::{UnixIncoming, UnixListener, UnixStream};
 
 /// Resolves `host` ("name:port" or "ip:port") to socket addresses, as `ToSocketAddrs` does,
-/// without blocking the goroutine's thread: in a goroutine, `getaddrinfo` runs on a helper
-/// thread while the goroutine parks; on a plain thread it runs on that thread.
+/// without blocking the goroutine's thread: in a goroutine, `getaddrinfo` runs on the blocking
+/// pool ([`crate::blocking`]) while the goroutine parks; on a plain thread it runs on that
+/// thread. A literal address is parsed, never looked up.
 ///
 /// ```
 /// let addrs = gort::go!(|| gort::net::lookup_host("localhost:80")).join().unwrap().unwrap();
 /// assert!(addrs.iter().all(|a| a.port() == 80 && a.ip().is_loopback()));
 /// ```
 pub fn lookup_host(host: &str) -> io::Result<Vec<SocketAddr>> {
-    if let Ok(addr) = host.parse::<SocketAddr>() {
-        return Ok(vec![addr]);
-    }
-    if sched::current_id().is_none() {
-        return Ok(host.to_socket_addrs()?.collect());
-    }
-    let (tx, rx) = chan::chan(1);
-    let host = host.to_owned();
-    std::thread::Builder::new()
-        .name("gort-dns".into())
-        .spawn(move || {
-            let _ = tx.send(host.to_socket_addrs().map(Iterator::collect));
-        })?;
-    rx.recv()
-        .unwrap_or_else(|_| Err(io::Error::other("gort: name lookup thread died")))
+    Ok(host.resolve()?.collect())
 }
 
 /// Runs `f` on each address `addr` resolves to until one succeeds (std's `each_addr`).
@@ -110,7 +100,7 @@ fn each_addr<A: ToSocketAddrs, T>(
     mut f: impl FnMut(SocketAddr) -> io::Result<T>,
 ) -> io::Result<T> {
     let mut last = None;
-    for a in addr.to_socket_addrs()? {
+    for a in addr.resolve()? {
         match f(a) {
             Ok(t) => return Ok(t),
             Err(e) => last = Some(e),

@@ -6,7 +6,7 @@
 //! `accept_with`), so they park goroutines and never block an M on the socket.
 
 use std::io::{self, IoSliceMut, Read, Write};
-use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use netpoller::Direction;
 
 use super::accept::{accept_with, Stalls};
-use super::{connect_done, each_addr, raise_backlog, AcceptStall, Socket};
+use super::{connect_done, each_addr, raise_backlog, AcceptStall, Socket, ToSocketAddrs};
 
 /// A TCP socket server, listening for connections (Go's `net.TCPListener`).
 ///
@@ -218,8 +218,8 @@ pub struct TcpStream {
 
 impl TcpStream {
     /// Connects to `addr` (each of its addresses in turn until one accepts), parking the
-    /// goroutine until the handshake completes. Names are resolved on the calling thread (see
-    /// the module docs and [`super::lookup_host`]).
+    /// goroutine until the handshake completes. A name is resolved on the blocking pool
+    /// ([`ToSocketAddrs`]).
     ///
     /// ```
     /// // Nothing listens on a port just released: refused, not hung.

@@ -4,13 +4,13 @@
 //! and sends that would block park the calling goroutine.
 
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use netpoller::Direction;
 
-use super::{each_addr, Socket};
+use super::{each_addr, Socket, ToSocketAddrs};
 
 /// A UDP socket (Go's `net.UDPConn`). `recv_from` parks the calling goroutine until a
 /// datagram arrives.
@@ -56,7 +56,7 @@ impl UdpSocket {
 
     /// Sends a datagram to the first address `addr` resolves to.
     pub fn send_to<A: ToSocketAddrs>(&self, buf: &[u8], addr: A) -> io::Result<usize> {
-        let target = addr.to_socket_addrs()?.next().ok_or_else(|| {
+        let target = addr.resolve()?.next().ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidInput, "no addresses to send data to")
         })?;
         self.sock.write_with(|s| s.send_to(buf, target))
