@@ -15,34 +15,83 @@
 //! A timer that becomes the earliest pokes the watcher (`timers_changed`), which re-reads the
 //! deadline; the handshake that keeps a poke from falling between reading the deadline and
 //! blocking is in `handoff.rs`.
+//!
+//! Like `idle.rs`, the wait is generic over the P it gets and over what it watches
+//! ([`Watched`]: the runtime's timers and poller, or a model's fakes), so the loom models at
+//! the bottom run this very code: a watcher entering a blocking poll while a timer becomes due
+//! and is poked, while `start_m` hands it a P, and while its own poll readies a goroutine homed
+//! to it with no P idle. A lost wake-up there is a watcher blocked for good in the fake poller:
+//! loom reports it as a deadlock.
 
 use std::time::Instant;
 
-use super::idle::Woken;
+use super::idle::{IdleM, IdleSet, Woken, World};
 use super::{sched, submit, Runtime, Scheduler};
 use crate::machine::Machine;
+use crate::poller::Poller;
 use crate::processor::Processor;
+
+/// What the watcher waits for, beyond what the idle protocol sees (`World`: the global queue,
+/// whether timers are pending, whether anyone waits for I/O).
+pub(super) trait Watched: World {
+    /// True if the earliest timer is due.
+    fn timer_due(&self) -> bool;
+    /// The earliest deadline, if any timer is in the heap.
+    fn next_deadline(&self) -> Option<Instant>;
+    /// The installed poller, if any. It must be the one `Handoff::wake_poller` interrupts.
+    fn poller(&self) -> Option<&'static dyn Poller>;
+    /// Claims the right to poll (the gate in `poller.rs`); false if another thread holds it.
+    fn try_begin_poll(&self) -> bool;
+    /// Gives the right to poll back.
+    fn end_poll(&self);
+}
+
+impl Watched for Runtime {
+    fn timer_due(&self) -> bool {
+        crate::timer::due()
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        crate::timer::next_deadline()
+    }
+
+    fn poller(&self) -> Option<&'static dyn Poller> {
+        crate::poller::poller()
+    }
+
+    fn try_begin_poll(&self) -> bool {
+        crate::poller::try_begin_poll()
+    }
+
+    fn end_poll(&self) {
+        crate::poller::end_poll()
+    }
+}
 
 /// The watcher's wait. Returns the P `m` runs with next and whether it counts as spinning.
 pub(super) fn watch(s: &'static Scheduler, m: &Machine) -> (Box<Processor>, bool) {
-    let me = &m.handoff;
+    watch_on(&s.idle, m.handoff, &Runtime(s))
+}
+
+/// [`watch`] on any idle set: `me` is the watcher, listed in `idle`.
+fn watch_on<P, G>(idle: &IdleSet<P, G>, me: &IdleM<P, G>, world: &impl Watched) -> (P, bool) {
     loop {
-        let handed = if crate::poller::io_waiters() {
-            poll_once(s, m)
+        let handed = if world.io_waiters() {
+            poll_once(idle, me, world)
         } else {
-            me.wait_until(crate::timer::next_deadline())
+            me.wait_until(world.next_deadline())
         };
         if let Some(handed) = handed {
             return handed;
         }
-        let timers = crate::timer::pending();
-        if timers && !crate::timer::due() {
+        let timers = world.timers_pending();
+        if timers && !world.timer_due() {
             continue; // poked: a new earliest deadline, or I/O readiness (already queued)
         }
-        if !timers && crate::poller::io_waiters() {
+        if !timers && world.io_waiters() {
             continue; // only I/O to wait for: keep polling
         }
-        return match s.idle.watcher_woke(me, &Runtime(s)) {
+        return match idle.watcher_woke(me, world) {
             Woken::TookP(p) => (p, false),
             Woken::Handed | Woken::Listed => me.wait(),
         };
@@ -54,12 +103,15 @@ pub(super) fn watch(s: &'static Scheduler, m: &Machine) -> (Box<Processor>, bool
 /// mode they go to the global queue (this M has no P, and `push_global` does not wake an M for
 /// them) and this M takes an idle P and runs them itself. Returns the P this M runs with next,
 /// if it has one.
-fn poll_once(s: &'static Scheduler, m: &Machine) -> Option<(Box<Processor>, bool)> {
-    let me = &m.handoff;
-    let Some(poller) = crate::poller::poller() else {
-        return me.wait_until(crate::timer::next_deadline());
+fn poll_once<P, G>(
+    idle: &IdleSet<P, G>,
+    me: &IdleM<P, G>,
+    world: &impl Watched,
+) -> Option<(P, bool)> {
+    let Some(poller) = world.poller() else {
+        return me.wait_until(world.next_deadline());
     };
-    if !crate::poller::try_begin_poll() {
+    if !world.try_begin_poll() {
         // Another M is in a non-blocking poll (only the watcher ever blocks in the poller):
         // it is over in microseconds; let it finish, then try again.
         std::thread::yield_now();
@@ -71,22 +123,23 @@ fn poll_once(s: &'static Scheduler, m: &Machine) -> Option<(Box<Processor>, bool
     } else {
         // Read after `in_poll` is set (handoff.rs): a timer made earliest since the caller
         // looked either shows here or finds `in_poll` set and wakes the poller.
-        let timeout = crate::timer::next_deadline()
+        let timeout = world
+            .next_deadline()
             .map(|d: Instant| d.saturating_duration_since(Instant::now()));
         poller.poll(timeout)
     };
     me.set_in_poll(false);
-    crate::poller::end_poll();
+    world.end_poll();
     if let Some(handed) = me.take() {
         return Some(handed);
     }
     // Goroutines homed to an M went home (`home.rs`: this M's own came back as a P in its
     // slot, taken above). Only in migrate mode do readied goroutines wait on the global queue
     // for this M to take a P and run them.
-    if readied == 0 || s.global.is_empty() {
+    if readied == 0 || world.global_empty() {
         return None;
     }
-    match s.idle.take_p_for_io(me) {
+    match idle.take_p_for_io(me) {
         Woken::TookP(p) => Some((p, false)),
         Woken::Handed => Some(me.wait()),
         Woken::Listed => None,
@@ -96,8 +149,346 @@ fn poll_once(s: &'static Scheduler, m: &Machine) -> Option<(Box<Processor>, bool
 /// A timer became the earliest: poke the watcher so it re-reads the deadline; if no M
 /// watches, wake an idle P's M, which becomes the watcher when it finds nothing to do.
 pub(crate) fn timers_changed() {
-    match sched().idle.watcher() {
-        Some(w) => w.poke(),
-        None => submit::wakep(),
+    if !poke_watcher(&sched().idle) {
+        submit::wakep();
+    }
+}
+
+/// Pokes the watcher of `idle`, if an M watches; false if none does.
+fn poke_watcher<P, G>(idle: &IdleSet<P, G>) -> bool {
+    match idle.watcher() {
+        Some(w) => {
+            w.poke();
+            true
+        }
+        None => false,
+    }
+}
+
+/// loom models of the watcher's hand-over between the poller and timers, on this file's code
+/// and `handoff.rs`'s and `idle.rs`'s. The watcher blocks in a fake poller; a lost wake-up
+/// leaves it blocked there for good, which loom reports as a deadlock.
+///
+/// What carries the handshake here is the slot lock: `is_handed` takes it after the watcher
+/// sets `in_poll` and before it reads the deadline, and `poke` and `deposit` take it before
+/// `wake_poller` reads `in_poll`; whichever comes second sees the other's writes. (loom treats
+/// SeqCst loads and stores as AcqRel, so it could not check the SeqCst on `in_poll` alone.)
+#[cfg(all(test, loom))]
+mod loom_models {
+    use super::super::handoff::Handoff;
+    use super::super::idle::Started;
+    use super::*;
+    use crate::loom::{lock, Arc, AtomicBool, AtomicUsize, Mutex, Ordering};
+    use loom::sync::atomic::AtomicU8;
+    use loom::thread;
+    use std::time::Duration;
+
+    /// A stand-in for epoll and its eventfd. Like the netpoller: readiness and a `wake` are
+    /// kept until a poll sees them, so one that comes before the poll makes it return at once;
+    /// a zero-timeout poll delivers what is ready and leaves a pending wake alone; a blocking
+    /// poll consumes it. The models' only timeouts are zero (a due timer) and an hour, which is
+    /// longer than any model: a blocking poll returns only when woken or something is ready.
+    /// It sleeps in loom's `park` with no lock held: loom fails a deadlocked model by
+    /// unwinding the blocked thread, and a loom guard dropped then would abort the test binary
+    /// (the same reason as for [`Model`]).
+    struct FakePoller {
+        state: Mutex<FakeState>,
+        /// Goroutines waiting for I/O (`Poller::has_waiters`).
+        waiters: AtomicUsize,
+    }
+
+    #[derive(Default)]
+    struct FakeState {
+        woken: bool,
+        /// Descriptors that became ready: each readies its goroutine when a poll delivers it.
+        ready: Vec<Box<dyn FnOnce() + Send>>,
+        /// The thread asleep in `poll`, to unpark.
+        sleeper: Option<thread::Thread>,
+    }
+
+    impl FakePoller {
+        fn new() -> FakePoller {
+            FakePoller {
+                state: Mutex::new(FakeState::default()),
+                waiters: AtomicUsize::new(0),
+            }
+        }
+
+        fn poll(&self, timeout: Option<Duration>) -> usize {
+            let blocking = timeout != Some(Duration::ZERO);
+            let ready = loop {
+                let mut s = lock(&self.state);
+                if !blocking || s.woken || !s.ready.is_empty() {
+                    if blocking {
+                        s.woken = false;
+                    }
+                    break std::mem::take(&mut s.ready);
+                }
+                s.sleeper = Some(thread::current());
+                drop(s);
+                thread::park();
+            };
+            let n = ready.len();
+            for unpark in ready {
+                self.waiters.fetch_sub(1, Ordering::SeqCst);
+                unpark();
+            }
+            n
+        }
+
+        fn kick(&self, s: &mut FakeState) -> Option<thread::Thread> {
+            s.sleeper.take()
+        }
+
+        fn wake(&self) {
+            let sleeper = {
+                let mut s = lock(&self.state);
+                s.woken = true;
+                self.kick(&mut s)
+            };
+            if let Some(t) = sleeper {
+                t.unpark();
+            }
+        }
+
+        /// The kernel side: a descriptor became ready; `unpark` readies its goroutine.
+        fn make_ready(&self, unpark: impl FnOnce() + Send + 'static) {
+            let sleeper = {
+                let mut s = lock(&self.state);
+                s.ready.push(Box::new(unpark));
+                self.kick(&mut s)
+            };
+            if let Some(t) = sleeper {
+                t.unpark();
+            }
+        }
+    }
+
+    loom::lazy_static! {
+        /// This execution's poller (loom drops it when the execution ends).
+        static ref FAKE: FakePoller = FakePoller::new();
+    }
+
+    /// The process-wide poller the models install: it forwards to the execution's `FAKE`.
+    /// `Handoff::wake_poller` reaches the poller through `install_poller`, as in the runtime,
+    /// so the models install one too; `Fakes::poller` returns the same.
+    struct Forward;
+
+    static FORWARD: Forward = Forward;
+
+    impl Poller for Forward {
+        fn poll(&self, timeout: Option<Duration>) -> usize {
+            FAKE.poll(timeout)
+        }
+        fn wake(&self) {
+            FAKE.wake()
+        }
+        fn has_waiters(&self) -> bool {
+            FAKE.waiters.load(Ordering::SeqCst) != 0
+        }
+    }
+
+    /// The fake timer heap's earliest entry: none, one an hour away, or one due.
+    const NONE: u8 = 0;
+    const FAR: u8 = 1;
+    const DUE: u8 = 2;
+
+    /// The rest of the runtime as the watcher sees it: one timer, the fake poller and its gate,
+    /// an empty global queue.
+    struct Fakes {
+        timer: AtomicU8,
+        gate: AtomicBool,
+        /// A time the models' due timer is at (so it is due whenever it is read).
+        base: Instant,
+    }
+
+    impl World for Fakes {
+        fn global_empty(&self) -> bool {
+            true
+        }
+        fn any_local_work(&self) -> bool {
+            false
+        }
+        fn timers_pending(&self) -> bool {
+            self.timer.load(Ordering::SeqCst) != NONE
+        }
+        fn io_waiters(&self) -> bool {
+            FORWARD.has_waiters()
+        }
+        fn all_asleep(&self, _nm: usize) {}
+    }
+
+    impl Watched for Fakes {
+        fn timer_due(&self) -> bool {
+            self.timer.load(Ordering::SeqCst) == DUE
+        }
+        fn next_deadline(&self) -> Option<Instant> {
+            match self.timer.load(Ordering::SeqCst) {
+                NONE => None,
+                FAR => Some(self.base + Duration::from_secs(3600)),
+                _ => Some(self.base),
+            }
+        }
+        fn poller(&self) -> Option<&'static dyn Poller> {
+            crate::poller::poller()
+        }
+        fn try_begin_poll(&self) -> bool {
+            !self.gate.swap(true, Ordering::Acquire)
+        }
+        fn end_poll(&self) {
+            self.gate.store(false, Ordering::Release)
+        }
+    }
+
+    type Idle = Arc<IdleSet<u32, u32>>;
+
+    /// A model's objects, leaked instead of dropped if its thread unwinds: loom fails a model
+    /// that deadlocks by panicking in the blocked thread, and dropping a loom `Arc` during
+    /// that unwinding would abort the whole test binary instead of failing the one test.
+    struct Model<T>(Option<T>);
+
+    impl<T> std::ops::Deref for Model<T> {
+        type Target = T;
+        fn deref(&self) -> &T {
+            self.0.as_ref().expect("taken only in drop")
+        }
+    }
+
+    impl<T> Drop for Model<T> {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                std::mem::forget(self.0.take());
+            }
+        }
+    }
+
+    /// Ps `procs` (the last one first), and M0 (returned), which started with a P, found
+    /// nothing, gave it back and went idle while `timer` was pending and `io` goroutines waited
+    /// for I/O: it is the watcher. `others` more Ms started, each with a P (returned).
+    fn watching(
+        procs: Vec<u32>,
+        others: usize,
+        timer: u8,
+        io: usize,
+    ) -> Model<(Idle, Arc<Fakes>, IdleM<u32, u32>, Vec<u32>)> {
+        crate::poller::install_poller(&FORWARD);
+        let ours = crate::poller::poller().map(|p| p as *const dyn Poller as *const ());
+        assert_eq!(ours, Some(&FORWARD as *const Forward as *const ()));
+        FAKE.waiters.store(io, Ordering::SeqCst);
+        let fakes = Arc::new(Fakes {
+            timer: AtomicU8::new(timer),
+            gate: AtomicBool::new(false),
+            base: Instant::now(),
+        });
+        let idle = Arc::new(IdleSet::new(procs));
+        let start = || match idle.start_m(false) {
+            Started::NewM { p, .. } => p,
+            Started::Woke | Started::NoIdleP => unreachable!("a P is idle, no M is"),
+        };
+        let p = start();
+        let held = (0..others).map(|_| start()).collect();
+        let w: IdleM<u32, u32> = Arc::new(Handoff::new(0));
+        assert!(idle.release_p(p, false, &*fakes).is_none());
+        assert!(idle.stop_m(&w, false, &*fakes), "M0 watches");
+        Model(Some((idle, fakes, w, held)))
+    }
+
+    /// (a) The watcher enters its wait (a blocking poll if anyone waits for I/O, its condvar
+    /// otherwise) with a timer an hour away, while another thread arms a timer that is due
+    /// now: `sched::at` makes it the earliest and calls `timers_changed`. The watcher never
+    /// sleeps through it: it takes the idle P to fire it. With the deadline read before
+    /// `in_poll` is set (instead of after), the poke finds `in_poll` clear, the poll blocks
+    /// with the old hour-long timeout, and loom reports the deadlock.
+    #[test]
+    fn watcher_poll_vs_earlier_timer() {
+        for io in [1, 0] {
+            loom::model(move || {
+                let model = watching(vec![0], 0, FAR, io);
+                let (idle, fakes, w, _) = &*model;
+                let arm = {
+                    let (idle, fakes) = (idle.clone(), fakes.clone());
+                    thread::spawn(move || {
+                        fakes.timer.store(DUE, Ordering::SeqCst);
+                        // `timers_changed`, whose `wakep` finds no idle P if nobody watches
+                        // any more: the watcher left the watch taking the P.
+                        if !poke_watcher(&idle) {
+                            assert!(matches!(idle.wakep(), Started::NoIdleP));
+                        }
+                    })
+                };
+                let (p, spinning) = watch_on(idle, w, &**fakes);
+                arm.join().unwrap();
+                assert_eq!(
+                    (p, spinning),
+                    (0, false),
+                    "the watcher took P0 to fire the timer"
+                );
+                assert_eq!(idle.npidle(), 0);
+            });
+        }
+    }
+
+    /// (b) The watcher enters its wait (a blocking poll with no timer, or its condvar with a
+    /// timer an hour away) while a submitter's `wakep` hands it the idle P. It takes the P,
+    /// counted as spinning. Without the `is_handed` re-check after `in_poll` is set, a P
+    /// deposited (and a wake that found `in_poll` clear) just before makes the watcher block in
+    /// the poll with the P in its slot, and loom reports the deadlock.
+    #[test]
+    fn watcher_poll_vs_start_m() {
+        for (timer, io) in [(NONE, 1), (FAR, 0)] {
+            loom::model(move || {
+                let model = watching(vec![0], 0, timer, io);
+                let (idle, fakes, w, _) = &*model;
+                let submitter = {
+                    let idle = idle.clone();
+                    thread::spawn(move || {
+                        assert!(matches!(idle.wakep(), Started::Woke), "M0 is idle");
+                    })
+                };
+                let handed = watch_on(idle, w, &**fakes);
+                submitter.join().unwrap();
+                assert_eq!(handed, (0, true), "M0 runs with the P wakep handed it");
+                assert_eq!(idle.nmspinning(), 1);
+                assert!(idle.watcher().is_none() && idle.nhungry() == 0);
+            });
+        }
+    }
+
+    /// (c) The watcher's own poll readies a goroutine homed to it (it parked on M0 for I/O)
+    /// while no P is idle: M1 holds the only one (P1 was retired) and gives it up at the same
+    /// time. Another goroutine still waits for I/O, so the watcher, hungry or not, polls again.
+    /// Whatever the interleaving, M0 ends up with P0 and the goroutine in its remote queue:
+    /// handed P0 by its own poll (`wake_home`), or by M1's `release_p` (`put_p` to the hungry
+    /// M), which must interrupt the watcher's next poll. Without the `is_handed` re-check, the
+    /// hand-over from M1 can fall just before that poll and loom reports the deadlock.
+    #[test]
+    fn watcher_poll_readies_its_own_goroutine() {
+        loom::model(|| {
+            let model = watching(vec![0, 1], 1, NONE, 2);
+            let (idle, fakes, w, held) = &*model;
+            idle.retire_idle(&mut idle.lock(), |_| true);
+            assert_eq!(*held, [0]);
+            let io = {
+                let (idle, w) = (idle.clone(), w.clone());
+                thread::spawn(move || {
+                    // `home::ready` from inside the poll: M0 has no P, so its remote queue.
+                    FAKE.make_ready(move || {
+                        if w.push_remote(7) {
+                            idle.wake_home(&w);
+                        }
+                    })
+                })
+            };
+            let m1 = {
+                let (idle, fakes) = (idle.clone(), fakes.clone());
+                thread::spawn(move || assert!(idle.release_p(0, false, &*fakes).is_none()))
+            };
+            let handed = watch_on(idle, w, &**fakes);
+            io.join().unwrap();
+            m1.join().unwrap();
+            assert_eq!(handed, (0, false), "M0 runs with P0");
+            assert!(w.has_remote(), "its goroutine waits for it there");
+            assert!(idle.nhungry() == 0 && idle.npidle() == 0);
+        });
     }
 }
