@@ -32,16 +32,31 @@
 //! `unlock` hands ownership directly to the head waiter (LOCKED stays clear; the waiter sets
 //! it), and newcomers neither take the lock nor spin: they queue at the tail. The waiter that
 //! receives the mutex leaves starvation mode if it is the last waiter or waited under 1 ms.
+//! The waiter that set STARVING queues at the head, so the next `unlock` is its, once it has
+//! queued: an `unlock` that comes between its CAS and its queueing finds the queue empty and
+//! leaves the hand-off as a stored permit (`sema.rs`), which the first counted waiter to reach
+//! `sema` takes, possibly a newcomer that counted itself meanwhile (Go's semaphore has the
+//! same window; loom finds it as soon as the hand-off check of the model
+//! `loom_starving_waiter_gets_it_next` drops its "queued" condition).
 //!
 //! Memory ordering: taking the lock is an acquire (the CAS, or the handoff through `sema`,
 //! whose queue lock and woken flag carry the releaser's writes); `unlock` is a release RMW.
+//!
+//! # Loom
+//!
+//! The mode switch depends on time, which loom cannot model, and spinning on the machine's
+//! processor count; both come through `env`, which under `--cfg loom` is a clock the models
+//! advance and a switch they set. The models at the bottom check the transitions: a waiter
+//! that turned the mutex starving and queued gets it next, a waiter that takes it as the last
+//! one or after a short wait returns it to normal mode, no waiter is stranded and no wake-up
+//! is lost.
 
 use crate::loom::lazy::AtomicU32;
 use crate::loom::Ordering;
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::sema::Sema;
 
@@ -134,7 +149,7 @@ impl RawMutex {
     #[cold]
     fn lock_slow(&self, mut old: u32) {
         let mut may_spin = None;
-        let mut waiting_since: Option<Instant> = None;
+        let mut waiting_since: Option<env::Stamp> = None;
         let mut starving = false;
         let mut awoke = false;
         let mut spins = 0;
@@ -143,7 +158,7 @@ impl RawMutex {
             // goes to the queue anyway).
             if old & (LOCKED | STARVING) == LOCKED
                 && spins < SPIN_ROUNDS
-                && *may_spin.get_or_insert_with(can_spin)
+                && *may_spin.get_or_insert_with(env::can_spin)
             {
                 awoke = awoke || self.claim_woken(old);
                 spin();
@@ -175,11 +190,11 @@ impl RawMutex {
     /// we waited before: Go's `queueLifo`). Notes whether we have now waited long enough to
     /// starve. True if the mutex was handed to us (starvation mode) and is now ours; false if
     /// we were woken to compete for it.
-    fn park_waiter(&self, waiting_since: &mut Option<Instant>, starving: &mut bool) -> bool {
+    fn park_waiter(&self, waiting_since: &mut Option<env::Stamp>, starving: &mut bool) -> bool {
         let requeue = waiting_since.is_some();
-        let since = *waiting_since.get_or_insert_with(Instant::now);
+        let since = *waiting_since.get_or_insert_with(env::now);
         self.sema.acquire(requeue);
-        *starving = *starving || since.elapsed() > STARVATION_THRESHOLD;
+        *starving = *starving || env::waited(since) > STARVATION_THRESHOLD;
         let old = self.state.load(Ordering::Relaxed);
         if old & STARVING == 0 {
             return false;
@@ -283,13 +298,75 @@ fn next_state(old: u32, starving: bool, awoke: bool) -> u32 {
     new
 }
 
-/// Spinning can only pay off if the holder may be running at the same time: more than one
-/// CPU and more than one processor. (Go's `sync_runtime_canSpin` also requires another busy P
-/// and an empty local run queue; `sched` does not expose those.)
-fn can_spin() -> bool {
-    static NCPU: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    let ncpu = *NCPU.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    ncpu > 1 && sched::maxprocs() > 1
+/// What the mutex reads from outside itself: the time, to tell how long a waiter waited, and
+/// whether spinning can pay off. Real time and the processor count normally.
+#[cfg(not(loom))]
+mod env {
+    use std::time::{Duration, Instant};
+
+    /// When a waiter started waiting.
+    pub(super) type Stamp = Instant;
+
+    pub(super) fn now() -> Stamp {
+        Instant::now()
+    }
+
+    /// How long it has been since `since`.
+    pub(super) fn waited(since: Stamp) -> Duration {
+        since.elapsed()
+    }
+
+    /// Spinning can only pay off if the holder may be running at the same time: more than one
+    /// CPU and more than one processor. (Go's `sync_runtime_canSpin` also requires another
+    /// busy P and an empty local run queue; `sched` does not expose those.)
+    pub(super) fn can_spin() -> bool {
+        static NCPU: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        let ncpu =
+            *NCPU.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        ncpu > 1 && sched::maxprocs() > 1
+    }
+}
+
+/// Under loom: a clock that stands still until a model advances it (a holder that keeps the
+/// mutex for a while), and spinning as the model chooses, so that a model does not depend on
+/// the machine. Both are per execution (`loom::lazy_static`): time starts at zero, spinning
+/// off.
+#[cfg(loom)]
+mod env {
+    use crate::loom::{AtomicBool, AtomicU64, Ordering};
+    use std::time::Duration;
+
+    loom::lazy_static! {
+        /// Nanoseconds since the execution began.
+        static ref NOW: AtomicU64 = AtomicU64::new(0);
+        static ref SPIN: AtomicBool = AtomicBool::new(false);
+    }
+
+    pub(super) type Stamp = u64;
+
+    pub(super) fn now() -> Stamp {
+        NOW.load(Ordering::SeqCst)
+    }
+
+    pub(super) fn waited(since: Stamp) -> Duration {
+        Duration::from_nanos(now() - since)
+    }
+
+    pub(super) fn can_spin() -> bool {
+        SPIN.load(Ordering::SeqCst)
+    }
+
+    /// Time passes by `d` (for everyone).
+    #[cfg(test)]
+    pub(super) fn advance(d: Duration) {
+        NOW.fetch_add(d.as_nanos() as u64, Ordering::SeqCst);
+    }
+
+    /// Contenders spin before they queue (as with more than one processor) if `on`.
+    #[cfg(test)]
+    pub(super) fn set_spin(on: bool) {
+        SPIN.store(on, Ordering::SeqCst);
+    }
 }
 
 fn spin() {
@@ -513,6 +590,7 @@ mod tests {
     use super::*;
     use crate::loom::AtomicBool;
     use std::sync::Arc;
+    use std::time::Instant;
 
     fn sleep(d: Duration) {
         let end = Instant::now() + d;
@@ -578,5 +656,176 @@ mod tests {
             "starvation mode never engaged"
         );
         assert_eq!(m.raw().state(), 0, "mutex left dirty");
+    }
+}
+
+/// loom models of the mode switch (module docs, "Loom"). A lost wake-up or a stranded waiter
+/// leaves a thread parked for good, which loom reports as a deadlock.
+#[cfg(all(test, loom))]
+mod loom_models {
+    use super::*;
+    use crate::loom::AtomicBool;
+    use loom::thread;
+    use std::sync::{Arc, OnceLock};
+
+    /// `loom::model` with at most `preemptions` preemptions per execution (unless
+    /// `LOOM_MAX_PREEMPTIONS` says otherwise). A lock or unlock that waits is a few dozen loom
+    /// operations, and the unbounded space of these models takes longer than CI can wait (the
+    /// first one ran for over 15 minutes). The bounds below keep each model to seconds and
+    /// reach every failure listed in the commit that added them; the second model needs 3 for
+    /// starvation mode to engage at all.
+    fn model(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
+        let mut builder = loom::model::Builder::new();
+        if builder.preemption_bound.is_none() {
+            builder.preemption_bound = Some(preemptions);
+        }
+        builder.check(f);
+    }
+
+    /// The mutex of the models: its data is who held it, in order.
+    type Log = Mutex<Vec<char>>;
+
+    /// `who` has just taken `m` (`g`): the state word is that of a held mutex, and a starving
+    /// mutex has waiters (`unlock` relies on it). Logs `who`; returns the state.
+    fn took(m: &Log, g: &mut MutexGuard<'_, Vec<char>>, who: char) -> u32 {
+        let s = m.raw.state.load(Ordering::Relaxed);
+        assert!(
+            s & LOCKED != 0,
+            "{who} holds a mutex not marked LOCKED: {s:#b}"
+        );
+        assert!(
+            s & STARVING == 0 || s >> WAITER_SHIFT != 0,
+            "starving with no waiter: {s:#b}, {g:?}"
+        );
+        g.push(who);
+        s
+    }
+
+    fn starving(m: &Log) -> bool {
+        m.raw.state.load(Ordering::Relaxed) & STARVING != 0
+    }
+
+    /// H holds the mutex while W queues for it, keeps it past the threshold, then unlocks and
+    /// takes it twice more at once, barging in as a running goroutine does; W waits long, so
+    /// the first time it is woken and loses, it turns the mutex starving. Checks:
+    /// - when H unlocks a starving mutex with W queued, W gets it next (the hand-off): H's
+    ///   next lock comes after W's (before W has queued, H may get it first: module docs);
+    /// - the mutex ends free, in normal mode, with nobody queued (W, the last waiter, took it
+    ///   out of starvation mode), and a starving mutex always had a waiter;
+    /// - nobody parks for good (loom: no deadlock);
+    /// - starvation mode engages in some interleaving (so the first check is not vacuous).
+    fn starving_waiter_gets_it_next(spin: bool) {
+        static ENGAGED: OnceLock<()> = OnceLock::new();
+        model(4, move || {
+            env::set_spin(spin);
+            let m = Arc::new(Mutex::new(Vec::new()));
+            let mut g = m.lock();
+            took(&m, &mut g, 'H');
+            let w = {
+                let m = m.clone();
+                thread::spawn(move || {
+                    let mut g = m.lock();
+                    took(&m, &mut g, 'W');
+                })
+            };
+            // H keeps the mutex past the threshold each time it holds it.
+            let hold = |g: MutexGuard<'_, Vec<char>>| {
+                env::advance(2 * STARVATION_THRESHOLD);
+                let handoff = starving(&m) && m.queue_len() == 1;
+                drop(g);
+                handoff
+            };
+            let mut handoff = hold(g);
+            for _ in 0..2 {
+                let mut g = m.lock();
+                let s = took(&m, &mut g, 'H');
+                if handoff {
+                    assert!(g.contains(&'W'), "H took a starving mutex before W: {g:?}");
+                }
+                if handoff || s & STARVING != 0 {
+                    let _ = ENGAGED.set(());
+                }
+                handoff = hold(g);
+            }
+            w.join().unwrap();
+            assert_eq!(
+                m.raw.state.load(Ordering::Relaxed),
+                0,
+                "left held, starving or waited on"
+            );
+            assert_eq!(m.queue_len(), 0, "a waiter stranded in the queue");
+        });
+        assert!(ENGAGED.get().is_some(), "starvation mode never engaged");
+    }
+
+    /// W1 queues behind H, which keeps the mutex past the threshold (W1's wait is long); then
+    /// W2 comes, and H unlocks and locks once more. H or W2 may barge in ahead of the woken
+    /// W1, which then turns the mutex starving and is handed it, keeping starvation mode while
+    /// W2 waits; W1 locks a second time. Every wait but W1's first is short, so once W1 has
+    /// had the mutex nobody starves: whoever takes it next by hand-off, the last waiter or not
+    /// (W2, with W1 queued again behind it), returns it to normal mode. Checks: nobody holds a
+    /// starving mutex once W1 has had it; the mutex ends free, in normal mode, with nobody
+    /// queued; nobody parks for good; starvation mode engages in some interleaving.
+    #[test]
+    fn loom_short_wait_returns_it_to_normal() {
+        static ENGAGED: OnceLock<()> = OnceLock::new();
+        model(3, || {
+            let m = Arc::new(Mutex::new(Vec::new()));
+            let w1_had_it = Arc::new(AtomicBool::new(false));
+            let mut g = m.lock();
+            took(&m, &mut g, 'H');
+            let spawn = |who: char, times: usize| {
+                let (m, had) = (m.clone(), w1_had_it.clone());
+                thread::spawn(move || {
+                    for _ in 0..times {
+                        let mut g = m.lock();
+                        let s = took(&m, &mut g, who);
+                        // W1 has had the mutex (its only long wait is over).
+                        let w1_done = had.load(Ordering::SeqCst);
+                        if s & STARVING != 0 {
+                            let _ = ENGAGED.set(());
+                            assert!(!w1_done, "{who} holds a starving mutex after W1: {g:?}");
+                        }
+                        if who == '1' {
+                            had.store(true, Ordering::SeqCst);
+                        }
+                    }
+                })
+            };
+            let w1 = spawn('1', 2);
+            env::advance(2 * STARVATION_THRESHOLD);
+            let w2 = spawn('2', 1);
+            drop(g);
+            // H barges in once more (W1, woken, may lose to it and turn the mutex starving).
+            let mut g = m.lock();
+            let s = took(&m, &mut g, 'H');
+            if s & STARVING != 0 {
+                let _ = ENGAGED.set(());
+                assert!(
+                    !w1_had_it.load(Ordering::SeqCst),
+                    "H holds a starving mutex after W1"
+                );
+            }
+            drop(g);
+            w1.join().unwrap();
+            w2.join().unwrap();
+            assert_eq!(
+                m.raw.state.load(Ordering::Relaxed),
+                0,
+                "left held or starving"
+            );
+            assert_eq!(m.queue_len(), 0, "a waiter stranded in the queue");
+        });
+        assert!(ENGAGED.get().is_some(), "starvation mode never engaged");
+    }
+
+    #[test]
+    fn loom_starving_waiter_gets_it_next() {
+        starving_waiter_gets_it_next(false);
+    }
+
+    #[test]
+    fn loom_starving_waiter_gets_it_next_spinning() {
+        starving_waiter_gets_it_next(true);
     }
 }
