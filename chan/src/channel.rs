@@ -292,6 +292,7 @@ impl<T: Send> Chan<T> {
     }
 
     fn send_until(&self, v: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
+        shim::preempt_point();
         let mut st = self.lock();
         let v = match self.try_send_locked(&mut st, v) {
             Attempt::Done => return Ok(()),
@@ -338,6 +339,7 @@ impl<T: Send> Chan<T> {
     }
 
     fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        shim::preempt_point();
         let mut st = self.lock();
         match self.try_recv_locked(&mut st) {
             Ok(Some(v)) => return Ok(v),
@@ -475,6 +477,7 @@ impl<T: Send> Sender<T> {
     /// assert!(matches!(tx.try_send(2), Err(chan::TrySendError::Full(2))));
     /// ```
     pub fn try_send(&self, v: T) -> Result<(), TrySendError<T>> {
+        shim::preempt_point();
         match self.c.try_send_locked(&mut self.c.lock(), v) {
             Attempt::Done => Ok(()),
             Attempt::Closed(v) => Err(TrySendError::Closed(v)),
@@ -575,6 +578,7 @@ impl<T: Send> Receiver<T> {
     /// assert_eq!(rx.try_recv(), Ok(1));
     /// ```
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        shim::preempt_point();
         match self.c.try_recv_locked(&mut self.c.lock()) {
             Ok(Some(v)) => Ok(v),
             Ok(None) => Err(TryRecvError::Empty),

@@ -328,6 +328,8 @@ pub fn run_select(
     has_default: bool,
     deadline: Option<Instant>,
 ) -> Option<usize> {
+    // Go's for-select busy loop (a `default` case, nothing ready) must not starve the others.
+    crate::shim::preempt_point();
     let mut inline = [0usize; INLINE_CASES];
     let mut heap = Vec::new();
     let order = scratch(&mut inline, &mut heap, cases.len(), 0);

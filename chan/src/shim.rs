@@ -6,7 +6,7 @@
 //! lost wake-up as a deadlock.
 //! [`Mutex`] (a value behind a `RawLock`) and its guard are the same code in both.
 
-pub(crate) use imp::{park, park_timeout, unparker};
+pub(crate) use imp::{park, park_timeout, preempt_point, unparker};
 pub use imp::{RawLock, Unparker};
 
 /// True when a drop guard runs because loom is tearing a model down (it found a deadlock and
@@ -95,6 +95,12 @@ mod imp {
     pub use sched::Unparker;
     use std::sync::atomic::{AtomicBool, Ordering};
 
+    /// `sched::preempt_point`: every channel operation offers to yield if the runtime asked.
+    #[inline]
+    pub(crate) fn preempt_point() {
+        sched::preempt_point();
+    }
+
     /// `sched::park`, behind the test-only fault hook.
     pub(crate) fn park() {
         super::fault::check();
@@ -178,6 +184,10 @@ mod imp {
 
 #[cfg(loom)]
 mod imp {
+    /// No preemption under loom.
+    #[inline]
+    pub(crate) fn preempt_point() {}
+
     use loom::sync::atomic::{AtomicU8, Ordering};
     use std::sync::Arc;
 

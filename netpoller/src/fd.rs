@@ -190,6 +190,9 @@ impl<S: Source + AsRawFd> PollFd<S> {
         known_empty: impl Fn(u64) -> bool,
         mut done: impl FnMut(u64, &R),
     ) -> io::Result<R> {
+        // I/O is a preemption point: a loop of reads that never block must not starve the
+        // goroutines that share its thread.
+        sched::preempt_point();
         let mut started = None;
         loop {
             self.check_usable(dir)?;

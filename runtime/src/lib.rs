@@ -24,9 +24,10 @@
 
 pub use sched::{
     current_id, current_machine_id, current_name, current_processor_id, enable_migration, local,
-    maxprocs, num_goroutine, park, park_timeout, run, set_maxprocs, set_unjoined_panic_policy,
-    spawn, unparker, yield_now, Builder, JoinHandle, LocalKey, Panic, RuntimeStarted, StackError,
-    UnjoinedPanic, Unparker, DEFAULT_STACK_SIZE, MAX_PROCS,
+    maxprocs, num_goroutine, park, park_timeout, preempt_point, run, set_maxprocs,
+    set_unjoined_panic_policy, spawn, stats, unparker, yield_now, Builder, JoinHandle, LocalKey,
+    Panic, RuntimeStarted, StackError, Stats, UnjoinedPanic, Unparker, DEFAULT_STACK_SIZE,
+    MAX_PROCS,
 };
 
 pub use sched::{

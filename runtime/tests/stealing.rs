@@ -219,7 +219,8 @@ fn work_queued_behind_a_stalled_processor_is_taken() {
         // so no processor is ever idle and ordinary stealing never runs. The queued goroutines
         // still run, on other processors, while the first one is still computing: a busy
         // processor takes over the queue of one that has not scheduled for a while
-        // (`scheduler::take_from_stalled`).
+        // (`scheduler::take_from_stalled`), or sysmon stops the computing thread and gives its
+        // processor to another (`sysmon.rs`).
         let arrived = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let ran = Arc::new(AtomicUsize::new(0));
@@ -239,11 +240,17 @@ fn work_queued_behind_a_stalled_processor_is_taken() {
                         }
                         return true;
                     }
-                    let mine = gort::current_processor_id();
+                    // Not on this thread. (Sysmon may stop this thread and give its very P to
+                    // another M, so the P's id proves nothing.) The spin above ran long enough
+                    // for sysmon to ask this goroutine to yield, which `spawn` would honour:
+                    // start a fresh run first, so the spawns below are not preemption points
+                    // that let this thread run what it spawns.
+                    gort::yield_now();
+                    let mine = gort::current_machine_id();
                     for _ in 0..STRANDED {
                         let ran = ran.clone();
                         gort::go!(move || {
-                            assert_ne!(gort::current_processor_id(), mine, "ran on the stalled P");
+                            assert_ne!(gort::current_machine_id(), mine, "ran on the stalled M");
                             ran.fetch_add(1, Ordering::SeqCst);
                         });
                     }

@@ -72,7 +72,7 @@ impl CellCache {
     fn pop(&mut self, class: usize) -> Option<NonNull<u8>> {
         let list = &mut self.free[class];
         if list.is_empty() && GLOBAL_LEN[class].load(Ordering::Relaxed) > 0 {
-            let mut global = GLOBAL[class].lock().unwrap_or_else(|e| e.into_inner());
+            let mut global = crate::loom::lock_std(&GLOBAL[class]);
             let take = global.len().min(BATCH);
             let at = global.len() - take;
             list.extend(global.drain(at..).map(|c| c.0));
@@ -85,7 +85,7 @@ impl CellCache {
     fn push(&mut self, class: usize, ptr: NonNull<u8>) -> Result<(), NonNull<u8>> {
         let list = &mut self.free[class];
         if list.len() >= LOCAL_MAX {
-            let mut global = GLOBAL[class].lock().unwrap_or_else(|e| e.into_inner());
+            let mut global = crate::loom::lock_std(&GLOBAL[class]);
             if global.len() + BATCH > GLOBAL_MAX {
                 return Err(ptr);
             }

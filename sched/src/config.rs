@@ -94,6 +94,31 @@ pub(crate) fn deadlock_detection() -> bool {
     )
 }
 
+/// False if `GORT_SYSMON` is `off`/`0`/`false` (no monitor thread: no preemption and no
+/// hand-off of blocked Ps; for side-by-side measurements).
+pub(crate) fn sysmon_enabled() -> bool {
+    !env_off("GORT_SYSMON")
+}
+
+/// False if `GORT_PREEMPT_SIGNAL` is `off`/`0`/`false`: sysmon then only asks goroutines to
+/// yield (cooperative preemption) and never signals a thread.
+pub(crate) fn signal_preemption() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| !env_off("GORT_PREEMPT_SIGNAL"))
+}
+
+/// True if `GORT_DEBUG` contains `preempt`: preemption diagnostics also go to stderr.
+pub(crate) fn debug_preempt() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| {
+        std::env::var("GORT_DEBUG").is_ok_and(|v| v.split(',').any(|w| w.trim() == "preempt"))
+    })
+}
+
+fn env_off(var: &str) -> bool {
+    matches!(std::env::var(var).as_deref(), Ok("off" | "0" | "false"))
+}
+
 static MIGRATE: AtomicBool = AtomicBool::new(false);
 
 /// True if started goroutines may move between threads (`enable_migration`).

@@ -16,7 +16,8 @@
 //! A thread parked with a timeout wakes by itself, so it is not counted as asleep (and, being a
 //! thread, it makes the count differ). A pending timer or a goroutine waiting for I/O keeps the
 //! verdict silent (the caller checks), and so does a job in the blocking pool (`blocking.rs`:
-//! its goroutine will be woken by a pool thread); idle pool threads count as known threads.
+//! its goroutine will be woken by a pool thread); idle pool threads and sysmon count as known
+//! threads.
 //! The counter of parked threads is raised by the parker after its RUNNING→PARKED commit and
 //! lowered by the unparker that wins PARKED→RUNNING. It can
 //! briefly count a thread that was just unparked; that is harmless, because the unparker is
@@ -128,6 +129,8 @@ pub(crate) fn check_all_asleep(nm: usize, ngoroutines: usize) {
         return;
     }
     let (parked, pool) = (parked as usize, crate::blocking::known_threads());
+    // The runtime's own threads besides the Ms: sysmon (it never wakes a goroutine).
+    let pool = pool + crate::sysmon::threads();
     if let Some(episode) = CONFIRMING.get() {
         // The watchdog's re-check: still asleep, and nothing went idle again meanwhile.
         if EPISODE.load(Ordering::SeqCst) == episode {

@@ -35,12 +35,15 @@ mod loom;
 mod machine;
 mod park;
 mod poller;
+mod preempt;
 mod processor;
 mod runnext;
 mod scheduler;
 mod signal;
 mod spawn;
 mod stack;
+mod stats;
+mod sysmon;
 mod timer;
 
 pub use blocking::{
@@ -56,8 +59,10 @@ pub use local::LocalKey;
 pub use machine::{current_id, current_machine_id, current_name, current_processor_id, yield_now};
 pub use park::{park, park_timeout, unparker, Unparker};
 pub use poller::{install_poller, Poller};
+pub use preempt::preempt_point;
 pub use scheduler::MAX_PROCS;
 pub use spawn::{maxprocs, num_goroutine, run, set_maxprocs, spawn, Builder, PanicPayload};
 pub use stack::StackError;
+pub use stats::{stats, Stats};
 pub use timer::timer_entries;
 pub use timer::{at, Timer};

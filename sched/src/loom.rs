@@ -33,11 +33,88 @@ pub(crate) mod std_only {
     pub(crate) use std::sync::atomic::{
         compiler_fence, AtomicBool, AtomicIsize, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize,
     };
-    pub(crate) use std::sync::{Mutex, MutexGuard, Once, OnceLock, PoisonError};
+    pub(crate) use std::sync::{Mutex, MutexGuard, Once, OnceLock};
 }
 
 /// Locks `m`, ignoring poison: the scheduler's critical sections run no user code, so a
 /// panic inside one is a runtime bug that aborts before anyone could see the state.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+///
+/// While the guard lives, this thread counts as inside the runtime (`preempt.rs`): a signal
+/// preemption never stops a thread that holds, or waits for, one of the scheduler's locks,
+/// which sysmon and every other M may need to make progress.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> Locked<'_, T> {
+    crate::preempt::runtime_lock_enter();
+    Locked(Some(m.lock().unwrap_or_else(|e| e.into_inner())))
+}
+
+/// A scheduler lock held ([`lock`]): the mutex guard, and this thread's count of held locks.
+pub(crate) struct Locked<'a, T>(Option<MutexGuard<'a, T>>);
+
+impl<'a, T> Locked<'a, T> {
+    fn guard(self) -> MutexGuard<'a, T> {
+        let mut this = std::mem::ManuallyDrop::new(self);
+        this.0.take().expect("a held lock has its guard")
+    }
+
+    /// Waits on `cv`, releasing the lock meanwhile (the thread still counts as in the runtime).
+    pub(crate) fn wait(self, cv: &Condvar) -> Locked<'a, T> {
+        let g = self.guard();
+        Locked(Some(cv.wait(g).unwrap_or_else(|e| e.into_inner())))
+    }
+
+    /// Like [`wait`](Self::wait), for at most `d`.
+    pub(crate) fn wait_timeout(self, cv: &Condvar, d: std::time::Duration) -> Locked<'a, T> {
+        let g = self.guard();
+        Locked(Some(
+            cv.wait_timeout(g, d).unwrap_or_else(|e| e.into_inner()).0,
+        ))
+    }
+}
+
+impl<T> std::ops::Deref for Locked<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.0.as_ref().expect("a held lock has its guard")
+    }
+}
+
+impl<T> std::ops::DerefMut for Locked<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.0.as_mut().expect("a held lock has its guard")
+    }
+}
+
+impl<T> Drop for Locked<'_, T> {
+    fn drop(&mut self) {
+        drop(self.0.take());
+        crate::preempt::runtime_lock_exit();
+    }
+}
+
+/// Locks a std `Mutex` (one in a `static`: [`std_only`]) the same way as [`lock`].
+pub(crate) fn lock_std<T>(m: &std_only::Mutex<T>) -> StdLocked<'_, T> {
+    crate::preempt::runtime_lock_enter();
+    StdLocked(m.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// A std scheduler lock held ([`lock_std`]).
+pub(crate) struct StdLocked<'a, T>(std_only::MutexGuard<'a, T>);
+
+impl<T> std::ops::Deref for StdLocked<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> std::ops::DerefMut for StdLocked<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
+}
+
+impl<T> Drop for StdLocked<'_, T> {
+    fn drop(&mut self) {
+        crate::preempt::runtime_lock_exit();
+    }
 }

@@ -20,11 +20,13 @@
 //!   function never changes thread). Its callers may be inlined: they hold the returned pointer
 //!   only for code that cannot switch.
 
-use std::cell::{Cell, RefCell, UnsafeCell};
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::sync::atomic::compiler_fence;
 
 use crate::goroutine::{GRef, Header, Switch};
-use crate::loom::Arc;
+use crate::loom::std_only::{AtomicBool, AtomicPtr};
+use crate::loom::{Arc, Ordering};
 use crate::processor::Processor;
 use crate::scheduler::{self, Handoff, Home};
 use crate::signal::{self, GuardInfo};
@@ -32,11 +34,19 @@ use crate::signal::{self, GuardInfo};
 /// An M: one OS thread of the runtime.
 pub(crate) struct Machine {
     pub(crate) id: usize,
-    p: UnsafeCell<Option<Box<Processor>>>,
+    /// The P this M holds (a `Box<Processor>` turned raw), or null. Only this thread touches
+    /// it: its scheduler loop, goroutine code through `with_current_p`, and the preemption
+    /// signal handler (`preempt.rs`), which may take it while a goroutine runs; hence atomic,
+    /// so the handler's write is never hidden from the code it interrupted.
+    p: AtomicPtr<Processor>,
     current: Cell<*const Header>,
     spinning: Cell<bool>,
-    /// True while `with_current_p` lends out the P (re-entry is detected, not aliased).
-    p_lent: Cell<bool>,
+    /// True while `with_current_p` lends out the P (re-entry is detected, not aliased, and the
+    /// signal handler leaves the P alone).
+    p_lent: AtomicBool,
+    /// Set when the goroutine that ran last yielded to a preemption request: look at the
+    /// timers before running the next (a busy M otherwise fires them only every 61 schedules).
+    check_timers: Cell<bool>,
     /// Goroutines homed to this M that this M readied or that yielded (its own thread only).
     own: RefCell<Own>,
     /// What other threads see of this M: where it sleeps and is handed a P, and where they
@@ -67,9 +77,10 @@ std::thread_local! {
     static CURRENT_M: Cell<*const Machine> = const { Cell::new(std::ptr::null()) };
 }
 
-/// The M running on this thread, or null on a plain thread.
+/// The M running on this thread, or null on a plain thread. Async-signal-safe (a `const`
+/// thread-local without destructor: `signal.rs` says why that is one TLS load).
 #[inline(never)]
-fn current_machine() -> *const Machine {
+pub(crate) fn current_machine() -> *const Machine {
     CURRENT_M.with(Cell::get)
 }
 
@@ -77,10 +88,11 @@ impl Machine {
     fn new(id: usize) -> Machine {
         Machine {
             id,
-            p: UnsafeCell::new(None),
+            p: AtomicPtr::new(std::ptr::null_mut()),
             current: Cell::new(std::ptr::null()),
             spinning: Cell::new(false),
-            p_lent: Cell::new(false),
+            p_lent: AtomicBool::new(false),
+            check_timers: Cell::new(false),
             own: RefCell::new(Own::default()),
             handoff: Box::leak(Box::new(Arc::new(Handoff::new(id)))),
         }
@@ -93,18 +105,46 @@ impl Machine {
     /// `take_p`/`set_p`.
     #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn p(&self) -> Option<&mut Processor> {
-        // SAFETY: thread confinement and no overlapping borrows are the caller's contract.
-        unsafe { (*self.p.get()).as_deref_mut() }
+        // SAFETY: a non-null `p` came from `Box::into_raw` and is owned by this M; thread
+        // confinement and no overlapping borrows are the caller's contract.
+        unsafe { self.p.load(Ordering::Relaxed).as_mut() }
     }
 
+    /// Takes this M's P. On the M's own thread (its scheduler loop, or the signal handler that
+    /// interrupted it: `preempt.rs`), with no live borrow from `p()`.
     pub(crate) fn take_p(&self) -> Option<Box<Processor>> {
-        // SAFETY: only the M's own thread calls this, with no live borrow from `p()`.
-        unsafe { (*self.p.get()).take() }
+        let p = self.p.swap(std::ptr::null_mut(), Ordering::Relaxed);
+        self.handoff.monitor.set_holds_p(false);
+        // SAFETY: a non-null `p` came from `Box::into_raw` in `set_p`, and the swap made us its
+        // only owner.
+        (!p.is_null()).then(|| unsafe { Box::from_raw(p) })
     }
 
+    /// Gives this M the P `p`. On the M's own thread, while it holds none.
     pub(crate) fn set_p(&self, p: Box<Processor>) {
-        // SAFETY: only the M's own thread calls this, with no live borrow from `p()`.
-        unsafe { *self.p.get() = Some(p) };
+        let old = self.p.swap(Box::into_raw(p), Ordering::Relaxed);
+        self.handoff.monitor.set_holds_p(true);
+        debug_assert!(old.is_null(), "M{} given a second P", self.id);
+    }
+
+    /// True while `with_current_p` lends this M's P out (the signal handler must not take it).
+    pub(crate) fn p_is_lent(&self) -> bool {
+        self.p_lent.load(Ordering::Relaxed)
+    }
+
+    /// The goroutine this M runs, or null (in the scheduler).
+    pub(crate) fn current(&self) -> *const Header {
+        self.current.get()
+    }
+
+    /// Asks this M to fire due timers before it runs the next goroutine.
+    pub(crate) fn set_check_timers(&self) {
+        self.check_timers.set(true);
+    }
+
+    /// True (once) if the timers should be looked at now (`set_check_timers`).
+    pub(crate) fn take_check_timers(&self) -> bool {
+        self.check_timers.replace(false)
     }
 
     pub(crate) fn is_spinning(&self) -> bool {
@@ -115,9 +155,8 @@ impl Machine {
         self.spinning.set(on);
     }
 
-    fn holds_p(&self) -> bool {
-        // SAFETY: reads only the `Option`'s discriminant, on the M's own thread.
-        unsafe { (*self.p.get()).is_some() }
+    pub(crate) fn holds_p(&self) -> bool {
+        !self.p.load(Ordering::Relaxed).is_null()
     }
 
     /// Queues `g`, homed to this M, from this M's own thread: into `next` (a hand-off,
@@ -201,10 +240,22 @@ pub(crate) fn spawn_machine(id: usize, p: Box<Processor>, spinning: bool) -> std
     Ok(())
 }
 
+/// Starts a new M (OS thread) with no P: it lists itself idle and waits to be handed one
+/// (sysmon's spare: `scheduler/retake.rs`).
+pub(crate) fn spawn_idle_machine(id: usize) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name(format!("gort-m{id}"))
+        .stack_size(256 * 1024)
+        .spawn(move || machine_main(&Machine::new(id)))?;
+    Ok(())
+}
+
 /// The scheduler loop of M `m`; never returns (Ms never exit), so `m` outlives every
 /// pointer to it in `CURRENT_M`.
 fn machine_main(m: &Machine) -> ! {
     signal::thread_init();
+    m.handoff.monitor.register_thread();
+    crate::sysmon::register(m.handoff);
     CURRENT_M.with(|c| c.set(m as *const Machine));
     trace_event!(m = m.id, "machine start");
     loop {
@@ -214,6 +265,11 @@ fn machine_main(m: &Machine) -> ! {
         // letting this thread die with its P) would hang or corrupt the program. Stop it.
         // AssertUnwindSafe: a caught panic ends the process below; nothing observes `m` after.
         let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if !m.holds_p() {
+                // Sysmon handed this M's P to another M while a goroutine ran here (blocked in
+                // a call gort does not know about: `preempt.rs`). Get one back first.
+                scheduler::reacquire_p(m);
+            }
             let g = scheduler::find_runnable(m);
             execute(m, g);
         }));
@@ -264,7 +320,8 @@ fn execute(m: &Machine, g: GRef) {
     // the guard info below.
     unsafe { signal::set_current(Some(guard_info(h))) };
     let goid = h.id;
-    let parked = loop {
+    m.handoff.monitor.enter(goid);
+    let yielded = loop {
         match co.resume(()) {
             corosensei::CoroutineResult::Yield(Switch::Park) => {
                 if h.park.commit_park() {
@@ -273,32 +330,42 @@ fn execute(m: &Machine, g: GRef) {
                     // between the commit and this, and from here another M may run, finish
                     // and free the goroutine: touch nothing of it (the id was read above).
                     let _ = g.into_raw();
-                    break true;
+                    break None;
                 }
                 // A token arrived while it was switching out: run it again at once.
             }
-            corosensei::CoroutineResult::Yield(Switch::Yield) => {
-                scheduler::requeue_yielded(m, g);
-                break false;
-            }
+            corosensei::CoroutineResult::Yield(Switch::Yield) => break Some(g),
             corosensei::CoroutineResult::Return(()) => {
+                m.handoff.monitor.leave();
                 // SAFETY: `None` carries no pointer.
                 unsafe { signal::set_current(None) };
                 m.current.set(std::ptr::null());
                 let stack = coroutine.take().expect("finished coroutine").into_stack();
                 // SAFETY: on this M's thread, on the M's stack; borrow ends here.
-                let p = unsafe { m.p() }.expect("M holds a P while executing");
-                p.put_stack(stack);
+                match unsafe { m.p() } {
+                    Some(p) => p.put_stack(stack),
+                    // The P was handed away meanwhile (`preempt.rs`): the stack goes back to
+                    // its global pool.
+                    None => drop(stack),
+                }
                 finish(m, g);
                 return;
             }
         }
     };
+    m.handoff.monitor.leave();
     // SAFETY: `None` carries no pointer.
     unsafe { signal::set_current(None) };
     m.current.set(std::ptr::null());
-    // Only now, with `current` cleared and the reference handed over, may user code run.
-    if parked {
+    // Only now, with `current` cleared, may user code run.
+    if let Some(g) = yielded {
+        if m.take_check_timers() {
+            // It yielded to a preemption request: fire due timers first, so what they ready
+            // runs before it again (a busy M otherwise fires them every 61 schedules).
+            scheduler::run_due_timers();
+        }
+        scheduler::requeue_yielded(m, g);
+    } else {
         trace_event!(goid, "park");
     }
 }
@@ -307,8 +374,9 @@ fn execute(m: &Machine, g: GRef) {
 fn finish(m: &Machine, g: GRef) {
     let goid = g.header().id;
     // SAFETY: on this M's thread, on its stack; the borrow ends here.
-    if let Some(p) = unsafe { m.p() } {
-        p.count_exit();
+    match unsafe { m.p() } {
+        Some(p) => p.count_exit(),
+        None => scheduler::count_exit_without_p(),
     }
     trace_event!(goid, "exit");
     // Completing may run user destructors (a closure dropped unrun; a result that panics when
@@ -372,13 +440,23 @@ pub(crate) fn with_current_p<R>(f: impl FnOnce(Option<&mut Processor>) -> R) -> 
     }
     // SAFETY: a non-null `CURRENT_M` points to this thread's live `Machine`.
     let m = unsafe { &*m };
-    if m.p_lent.replace(true) {
+    if m.p_lent.swap(true, Ordering::Relaxed) {
         p_reentered(m);
+    }
+    // The flag is set before the P is read: a preemption signal arriving in between sees it
+    // and leaves the P alone (same thread: a compiler fence orders the two for the handler).
+    compiler_fence(Ordering::SeqCst);
+    if !m.holds_p() && !m.current.get().is_null() {
+        // A goroutine whose M lost its P to sysmon (blocked in a call gort does not know
+        // about) is back in gort: the M gets a P before the goroutine goes on (Go's
+        // `exitsyscall`).
+        scheduler::reacquire_p_while_running(m);
     }
     // SAFETY: `m` is this thread's M, its P is not lent out (checked above) and `f` cannot
     // switch stacks, so the borrow is unique and does not outlive a switch.
     let r = f(unsafe { m.p() });
-    m.p_lent.set(false);
+    compiler_fence(Ordering::SeqCst);
+    m.p_lent.store(false, Ordering::Relaxed);
     r
 }
 

@@ -232,6 +232,11 @@ impl Processor {
     }
 
     /// The local queue, as a destination for batch steals.
+    /// True if goroutines wait in this P's queue or `runnext`.
+    pub(crate) fn has_work(&self) -> bool {
+        self.shared().has_work()
+    }
+
     pub(crate) fn runq(&self) -> &Worker<GRef> {
         &self.runq
     }

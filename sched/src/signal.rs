@@ -100,6 +100,9 @@ thread_local! {
     /// see "Async-signal safety" above.
     static CURRENT: Cell<Option<GuardInfo>> = const { Cell::new(None) };
 
+    /// This thread's own stack `[lo, hi)` ([`on_thread_stack`]); `const`, no destructor.
+    static THREAD_STACK: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+
     /// The alternate signal stack [`thread_init`] mapped for this thread, if it had to.
     static ALTSTACK: Cell<Option<AltStack>> = const { Cell::new(None) };
 }
@@ -118,6 +121,36 @@ pub(crate) unsafe fn set_current(info: Option<GuardInfo>) {
     compiler_fence(Ordering::SeqCst);
 }
 
+/// True if `sp` lies in this thread's own stack (recorded by [`thread_init`]): a signal
+/// interrupted the scheduler (Go's g0), not a goroutine, whose stacks are mapped elsewhere
+/// (`stack.rs`). Async-signal-safe: one TLS load (module docs). False if the bounds are unknown.
+pub(crate) fn on_thread_stack(sp: usize) -> bool {
+    let (lo, hi) = THREAD_STACK.get();
+    lo <= sp && sp < hi
+}
+
+/// Records the calling thread's stack bounds for [`on_thread_stack`].
+fn record_thread_stack() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: all-zero is a valid `pthread_attr_t` to be filled by `pthread_getattr_np`.
+        let mut attr: libc::pthread_attr_t = unsafe { mem::zeroed() };
+        // SAFETY: `pthread_self()` is this live thread; `attr` is destroyed below.
+        if unsafe { libc::pthread_getattr_np(libc::pthread_self(), &mut attr) } != 0 {
+            return;
+        }
+        let mut addr: *mut c_void = ptr::null_mut();
+        let mut size: usize = 0;
+        // SAFETY: `attr` was initialised above; the out pointers are valid.
+        let rc = unsafe { libc::pthread_attr_getstack(&attr, &mut addr, &mut size) };
+        // SAFETY: initialised above, destroyed once.
+        unsafe { libc::pthread_attr_destroy(&mut attr) };
+        if rc == 0 {
+            THREAD_STACK.set((addr as usize, addr as usize + size));
+        }
+    }
+}
+
 /// Installs the SIGSEGV and SIGBUS handler that reports goroutine stack overflows. Idempotent.
 pub(crate) fn install_overflow_handler() {
     static INSTALL: Once = Once::new();
@@ -132,6 +165,7 @@ pub(crate) fn install_overflow_handler() {
 /// each runtime worker thread. A stack mapped here belongs to the thread: a thread-local
 /// destructor disables and unmaps it when the thread exits.
 pub(crate) fn thread_init() {
+    record_thread_stack();
     if altstack_enabled() {
         return;
     }

@@ -138,7 +138,8 @@ fn local_or_global(s: &Scheduler, p: &mut Processor) -> Option<GRef> {
     p.runq_get().or_else(|| global_get_batch(s, p))
 }
 
-fn run_due_timers() -> usize {
+/// Fires due timers, if any. Returns how many actions ran.
+pub(crate) fn run_due_timers() -> usize {
     if crate::timer::due() {
         crate::timer::run_due()
     } else {

@@ -44,6 +44,8 @@ pub(crate) struct Handoff<P, G> {
     nremote: AtomicUsize,
     /// True from the moment the M lists itself idle until it holds a P again.
     idle: AtomicBool,
+    /// What sysmon and the preemption signal handler see of this M (`preempt.rs`).
+    pub(crate) monitor: crate::preempt::Monitor,
 }
 
 struct Slot<P> {
@@ -51,6 +53,8 @@ struct Slot<P> {
     p: Option<(P, bool)>,
     /// Set by `poke`: look at the timers (or the poller) again.
     poked: bool,
+    /// Set by `resume`: a stopped M goes on without a P (`preempt.rs`).
+    resume: bool,
 }
 
 impl<P, G> Handoff<P, G> {
@@ -60,12 +64,14 @@ impl<P, G> Handoff<P, G> {
             slot: Mutex::new(Slot {
                 p: None,
                 poked: false,
+                resume: false,
             }),
             wakeup: Condvar::new(),
             in_poll: AtomicBool::new(false),
             remote: Mutex::new(VecDeque::new()),
             nremote: AtomicUsize::new(0),
             idle: AtomicBool::new(false),
+            monitor: crate::preempt::Monitor::new(),
         }
     }
 
@@ -82,6 +88,11 @@ impl<P, G> Handoff<P, G> {
     /// True if other threads readied goroutines homed here that this M has not taken yet.
     pub(crate) fn has_remote(&self) -> bool {
         self.nremote.load(Ordering::SeqCst) != 0
+    }
+
+    /// How many goroutines other threads readied for this M wait in its remote queue.
+    pub(crate) fn remote_len(&self) -> usize {
+        self.nremote.load(Ordering::Relaxed)
     }
 
     /// This M takes the goroutines others readied for it, oldest first, into `into`.
@@ -147,19 +158,39 @@ impl<P, G> Handoff<P, G> {
                 return None;
             }
             slot = match deadline {
-                None => self.wakeup.wait(slot).unwrap_or_else(|e| e.into_inner()),
+                None => slot.wait(&self.wakeup),
                 Some(d) => {
                     let now = Instant::now();
                     if now >= d {
                         return None;
                     }
-                    self.wakeup
-                        .wait_timeout(slot, d - now)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
+                    slot.wait_timeout(&self.wakeup, d - now)
                 }
             };
         }
+    }
+
+    /// A stopped M (in its preemption signal handler) sleeps until handed a P (returned), or
+    /// until sysmon resumes it without one (`None`). Pokes are ignored: it does not watch.
+    pub(crate) fn wait_stopped(&self) -> Option<(P, bool)> {
+        let mut slot = lock(&self.slot);
+        loop {
+            if let Some(handed) = slot.p.take() {
+                slot.resume = false;
+                return Some(handed);
+            }
+            if std::mem::take(&mut slot.resume) {
+                return None;
+            }
+            slot.poked = false;
+            slot = slot.wait(&self.wakeup);
+        }
+    }
+
+    /// Lets a stopped M go on without a P (after taking it off the idle list).
+    pub(crate) fn resume(&self) {
+        lock(&self.slot).resume = true;
+        self.wakeup.notify_one();
     }
 
     /// Takes a P handed to this M, if any, without waiting.

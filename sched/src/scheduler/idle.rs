@@ -75,7 +75,7 @@
 //! [`wake_for`]: IdleSet::wake_for
 
 use super::handoff::Handoff;
-use crate::loom::{fence, lock, Arc, AtomicUsize, Mutex, MutexGuard, Ordering};
+use crate::loom::{fence, lock, Arc, AtomicUsize, Locked, Mutex, Ordering};
 
 /// The rest of the runtime, as the idle protocol needs to see it.
 pub(crate) trait World {
@@ -107,6 +107,8 @@ pub(crate) struct IdleSet<P, G> {
     nmspinning: AtomicUsize,
     /// `lists.hungry.len()`, readable without the lock.
     nhungry: AtomicUsize,
+    /// Ps taken from or put on the idle list, or handed from M to M (sysmon: `moves`).
+    moves: AtomicUsize,
 }
 
 /// What the idle lock guards.
@@ -151,6 +153,7 @@ impl<P, G> IdleSet<P, G> {
             npidle: AtomicUsize::new(procs.len()),
             nmspinning: AtomicUsize::new(0),
             nhungry: AtomicUsize::new(0),
+            moves: AtomicUsize::new(0),
             lists: Mutex::new(Lists {
                 created: procs.len(),
                 procs,
@@ -164,7 +167,7 @@ impl<P, G> IdleSet<P, G> {
     }
 
     /// Takes the idle lock (lock order: `docs/HACKING.md`).
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Lists<P, G>> {
+    pub(crate) fn lock(&self) -> Locked<'_, Lists<P, G>> {
         lock(&self.lists)
     }
 
@@ -198,6 +201,7 @@ impl<P, G> IdleSet<P, G> {
     pub(crate) fn pop_p(&self, l: &mut Lists<P, G>) -> Option<P> {
         let p = l.procs.pop()?;
         self.npidle.fetch_sub(1, Ordering::SeqCst);
+        self.moves.fetch_add(1, Ordering::Relaxed);
         Some(p)
     }
 
@@ -205,7 +209,9 @@ impl<P, G> IdleSet<P, G> {
     /// goes on the idle list.
     #[must_use = "a hungry M handed the P must be woken"]
     pub(crate) fn put_p(&self, l: &mut Lists<P, G>, p: P) -> Option<IdleM<P, G>> {
-        if let Some(m) = l.hungry.last().cloned() {
+        self.moves.fetch_add(1, Ordering::Relaxed);
+        // The M hungry longest first (stopped Ms take turns: `preempt.rs`).
+        if let Some(m) = l.hungry.first().cloned() {
             self.unlist(l, &m);
             m.deposit(p, false);
             return Some(m);
@@ -259,7 +265,7 @@ impl<P, G> IdleSet<P, G> {
             }
             return Started::NoIdleP;
         };
-        let Some(m) = l.hungry.last().or(l.machines.last()).cloned() else {
+        let Some(m) = l.hungry.first().or(l.machines.last()).cloned() else {
             let id = l.nm;
             l.nm += 1;
             return Started::NewM { id, p, spinning };
@@ -424,6 +430,107 @@ impl<P, G> IdleSet<P, G> {
         Woken::TookP(p)
     }
 
+    /// Sysmon stopped `m` (a signal preemption, `preempt.rs`) and took its P `p`: `m` is
+    /// listed as hungry, to get the next free P (an idle one at once), and `p` goes to another
+    /// M (woken here), or a new one (returned). With `queued` (goroutines wait in a run queue,
+    /// to be started), an idle M that is not hungry takes it, so that they run before the
+    /// stopped goroutines resume (Go puts a preempted goroutine at the global queue's tail);
+    /// else the M hungry longest.
+    pub(crate) fn stop_preempted(&self, m: &IdleM<P, G>, p: P, queued: bool) -> Started<P> {
+        let mut l = self.lock();
+        if CHECKS {
+            assert!(!l.listed(m), "stopped M{} already listed", m.id);
+        }
+        l.machines.push(Arc::clone(m));
+        m.set_idle(true);
+        // An idle P goes to `m` at once (it waits in its handler already: wake it below).
+        let served = self.serve(&mut l, m);
+        let not_hungry = |x: &&IdleM<P, G>| !l.hungry.iter().any(|h| Arc::ptr_eq(h, x));
+        let fresh = l.machines.iter().rev().find(not_hungry);
+        let hungry = l.hungry.iter().find(|x| !Arc::ptr_eq(x, m));
+        let to = if queued {
+            fresh.or(hungry)
+        } else {
+            hungry.or(fresh)
+        };
+        let Some(to) = to.filter(|x| !Arc::ptr_eq(x, m)).cloned() else {
+            let id = l.nm;
+            l.nm += 1;
+            drop(l);
+            if served {
+                m.wake();
+            }
+            return Started::NewM {
+                id,
+                p,
+                spinning: false,
+            };
+        };
+        self.unlist(&mut l, &to);
+        to.deposit(p, false);
+        self.moves.fetch_add(1, Ordering::Relaxed);
+        drop(l);
+        to.wake();
+        if served {
+            m.wake();
+        }
+        Started::Woke
+    }
+
+    /// A count of P hand-offs (module docs of `scheduler/retake.rs`).
+    pub(crate) fn moves(&self) -> u64 {
+        self.moves.load(Ordering::Relaxed) as u64
+    }
+
+    /// `m`, running without a P, wants one: listed as hungry (the next free P is its), or
+    /// handed an idle P at once (true: wake it, or let it find the P when it waits).
+    pub(crate) fn list_hungry(&self, m: &IdleM<P, G>) -> bool {
+        let mut l = self.lock();
+        if CHECKS {
+            assert!(!l.listed(m), "M{} without a P already listed", m.id);
+        }
+        l.machines.push(Arc::clone(m));
+        m.set_idle(true);
+        self.serve(&mut l, m)
+    }
+
+    /// Sysmon resumes the stopped `m` without a P (none came back in time: `preempt.rs`). False
+    /// if `m` was handed one meanwhile (it runs with that).
+    pub(crate) fn resume_without_p(&self, m: &IdleM<P, G>) -> bool {
+        let mut l = self.lock();
+        if !l.listed(m) {
+            return false;
+        }
+        self.unlist(&mut l, m);
+        m.resume();
+        true
+    }
+
+    /// A P sysmon took from an M blocked in a call gort does not know about (`preempt.rs`):
+    /// to a hungry M (returned: wake it), or onto the idle list.
+    pub(crate) fn put_released(&self, p: P) -> Option<IdleM<P, G>> {
+        let mut l = self.lock();
+        self.put_p(&mut l, p)
+    }
+
+    /// Ms ever started.
+    pub(crate) fn threads(&self) -> usize {
+        self.lock().nm
+    }
+
+    /// Counts a new M that starts without a P (it lists itself idle as it starts).
+    pub(crate) fn new_m_id(&self) -> usize {
+        let mut l = self.lock();
+        l.nm += 1;
+        l.nm - 1
+    }
+
+    /// True if an M is listed idle and not hungry (one could take a P at once).
+    pub(crate) fn has_spare_m(&self) -> bool {
+        let l = self.lock();
+        l.machines.len() > l.hungry.len()
+    }
+
     /// The watcher, if an M watches timers and I/O.
     pub(crate) fn watcher(&self) -> Option<IdleM<P, G>> {
         self.lock().watcher.clone()
@@ -452,7 +559,7 @@ impl<P, G> IdleSet<P, G> {
         let i = i.expect("only a listed M is unlisted");
         l.machines.swap_remove(i);
         if let Some(i) = l.hungry.iter().position(|x| Arc::ptr_eq(x, m)) {
-            l.hungry.swap_remove(i);
+            l.hungry.remove(i);
             self.nhungry.store(l.hungry.len(), Ordering::Relaxed);
         }
         if l.watcher.as_ref().is_some_and(|w| Arc::ptr_eq(w, m)) {

@@ -15,7 +15,9 @@
 //! - `handoff.rs`: the slot an idle M sleeps on and is handed a P through;
 //! - `sleep.rs`: an M with nothing to do giving up its P and sleeping (`stopm`);
 //! - `watcher.rs`: the idle M that waits for the earliest timer and for I/O;
-//! - `maxprocs.rs`: changing the number of Ps.
+//! - `maxprocs.rs`: changing the number of Ps;
+//! - `retake.rs`: moving the P of an M that runs too long or blocks to another M (sysmon's
+//!   hand-off: `sysmon.rs`, `preempt.rs`).
 //!
 //! Invariants kept across the files:
 //! - A P is in exactly one place: held by one M (`Machine::p`), in an M's hand-off slot, idle,
@@ -38,16 +40,18 @@ mod handoff;
 mod home;
 mod idle;
 mod maxprocs;
+pub(crate) mod retake;
 mod sleep;
 mod steal;
 mod submit;
 mod watcher;
 
-pub(crate) use find::find_runnable;
+pub(crate) use find::{find_runnable, run_due_timers};
 pub(crate) use handoff::Handoff;
 pub(crate) use home::Home;
 pub(crate) use maxprocs::{maxprocs, set_maxprocs};
-pub(crate) use sleep::check_deadlock_now;
+pub(crate) use retake::{reacquire_p_while_running, wait_while_stopped};
+pub(crate) use sleep::{check_deadlock_now, reacquire_p};
 pub(crate) use submit::{ready, ready_later, requeue_yielded, reserve_goids, spawn};
 pub(crate) use watcher::timers_changed;
 
@@ -71,6 +75,8 @@ pub(crate) struct Scheduler {
     idle: IdleSet<Box<Processor>, GRef>,
     /// Goroutines spawned from plain threads (those spawned on a P are counted per P).
     foreign_spawned: AtomicU64,
+    /// Goroutines that ended on an M without a P (its P was handed away: `preempt.rs`).
+    foreign_exited: AtomicU64,
     next_goid: AtomicU64,
 }
 
@@ -104,6 +110,7 @@ fn init_sched() -> &'static Scheduler {
         crate::config::contain("a tracing subscriber", || {
             tracing::debug!(maxprocs = s.nprocs(), "gort runtime start")
         });
+        crate::sysmon::start();
     }
     s
 }
@@ -130,6 +137,7 @@ impl Scheduler {
             global: Injector::new(),
             idle: IdleSet::new(idle_procs),
             foreign_spawned: AtomicU64::new(0),
+            foreign_exited: AtomicU64::new(0),
             next_goid: AtomicU64::new(1),
         }
     }
@@ -173,10 +181,21 @@ impl World for Runtime {
 /// approximate while some are (the per-P counters are read one after another).
 pub(crate) fn num_goroutine() -> usize {
     let Some(s) = SCHED.get() else { return 0 };
-    let mut live = s.foreign_spawned.load(Ordering::Relaxed) as i64;
+    let mut live = s.foreign_spawned.load(Ordering::Relaxed) as i64
+        - s.foreign_exited.load(Ordering::Relaxed) as i64;
     for p in s.procs.iter() {
         let (spawned, exited) = p.spawned_exited();
         live += spawned as i64 - exited as i64;
     }
     live.max(0) as usize
+}
+
+/// Counts the end of a goroutine on an M whose P was handed away while it ran.
+pub(crate) fn count_exit_without_p() {
+    sched().foreign_exited.fetch_add(1, Ordering::Relaxed);
+}
+
+/// OS threads the scheduler started (Ms).
+pub(crate) fn threads() -> usize {
+    SCHED.get().map_or(0, |s| s.idle.threads())
 }

@@ -2,7 +2,7 @@
 //! and the give-up path of `findRunnable`). The protocol, and why no wake-up is lost, is in
 //! `idle.rs`; this file adds what an M does around it (stack scavenging, tracing, the watch).
 
-use super::{watcher, Runtime, Scheduler, SCHED};
+use super::{sched, watcher, Runtime, Scheduler, SCHED};
 use crate::machine::Machine;
 
 /// Gives up `m`'s P and sleeps until handed one, unless a re-check finds work first. On return
@@ -28,7 +28,9 @@ pub(super) fn release_p_and_sleep(s: &'static Scheduler, m: &Machine) {
 /// its. On return `m` holds a P.
 pub(super) fn stopm(s: &'static Scheduler, m: &Machine) {
     // Going idle: release the memory of stacks freed in bulk meanwhile (off the hot path).
-    crate::stack::scavenge();
+    // Stopped as soon as a goroutine homed here is readied (it waits for this M) or a timer is
+    // due (this M may be the one to fire it): unlisted, this M cannot be woken for either.
+    crate::stack::scavenge(|| m.handoff.has_remote() || crate::timer::due());
     let watch = s.idle.stop_m(m.handoff, m.has_own_work(), &Runtime(s));
     trace_event!(m = m.id, watch, "machine sleep");
     let (p, spinning) = if watch {
@@ -40,6 +42,15 @@ pub(super) fn stopm(s: &'static Scheduler, m: &Machine) {
     m.set_spinning(spinning);
     m.handoff.set_idle(false);
     trace_event!(m = m.id, "machine wake");
+}
+
+/// Gets `m`, which lost its P while a goroutine ran on it (sysmon handed the P to another M:
+/// `preempt.rs`), a P again: at once if one is idle and goroutines of its own wait (the
+/// goroutine that ran, if it yielded), else as a hungry or idle M (`stopm`). Go's
+/// `exitsyscall` slow path.
+pub(crate) fn reacquire_p(m: &Machine) {
+    trace_event!(m = m.id, "machine reacquires a P");
+    stopm(sched(), m);
 }
 
 /// Runs the deadlock check if every M is asleep with nothing to do. Called by a plain thread

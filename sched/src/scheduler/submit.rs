@@ -52,6 +52,7 @@ where
             Some(g) => push_global(g),
             None => wakep(),
         }
+        crate::preempt::preempt_point();
         return handle;
     }
     let make = make.take().expect("make used once");

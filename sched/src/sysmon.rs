@@ -1,0 +1,336 @@
+//! sysmon: the monitor thread (Go's `sysmon` in proc.go). It runs without a P, wakes at an
+//! adaptive interval (20 µs, doubling after 1 ms without anything to do, up to 10 ms; at most
+//! 1 ms while a goroutine it watches runs long) and looks at every M's `Monitor` (`preempt.rs`):
+//!
+//! - a goroutine that has run for a time slice (`SLICE`) is asked to yield at its next
+//!   preemption point (cooperative);
+//! - if it runs on for another slice while goroutines wait for a P (`retake::work_waiting`),
+//!   and its thread is computing, the thread is stopped by signal and its P given to another M
+//!   (`STOP`); sysmon first makes sure an idle M can take the P (a spare), so it never creates
+//!   a thread while one it stopped may hold a lock thread creation needs;
+//! - if its thread has been blocked for a slice (it sleeps in the kernel and was off the CPU
+//!   most of that time: `std::thread::sleep`, a blocking read, a std `Mutex`), its P is taken
+//!   by signal and the thread goes on without one (`DETACH`, Go's `retake` of a P in a system
+//!   call);
+//! - when for `STOP_BOUND` no M holding a P scheduled and no P changed hands, stopped threads
+//!   are resumed without a P (`scheduler/retake.rs` says why that keeps a stop from ever
+//!   deadlocking the program);
+//! - a goroutine that ran call-free past `WARN_AFTER` is reported once (`tracing` warning; on
+//!   stderr with `GORT_DEBUG=preempt`), with the remedy.
+//!
+//! Sysmon holds no lock while it sleeps, runs no user code, and takes only the idle set's lock
+//! and the M slots' (which a stopped thread never holds: `preempt.rs`). `GORT_SYSMON=off`
+//! disables it (for side-by-side measurements).
+
+use std::time::{Duration, Instant};
+
+use crate::loom::std_only::{AtomicBool, AtomicUsize, Mutex};
+use crate::loom::Ordering;
+use crate::preempt::{self, OUT_DETACHED, OUT_PENDING, OUT_STOPPED, WANT_DETACH, WANT_STOP};
+use crate::scheduler::{retake, Home};
+use crate::stats;
+
+/// A goroutine's time slice (Go's `forcePreemptNS`).
+const SLICE: Duration = Duration::from_millis(10);
+/// Stops end without a P after this long with no progress anywhere (`end_stops`).
+const STOP_BOUND: Duration = Duration::from_millis(20);
+/// A call-free run this long is reported (once per goroutine).
+const WARN_AFTER: Duration = Duration::from_millis(100);
+/// The shortest and longest sleeps between looks.
+const MIN_DELAY: Duration = Duration::from_micros(20);
+const MAX_DELAY: Duration = Duration::from_millis(10);
+const WATCHING_DELAY: Duration = Duration::from_millis(1);
+
+/// Every M ever started, in start order (Ms never exit).
+static MACHINES: Mutex<Vec<&'static Home>> = Mutex::new(Vec::new());
+static NMACHINES: AtomicUsize = AtomicUsize::new(0);
+/// A stopped M was handed a P as a spinner and went back to its goroutine: start a spinner.
+static WAKEP: AtomicBool = AtomicBool::new(false);
+
+/// 1 once the sysmon thread runs (the deadlock check counts it as a known thread).
+static STARTED: AtomicUsize = AtomicUsize::new(0);
+
+/// The runtime threads sysmon adds: 1 if it runs.
+pub(crate) fn threads() -> usize {
+    STARTED.load(Ordering::Acquire)
+}
+
+/// Adds an M (on its own thread, as it starts).
+pub(crate) fn register(home: &'static Home) {
+    crate::loom::lock_std(&MACHINES).push(home);
+    NMACHINES.fetch_add(1, Ordering::Release);
+}
+
+/// Asks sysmon to `wakep` (from a signal handler, which must not start threads).
+pub(crate) fn request_wakep() {
+    WAKEP.store(true, Ordering::Release);
+}
+
+/// Starts sysmon, unless `GORT_SYSMON=off`. Called once, when the runtime starts.
+pub(crate) fn start() {
+    if !crate::config::sysmon_enabled() {
+        return;
+    }
+    preempt::install_handler();
+    // Counted before it exists: a deadlock check in between stays silent, and sysmon checks
+    // again once it runs (`run`).
+    STARTED.store(1, Ordering::Release);
+    let spawned = std::thread::Builder::new()
+        .name("gort-sysmon".into())
+        .stack_size(128 * 1024)
+        .spawn(run);
+    if let Err(e) = spawned {
+        STARTED.store(0, Ordering::Release);
+        eprintln!("gort: cannot start sysmon ({e}): no preemption, no hand-off of blocked Ps");
+    }
+}
+
+/// What sysmon last saw of one M.
+struct Seen {
+    tick: u64,
+    since: Instant,
+    cpu: Option<Duration>,
+    asked: bool,
+    warned: bool,
+    /// A signal was sent for this run and its answer not yet taken.
+    signalled: bool,
+    /// The M is stopped in its handler.
+    stopped: bool,
+}
+
+impl Seen {
+    fn new(tick: u64, now: Instant, cpu: Option<Duration>) -> Seen {
+        Seen {
+            tick,
+            since: now,
+            cpu,
+            asked: false,
+            warned: false,
+            signalled: false,
+            stopped: false,
+        }
+    }
+}
+
+fn run() {
+    // Every M may have gone to sleep before this thread existed to be counted.
+    crate::scheduler::check_deadlock_now();
+    let mut ms: Vec<&'static Home> = Vec::new();
+    let mut seen: Vec<Seen> = Vec::new();
+    let mut delay = MIN_DELAY;
+    let mut quiet_rounds = 0u32;
+    let mut last_progress = Instant::now();
+    let mut last_moves = retake::moves();
+    loop {
+        std::thread::sleep(delay);
+        if WAKEP.swap(false, Ordering::Acquire) {
+            retake::wakep();
+        }
+        if NMACHINES.load(Ordering::Acquire) != ms.len() {
+            ms = crate::loom::lock_std(&MACHINES).clone();
+        }
+        let now = Instant::now();
+        seen.resize_with(ms.len(), || Seen::new(0, now, None));
+        let mut round = Round::default();
+        for (home, seen) in ms.iter().zip(seen.iter_mut()) {
+            look_at(home, seen, now, &mut round);
+        }
+        let moves = retake::moves();
+        if round.progress || moves != last_moves {
+            last_progress = now;
+            last_moves = moves;
+        }
+        if now - last_progress >= STOP_BOUND {
+            end_stops(&ms, &mut round);
+        }
+        if !round.yield_pending {
+            preempt::clear_requested();
+        }
+        stats::count(&stats::SYSMON_ROUNDS);
+        (delay, quiet_rounds) = next_delay(delay, quiet_rounds, &round);
+    }
+}
+
+/// What one look at every M found.
+#[derive(Default)]
+struct Round {
+    /// Sysmon did something (asked, signalled, handed a P on).
+    acted: bool,
+    /// A goroutine is running long: look again soon.
+    watching: bool,
+    /// A yield request is still outstanding.
+    yield_pending: bool,
+    /// Some M holding a P scheduled since the last look (its tick moved).
+    progress: bool,
+}
+
+/// Go's rule: 20 µs while there is something to do, doubling after 50 quiet rounds (1 ms), up
+/// to 10 ms; at most 1 ms while a long run is watched.
+fn next_delay(delay: Duration, quiet: u32, round: &Round) -> (Duration, u32) {
+    if round.acted {
+        return (MIN_DELAY, 0);
+    }
+    let quiet = quiet.saturating_add(1);
+    let mut next = if quiet > 50 { delay * 2 } else { delay };
+    next = next.min(MAX_DELAY);
+    if round.watching {
+        next = next.min(WATCHING_DELAY);
+    }
+    (next, quiet)
+}
+
+fn look_at(home: &'static Home, seen: &mut Seen, now: Instant, round: &mut Round) {
+    let mon = &home.monitor;
+    collect_answer(home, seen, round);
+    if seen.stopped {
+        stop_ended(home, seen, now, round);
+        return;
+    }
+    let (tick, goid) = mon.sample();
+    if tick != seen.tick {
+        round.progress |= mon.holds_p();
+        *seen = Seen::new(tick, now, mon.cpu_time());
+        return;
+    }
+    if tick % 2 == 0 {
+        return; // in the scheduler (or idle)
+    }
+    round.watching = true;
+    let ran = now - seen.since;
+    if ran < SLICE {
+        return;
+    }
+    if !seen.asked {
+        seen.asked = true;
+        mon.request_yield(tick);
+        stats::count(&stats::PREEMPT_REQUESTS);
+        round.acted = true;
+    }
+    round.yield_pending |= mon.yield_pending();
+    if ran >= WARN_AFTER && !seen.warned {
+        seen.warned = true;
+        warn_long_run(home, goid, ran);
+    }
+    if seen.signalled || !mon.holds_p() {
+        return;
+    }
+    // Blocked: the thread sleeps in the kernel now and spent most of the run off the CPU. (Its
+    // CPU time alone cannot tell: a computing thread waiting for a CPU on a loaded machine
+    // gets none for a while; its state, `R`, can.)
+    let off_cpu = match (seen.cpu, mon.cpu_time()) {
+        (Some(a), Some(b)) => b.saturating_sub(a) < ran / 2,
+        _ => true,
+    };
+    let blocked = off_cpu && mon.sleeping() == Some(true);
+    if blocked {
+        signal(home, seen, tick, WANT_DETACH, round);
+    } else if ran >= 2 * SLICE && retake::work_waiting() {
+        if crate::config::debug_preempt() {
+            eprintln!(
+                "gort: sysmon: M{} ran {} ms, work waits",
+                home.id,
+                ran.as_millis()
+            );
+        }
+        if retake::spare_m() {
+            signal(home, seen, tick, WANT_STOP, round);
+        } else {
+            retake::start_spare_m();
+            round.acted = true;
+        }
+    }
+}
+
+fn signal(home: &'static Home, seen: &mut Seen, tick: u64, want: u64, round: &mut Round) {
+    if home.monitor.signal(tick, want) {
+        seen.signalled = true;
+        round.acted = true;
+        // The handler runs as soon as the kernel delivers the signal: wait for its answer a
+        // little, so the P moves on in this round.
+        let deadline = Instant::now() + Duration::from_millis(2);
+        while home.monitor.outcome.load(Ordering::Acquire) == OUT_PENDING
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(MIN_DELAY);
+        }
+        collect_answer(home, seen, round);
+    }
+}
+
+/// Takes the handler's answer for `home`, if one came: gives away the P it released.
+fn collect_answer(home: &'static Home, seen: &mut Seen, round: &mut Round) {
+    if !seen.signalled {
+        return;
+    }
+    let outcome = home.monitor.outcome.load(Ordering::Acquire);
+    if outcome == OUT_PENDING {
+        return;
+    }
+    seen.signalled = false;
+    if crate::config::debug_preempt() {
+        eprintln!(
+            "gort: sysmon: M{} answered {}",
+            home.id,
+            preempt::outcome_name(outcome)
+        );
+    }
+    let Some(p) = home.monitor.take_released() else {
+        stats::count_refusal(outcome);
+        return;
+    };
+    round.acted = true;
+    stats::count(&stats::P_HANDOFFS);
+    match outcome {
+        OUT_STOPPED => {
+            stats::count(&stats::SIGNAL_STOPS);
+            retake::give_away(home, p, true);
+            seen.stopped = true;
+        }
+        OUT_DETACHED => {
+            stats::count(&stats::SIGNAL_DETACHES);
+            retake::give_away(home, p, false);
+        }
+        _ => unreachable!("a P released with answer {outcome}"),
+    }
+    trace_event!(m = home.id, outcome, "sysmon took a P");
+}
+
+/// A stopped M: done when its handler took a P back (`outcome` leaves `OUT_STOPPED`); its run
+/// then goes on with a fresh slice.
+fn stop_ended(home: &'static Home, seen: &mut Seen, now: Instant, round: &mut Round) {
+    if home.monitor.outcome.load(Ordering::Acquire) != OUT_STOPPED {
+        seen.stopped = false;
+        seen.since = now;
+        seen.asked = false;
+        return;
+    }
+    round.watching = true;
+}
+
+/// Nothing moved for `STOP_BOUND`: no M holding a P scheduled and no P changed hands. A stopped
+/// thread may hold what the others wait for (a lock outside the scheduler): resume every
+/// stopped thread without a P (`scheduler/retake.rs`).
+fn end_stops(ms: &[&'static Home], round: &mut Round) {
+    for home in ms {
+        if home.monitor.in_stop_wait() && retake::resume_stopped(home) {
+            stats::count(&stats::STOP_TIMEOUTS);
+            round.acted = true;
+        }
+    }
+}
+
+fn warn_long_run(home: &'static Home, goid: u64, ran: Duration) {
+    let waiting = home.remote_len();
+    let msg = format!(
+        "gort: goroutine {goid} has run for {} ms without a preemption point on thread \
+         gort-m{}; {waiting} goroutine(s) readied for that thread wait for it. Call \
+         gort::preempt_point() in long loops, or run blocking work with gort::blocking \
+         (docs/PREEMPTION.md)",
+        ran.as_millis(),
+        home.id
+    );
+    crate::config::contain("a tracing subscriber", || tracing::warn!("{msg}"));
+    if crate::config::debug_preempt() {
+        eprintln!("{msg}");
+    }
+}
