@@ -1,5 +1,5 @@
-//! Criterion benchmarks of the scheduler core: spawn+join, yield, and a park/unpark hand-off
-//! between two goroutines. Side-by-side figures against Go come from
+//! Criterion benchmarks of the scheduler core: spawn+join, yield, a park/unpark hand-off
+//! between two goroutines, and the cost of `preempt_point` in a tight loop. Side-by-side figures against Go come from
 //! `benches/sched_side_by_side.sh`; this file tracks gort against itself over time.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -57,6 +57,37 @@ fn yield_now(c: &mut Criterion) {
     g.finish();
 }
 
+/// What `preempt_point` adds to a tight loop: 1,000 rounds of a little arithmetic, with and
+/// without a `preempt_point()` per round (nothing requested: the fast path).
+fn preempt_point(c: &mut Criterion) {
+    let mut g = c.benchmark_group("preempt_point");
+    g.throughput(Throughput::Elements(1000));
+    g.bench_function("loop_1000_plain", |b| {
+        b.iter_custom(|iters| {
+            in_goroutine(iters, || {
+                let mut x = 0u64;
+                for i in 0..1000u64 {
+                    x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+                }
+                x
+            })
+        })
+    });
+    g.bench_function("loop_1000_with_points", |b| {
+        b.iter_custom(|iters| {
+            in_goroutine(iters, || {
+                let mut x = 0u64;
+                for i in 0..1000u64 {
+                    x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+                    gort::preempt_point();
+                }
+                x
+            })
+        })
+    });
+    g.finish();
+}
+
 /// Two goroutines handing a turn back and forth with park/unpark, 1,000 round trips.
 fn park_handoff(c: &mut Criterion) {
     const ROUNDS: usize = 1000;
@@ -100,5 +131,5 @@ fn ping_pong(rounds: usize) {
     peer.join().unwrap();
 }
 
-criterion_group!(benches, spawn_join, yield_now, park_handoff);
+criterion_group!(benches, spawn_join, yield_now, park_handoff, preempt_point);
 criterion_main!(benches);

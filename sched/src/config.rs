@@ -5,6 +5,10 @@
 //! | `GORT_MAXPROCS`   | number of Ps (goroutines running at once) | available CPUs              |
 //! | `GORT_STACK_SIZE` | default goroutine stack (`65536`, `64k`, `1m`) | 256 KiB                |
 //! | `GORT_DEADLOCK`   | `off` disables deadlock detection; `strict` reports deadlocks despite unknown threads (`deadlock.rs`) | on |
+//! | `GORT_SYSMON`     | `off` disables sysmon: no preemption, no hand-off of blocked Ps (`docs/PREEMPTION.md`) | on |
+//! | `GORT_PREEMPT_SIGNAL` | `off`: sysmon only asks goroutines to yield, never signals a thread | on |
+//! | `GORT_DEBUG`      | `preempt`: sysmon's reports and decisions also on stderr | off |
+//! | `GORT_MAX_BLOCKING_THREADS`, `GORT_BLOCKING_KEEPALIVE_MS` | the blocking pool's cap and idle time (`docs/BLOCKING.md`) | 10,000; 10 s |
 //!
 //! Migration (Go's started goroutines moving between threads) is not an environment variable:
 //! it is unsound for code that keeps thread-bound state across a park, so it is enabled only by

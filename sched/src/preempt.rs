@@ -36,7 +36,7 @@
 
 use std::cell::Cell;
 
-use crate::loom::std_only::{AtomicBool, AtomicPtr, AtomicU64};
+use crate::loom::std_only::{AtomicBool, AtomicPtr, AtomicU64, AtomicU8};
 use crate::loom::Ordering;
 use crate::processor::Processor;
 
@@ -73,6 +73,8 @@ static REQUESTED: AtomicBool = AtomicBool::new(false);
 pub(crate) const WANT_NONE: u64 = 0;
 pub(crate) const WANT_STOP: u64 = 1;
 pub(crate) const WANT_DETACH: u64 = 2;
+/// Copy the running goroutine's name into `Monitor::name` (for a diagnostic); nothing else.
+pub(crate) const WANT_NAME: u64 = 3;
 
 /// What the handler did (`Monitor::outcome`).
 pub(crate) const OUT_PENDING: u64 = 0;
@@ -84,6 +86,11 @@ pub(crate) const OUT_NOT_GOROUTINE: u64 = 5;
 pub(crate) const OUT_NO_P: u64 = 6;
 /// A stopped thread got a P back (or was resumed without one) and went on.
 pub(crate) const OUT_RESUMED: u64 = 7;
+/// The handler copied the goroutine's name (`WANT_NAME`).
+pub(crate) const OUT_NAMED: u64 = 8;
+
+/// Bytes of a goroutine's name the handler copies for a diagnostic.
+const NAME_MAX: usize = 64;
 
 /// A name for an `OUT_*` answer, for diagnostics.
 pub(crate) fn outcome_name(outcome: u64) -> &'static str {
@@ -96,6 +103,7 @@ pub(crate) fn outcome_name(outcome: u64) -> &'static str {
         OUT_NOT_GOROUTINE => "refused: scheduler code",
         OUT_NO_P => "refused: no P",
         OUT_RESUMED => "resumed",
+        OUT_NAMED => "named",
         _ => "?",
     }
 }
@@ -120,6 +128,9 @@ pub(crate) struct Monitor {
     /// True while the M waits for a P with a goroutine in hand (stopped by signal, or back from
     /// a blocking call without a P): sysmon may end the wait (`sysmon::end_stops`).
     stop_wait: AtomicBool,
+    /// The running goroutine's name, copied by the handler (`WANT_NAME`): `name_len` bytes.
+    name: [AtomicU8; NAME_MAX],
+    name_len: AtomicU64,
     /// The thread's kernel id (for `tgkill`) and CPU clock, once it started (0: not yet).
     tid: AtomicU64,
     cpu_clock: AtomicU64,
@@ -136,6 +147,8 @@ impl Monitor {
             released: AtomicPtr::new(std::ptr::null_mut()),
             holds_p: AtomicBool::new(false),
             stop_wait: AtomicBool::new(false),
+            name: [const { AtomicU8::new(0) }; NAME_MAX],
+            name_len: AtomicU64::new(0),
             tid: AtomicU64::new(0),
             cpu_clock: AtomicU64::new(0),
         }
@@ -231,6 +244,30 @@ impl Monitor {
         self.outcome.store(OUT_PENDING, Ordering::Relaxed);
         self.want.store(tick << 8 | want, Ordering::SeqCst);
         send_sigurg(tid)
+    }
+
+    /// The name the handler copied (`WANT_NAME`), if the goroutine has one.
+    pub(crate) fn copied_name(&self) -> Option<String> {
+        let len = self.name_len.load(Ordering::Acquire) as usize;
+        let bytes: Vec<u8> = self.name[..len.min(NAME_MAX)]
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        (len > 0).then(|| String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// In the handler: copies the running goroutine's name (async-signal-safe: byte stores).
+    fn copy_name(&self) {
+        let Some(info) = crate::signal::current_guard_info() else {
+            return;
+        };
+        let len = info.name_len.min(NAME_MAX);
+        for (i, slot) in self.name[..len].iter().enumerate() {
+            // SAFETY: `name_ptr..name_ptr + name_len` stays readable while the goroutine is
+            // current on this thread (`signal::set_current`), which it is: we interrupted it.
+            slot.store(unsafe { *info.name_ptr.add(i) }, Ordering::Relaxed);
+        }
+        self.name_len.store(len as u64, Ordering::Release);
     }
 
     /// The P a handler released, if any (sysmon takes it).
@@ -428,6 +465,10 @@ fn act(m: &crate::machine::Machine, tick: u64, want: u64, ctx: *mut libc::c_void
     let mon = &m.handoff.monitor;
     if mon.ticks.load(Ordering::Relaxed) != tick || m.current().is_null() {
         return OUT_STALE;
+    }
+    if want == WANT_NAME {
+        mon.copy_name();
+        return OUT_NAMED;
     }
     if RUNTIME_LOCKS.get() != 0 || m.p_is_lent() {
         return OUT_IN_RUNTIME;

@@ -121,6 +121,11 @@ pub(crate) unsafe fn set_current(info: Option<GuardInfo>) {
     compiler_fence(Ordering::SeqCst);
 }
 
+/// The goroutine this thread runs, as `set_current` recorded it. Async-signal-safe.
+pub(crate) fn current_guard_info() -> Option<GuardInfo> {
+    CURRENT.get()
+}
+
 /// True if `sp` lies in this thread's own stack (recorded by [`thread_init`]): a signal
 /// interrupted the scheduler (Go's g0), not a goroutine, whose stacks are mapped elsewhere
 /// (`stack.rs`). Async-signal-safe: one TLS load (module docs). False if the bounds are unknown.

@@ -66,6 +66,10 @@ pub struct Stats {
     pub refused_no_p: u64,
     /// Times sysmon looked at every thread.
     pub sysmon_rounds: u64,
+    /// Threads in the blocking pool (`blocking`), busy or idle.
+    pub blocking_threads: usize,
+    /// Blocking-pool threads running a job now.
+    pub blocking_busy: usize,
 }
 
 /// The runtime's counters now.
@@ -93,5 +97,7 @@ pub fn stats() -> Stats {
         refused_not_goroutine: get(&REFUSED_NOT_GOROUTINE),
         refused_no_p: get(&REFUSED_NO_P),
         sysmon_rounds: get(&SYSMON_ROUNDS),
+        blocking_threads: crate::blocking::blocking_pool_threads(),
+        blocking_busy: crate::blocking::blocking_pool_busy(),
     }
 }

@@ -36,6 +36,26 @@ const SLICE: Duration = Duration::from_millis(10);
 const STOP_BOUND: Duration = Duration::from_millis(20);
 /// A call-free run this long is reported (once per goroutine).
 const WARN_AFTER: Duration = Duration::from_millis(100);
+/// When sysmon last started a spare M (nanoseconds since `EPOCH`; 0: never).
+static LAST_SPARE: crate::loom::std_only::AtomicU64 = crate::loom::std_only::AtomicU64::new(0);
+/// A spare takes a moment to start and list itself idle: start at most one per this long.
+const SPARE_EVERY: Duration = Duration::from_millis(20);
+
+/// True (and recorded) if no spare M was started in the last `SPARE_EVERY`.
+fn spare_due(now: Instant) -> bool {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let t = now.duration_since(*EPOCH.get_or_init(|| now)).as_nanos() as u64 + 1;
+    let last = LAST_SPARE.load(Ordering::Relaxed);
+    if last != 0 && t - last < SPARE_EVERY.as_nanos() as u64 {
+        return false;
+    }
+    LAST_SPARE.store(t, Ordering::Relaxed);
+    true
+}
+
+/// Long-run reports per process (`warn_long_run`).
+const MAX_WARNINGS: usize = 64;
+static WARNINGS: AtomicUsize = AtomicUsize::new(0);
 /// The shortest and longest sleeps between looks.
 const MIN_DELAY: Duration = Duration::from_micros(20);
 const MAX_DELAY: Duration = Duration::from_millis(10);
@@ -88,6 +108,9 @@ pub(crate) fn start() {
 /// What sysmon last saw of one M.
 struct Seen {
     tick: u64,
+    /// When the run was first seen (its length, for the diagnostic).
+    started: Instant,
+    /// When its current slice began (a stop starts a new one).
     since: Instant,
     cpu: Option<Duration>,
     asked: bool,
@@ -102,6 +125,7 @@ impl Seen {
     fn new(tick: u64, now: Instant, cpu: Option<Duration>) -> Seen {
         Seen {
             tick,
+            started: now,
             since: now,
             cpu,
             asked: false,
@@ -207,9 +231,18 @@ fn look_at(home: &'static Home, seen: &mut Seen, now: Instant, round: &mut Round
         round.acted = true;
     }
     round.yield_pending |= mon.yield_pending();
-    if ran >= WARN_AFTER && !seen.warned {
+    let whole = now - seen.started;
+    if whole >= WARN_AFTER && !seen.warned {
         seen.warned = true;
-        warn_long_run(home, goid, ran);
+        // Detached (no P any more), or asleep in the kernel now: a blocking call.
+        let blocked = !mon.holds_p() || mon.sleeping() == Some(true);
+        // (Not while a signal's answer is pending: asking would overwrite it.)
+        let name = if seen.signalled {
+            None
+        } else {
+            name_of(home, tick)
+        };
+        warn_long_run(home, goid, name, whole, blocked);
     }
     if seen.signalled || !mon.holds_p() {
         return;
@@ -234,7 +267,7 @@ fn look_at(home: &'static Home, seen: &mut Seen, now: Instant, round: &mut Round
         }
         if retake::spare_m() {
             signal(home, seen, tick, WANT_STOP, round);
-        } else {
+        } else if spare_due(now) {
             retake::start_spare_m();
             round.acted = true;
         }
@@ -319,17 +352,66 @@ fn end_stops(ms: &[&'static Home], round: &mut Round) {
     }
 }
 
-fn warn_long_run(home: &'static Home, goid: u64, ran: Duration) {
-    let waiting = home.remote_len();
-    let msg = format!(
-        "gort: goroutine {goid} has run for {} ms without a preemption point on thread \
-         gort-m{}; {waiting} goroutine(s) readied for that thread wait for it. Call \
-         gort::preempt_point() in long loops, or run blocking work with gort::blocking \
-         (docs/PREEMPTION.md)",
-        ran.as_millis(),
-        home.id
-    );
-    crate::config::contain("a tracing subscriber", || tracing::warn!("{msg}"));
+/// The name of the goroutine of run `tick` on `home`'s M, asked of its signal handler (the
+/// only code that may read the goroutine's header while it runs). `None` if it has none, if
+/// the run ended, or if signals are off.
+fn name_of(home: &'static Home, tick: u64) -> Option<String> {
+    let mon = &home.monitor;
+    if !mon.signal(tick, preempt::WANT_NAME) {
+        return None;
+    }
+    let deadline = Instant::now() + Duration::from_millis(2);
+    while mon.outcome.load(Ordering::Acquire) == OUT_PENDING && Instant::now() < deadline {
+        std::thread::sleep(MIN_DELAY);
+    }
+    if mon.outcome.load(Ordering::Acquire) != preempt::OUT_NAMED {
+        return None;
+    }
+    mon.copied_name()
+}
+
+/// Reports a long run (at most `MAX_WARNINGS` times per process: a program that blocks a
+/// thousand goroutines the same way needs one line, not a thousand).
+fn warn_long_run(
+    home: &'static Home,
+    goid: u64,
+    name: Option<String>,
+    ran: Duration,
+    blocked: bool,
+) {
+    if WARNINGS.fetch_add(1, Ordering::Relaxed) >= MAX_WARNINGS {
+        return;
+    }
+    let (ms, m, waiting) = (ran.as_millis(), home.id, home.remote_len());
+    let who = match &name {
+        Some(n) => format!("goroutine {goid} ({n})"),
+        None => format!("goroutine {goid}"),
+    };
+    let msg = if blocked {
+        format!(
+            "gort: {who} has blocked thread gort-m{m} for {ms} ms in a call gort \
+             does not manage (std::thread::sleep, blocking file or pipe I/O, a std Mutex...); \
+             sysmon gave its P to another thread, but {waiting} goroutine(s) readied for that \
+             thread wait for it. Run the call with gort::blocking (docs/BLOCKING.md)"
+        )
+    } else {
+        format!(
+            "gort: {who} has run for {ms} ms without a preemption point on thread \
+             gort-m{m}; {waiting} goroutine(s) readied for that thread wait for it. Call \
+             gort::preempt_point() in long loops, or run the computation with gort::blocking \
+             (docs/PREEMPTION.md)"
+        )
+    };
+    crate::config::contain("a tracing subscriber", || {
+        tracing::warn!(
+            goroutine = goid,
+            thread = m,
+            ms = ms as u64,
+            waiting,
+            blocked,
+            "{msg}"
+        )
+    });
     if crate::config::debug_preempt() {
         eprintln!("{msg}");
     }
