@@ -5,7 +5,8 @@
 //! runtime, a number in the loom models at the bottom) so the models check this very code.
 //!
 //! Length: about 500 lines of protocol, most of them the argument for it, and 185 of loom
-//! models, which sit beside the code they check.
+//! models, which sit beside the code they check (those of sysmon's hand-offs, in
+//! `retake_loom_models.rs`, are a child module of this one).
 //!
 //! The states of an M, as seen under the idle lock:
 //! - running: it holds a P (if spinning, it is counted in `nmspinning`); not listed.
@@ -495,10 +496,14 @@ impl<P, G> IdleSet<P, G> {
     }
 
     /// Sysmon resumes the stopped `m` without a P (none came back in time: `preempt.rs`). False
-    /// if `m` was handed one meanwhile (it runs with that).
+    /// if `m` was handed one meanwhile (it runs with that), or is no longer in its stop wait:
+    /// handed a P, it may have run and gone idle since, listed again as an ordinary idle M,
+    /// which a resume would strand (unlisted, asleep in `Handoff::wait`, deaf to the flag). An
+    /// M clears its stop-wait flag before it can list itself so (`stop_m`, under this lock),
+    /// and sets it before it waits stopped. The loom model `stop_vs_resume` checks this.
     pub(crate) fn resume_without_p(&self, m: &IdleM<P, G>) -> bool {
         let mut l = self.lock();
-        if !l.listed(m) {
+        if !l.listed(m) || !m.monitor.in_stop_wait() {
             return false;
         }
         self.unlist(&mut l, m);
@@ -606,6 +611,11 @@ impl<P, G> Lists<P, G> {
     }
 }
 
+/// loom models of sysmon's hand-offs (`retake.rs`): a stopped M, its resumption, a detached M.
+#[cfg(all(test, loom))]
+#[path = "retake_loom_models.rs"]
+mod retake_loom_models;
+
 /// loom models of the idle protocol, on this module's own code.
 #[cfg(all(test, loom))]
 mod loom_models {
@@ -614,7 +624,7 @@ mod loom_models {
     use loom::thread;
 
     /// A stand-in for the rest of the runtime: a global queue that is a count.
-    struct Queues {
+    pub(super) struct Queues {
         global: AtomicUsize,
         local: AtomicUsize,
         timers: bool,
@@ -636,7 +646,7 @@ mod loom_models {
         fn all_asleep(&self, _nm: usize) {}
     }
 
-    fn queues(timers: bool) -> Queues {
+    pub(super) fn queues(timers: bool) -> Queues {
         Queues {
             global: AtomicUsize::new(0),
             local: AtomicUsize::new(0),
