@@ -8,7 +8,11 @@
 //!
 //! Invariants:
 //! - `p`, `current` and `spinning` are touched only by the M's own thread: by the scheduler
-//!   loop, or by goroutine code running on top of it (through `CURRENT_M`). Nothing holds a
+//!   loop, by goroutine code running on top of it (through `CURRENT_M`), or by the preemption
+//!   signal handler that interrupted that code (`preempt.rs`: it may take `p` while a goroutine
+//!   runs and `p` is not lent out; so `p` is an atomic pointer, and code that runs goroutines
+//!   finds it gone: `with_current_p` then waits for a P, and the scheduler loop gets one back
+//!   before it schedules). Nothing holds a
 //!   reference into them across a stack switch. A `Machine` lives on its own thread's stack
 //!   (`machine_main` never returns) and is neither `Send` nor `Sync`: other threads reach an M
 //!   only through its hand-off slot (`scheduler/handoff.rs`), shared with the idle set.

@@ -89,6 +89,11 @@ pub(crate) const OUT_RESUMED: u64 = 7;
 /// The handler copied the goroutine's name (`WANT_NAME`).
 pub(crate) const OUT_NAMED: u64 = 8;
 
+/// The bits of a request's number and of its run's tick (`Monitor::want`): 2^40 goroutine
+/// switches on one M before a tick could be mistaken for another, 65,536 requests in flight.
+const SEQ_MASK: u64 = 0xffff;
+const TICK_MASK: u64 = (1 << 40) - 1;
+
 /// Bytes of a goroutine's name the handler copies for a diagnostic.
 const NAME_MAX: usize = 64;
 
@@ -117,12 +122,18 @@ pub(crate) struct Monitor {
     goid: AtomicU64,
     /// The `ticks` value of the run sysmon asked to yield (even: none).
     coop: AtomicU64,
-    /// `tick << 8 | WANT_*`: what sysmon asked the handler, for which run.
+    /// What sysmon asked the handler, for which run: `tick (low 40 bits) << 24 | seq << 8 |
+    /// WANT_*` (`request`).
     want: AtomicU64,
-    /// The handler's answer (`OUT_*`) to the last `want`.
-    pub(crate) outcome: AtomicU64,
-    /// The P the handler took from the M, for sysmon to give away.
+    /// The handler's answer to request `seq`: `seq << 8 | OUT_*`. Answers carry the request's
+    /// number, so a late answer to an old request is never taken for the current one.
+    outcome: AtomicU64,
+    /// Numbers the requests.
+    seq: AtomicU64,
+    /// The P the handler took from the M, for sysmon to give away, and whether the M waits
+    /// stopped (`STOP`) or went on without it (`DETACH`): written before the pointer.
     released: AtomicPtr<Processor>,
+    released_stopped: AtomicBool,
     /// True while the M holds a P (sysmon signals only such Ms).
     holds_p: AtomicBool,
     /// True while the M waits for a P with a goroutine in hand (stopped by signal, or back from
@@ -144,7 +155,9 @@ impl Monitor {
             coop: AtomicU64::new(0),
             want: AtomicU64::new(WANT_NONE),
             outcome: AtomicU64::new(OUT_PENDING),
+            seq: AtomicU64::new(0),
             released: AtomicPtr::new(std::ptr::null_mut()),
+            released_stopped: AtomicBool::new(false),
             holds_p: AtomicBool::new(false),
             stop_wait: AtomicBool::new(false),
             name: [const { AtomicU8::new(0) }; NAME_MAX],
@@ -235,15 +248,23 @@ impl Monitor {
     }
 
     /// Sysmon asks the handler to `want` (a `WANT_*`) the run `tick`, then signals the thread.
-    /// False if the thread cannot be signalled (not registered, or not on Linux).
-    pub(crate) fn signal(&self, tick: u64, want: u64) -> bool {
+    /// Returns the request's number (for `answer`); `None` if the thread cannot be signalled
+    /// (not registered, not on Linux, or signal preemption is off).
+    pub(crate) fn signal(&self, tick: u64, want: u64) -> Option<u64> {
         let tid = self.tid.load(Ordering::Relaxed);
         if tid == 0 || !signals_supported() {
-            return false;
+            return None;
         }
-        self.outcome.store(OUT_PENDING, Ordering::Relaxed);
-        self.want.store(tick << 8 | want, Ordering::SeqCst);
-        send_sigurg(tid)
+        let seq = (self.seq.fetch_add(1, Ordering::Relaxed) + 1) & SEQ_MASK;
+        self.want
+            .store((tick & TICK_MASK) << 24 | seq << 8 | want, Ordering::SeqCst);
+        send_sigurg(tid).then_some(seq)
+    }
+
+    /// The handler's answer (`OUT_*`) to request `seq`, once it came.
+    pub(crate) fn answer(&self, seq: u64) -> Option<u64> {
+        let a = self.outcome.load(Ordering::Acquire);
+        (a >> 8 == seq && a & 0xff != OUT_PENDING).then_some(a & 0xff)
     }
 
     /// The name the handler copied (`WANT_NAME`), if the goroutine has one.
@@ -270,12 +291,13 @@ impl Monitor {
         self.name_len.store(len as u64, Ordering::Release);
     }
 
-    /// The P a handler released, if any (sysmon takes it).
-    pub(crate) fn take_released(&self) -> Option<Box<Processor>> {
+    /// The P a handler released, if any (sysmon takes it), and whether the M waits stopped.
+    pub(crate) fn take_released(&self) -> Option<(Box<Processor>, bool)> {
         let p = self.released.swap(std::ptr::null_mut(), Ordering::Acquire);
+        let stopped = self.released_stopped.load(Ordering::Relaxed);
         // SAFETY: a non-null `released` came from `Machine::take_p` (a `Box` turned raw by
         // `set_p`) in the handler, and the swap made sysmon its only owner.
-        (!p.is_null()).then(|| unsafe { Box::from_raw(p) })
+        (!p.is_null()).then(|| (unsafe { Box::from_raw(p) }, stopped))
     }
 
     /// True if the thread sleeps in the kernel now (state `S` or `D` in
@@ -457,13 +479,14 @@ fn handle(ctx: *mut libc::c_void) {
     if want == WANT_NONE {
         return;
     }
-    let outcome = act(m, want >> 8, want & 0xff, ctx);
-    mon.outcome.store(outcome, Ordering::Release);
+    let seq = want >> 8 & SEQ_MASK;
+    let outcome = act(m, want >> 24, seq, want & 0xff, ctx);
+    mon.outcome.store(seq << 8 | outcome, Ordering::Release);
 }
 
-fn act(m: &crate::machine::Machine, tick: u64, want: u64, ctx: *mut libc::c_void) -> u64 {
+fn act(m: &crate::machine::Machine, tick: u64, seq: u64, want: u64, ctx: *mut libc::c_void) -> u64 {
     let mon = &m.handoff.monitor;
-    if mon.ticks.load(Ordering::Relaxed) != tick || m.current().is_null() {
+    if mon.ticks.load(Ordering::Relaxed) & TICK_MASK != tick || m.current().is_null() {
         return OUT_STALE;
     }
     if want == WANT_NAME {
@@ -479,11 +502,15 @@ fn act(m: &crate::machine::Machine, tick: u64, want: u64, ctx: *mut libc::c_void
     let Some(p) = m.take_p() else {
         return OUT_NO_P;
     };
+    let stop = want == WANT_STOP;
+    // Marked before the P is published: sysmon, seeing the P, may look at both at once.
+    mon.set_stop_wait(stop);
+    mon.released_stopped.store(stop, Ordering::Relaxed);
     mon.released.store(Box::into_raw(p), Ordering::Release);
-    if want == WANT_DETACH {
+    if !stop {
         return OUT_DETACHED;
     }
-    mon.outcome.store(OUT_STOPPED, Ordering::Release);
+    mon.outcome.store(seq << 8 | OUT_STOPPED, Ordering::Release);
     // Stopped: sysmon lists this M as hungry and gives its P to another M; sleep until a P
     // comes back (or sysmon resumes this thread without one).
     crate::scheduler::wait_while_stopped(m);

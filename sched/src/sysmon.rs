@@ -26,12 +26,14 @@ use std::time::{Duration, Instant};
 
 use crate::loom::std_only::{AtomicBool, AtomicUsize, Mutex};
 use crate::loom::Ordering;
-use crate::preempt::{self, OUT_DETACHED, OUT_PENDING, OUT_STOPPED, WANT_DETACH, WANT_STOP};
+use crate::preempt::{self, WANT_DETACH, WANT_STOP};
 use crate::scheduler::{retake, Home};
 use crate::stats;
 
 /// A goroutine's time slice (Go's `forcePreemptNS`).
 const SLICE: Duration = Duration::from_millis(10);
+/// A signal's answer that has not come after this long is forgotten (`collect_answer`).
+const ANSWER_WAIT: Duration = Duration::from_millis(50);
 /// Stops end without a P after this long with no progress anywhere (`end_stops`).
 const STOP_BOUND: Duration = Duration::from_millis(20);
 /// A call-free run this long is reported (once per goroutine).
@@ -81,6 +83,40 @@ pub(crate) fn register(home: &'static Home) {
     NMACHINES.fetch_add(1, Ordering::Release);
 }
 
+/// True while sysmon sleeps because every P is idle (`sleep_while_idle`).
+static ASLEEP: AtomicBool = AtomicBool::new(false);
+/// What `sleep_while_idle` waits on, and `p_taken` notifies under.
+static IDLE_WAIT: Mutex<()> = Mutex::new(());
+static IDLE_WAKE: std::sync::Condvar = std::sync::Condvar::new();
+
+/// Sleeps until a P is taken from the idle list (`p_taken`), or a second passed. The idle set
+/// lowers `npidle` and then reads `ASLEEP`; this sets `ASLEEP` and then reads `npidle` (through
+/// `all_idle`), all SeqCst, under `IDLE_WAIT`: one of the two sees the other, and the
+/// notification cannot fall between the check and the wait.
+fn sleep_while_idle() {
+    let mut g = IDLE_WAIT.lock().unwrap_or_else(|e| e.into_inner());
+    ASLEEP.store(true, Ordering::SeqCst);
+    if retake::all_idle() {
+        g = IDLE_WAKE
+            .wait_timeout(g, Duration::from_secs(1))
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+    }
+    ASLEEP.store(false, Ordering::SeqCst);
+    drop(g);
+}
+
+/// A P was taken from the idle list (`IdleSet::pop_p`): wakes sysmon if it sleeps for lack of
+/// work. One SeqCst load when it does not (always, in the loom models: sysmon never runs
+/// there).
+#[inline]
+pub(crate) fn p_taken() {
+    if ASLEEP.load(Ordering::SeqCst) {
+        let _g = IDLE_WAIT.lock().unwrap_or_else(|e| e.into_inner());
+        IDLE_WAKE.notify_one();
+    }
+}
+
 /// Asks sysmon to `wakep` (from a signal handler, which must not start threads).
 pub(crate) fn request_wakep() {
     WAKEP.store(true, Ordering::Release);
@@ -115,8 +151,8 @@ struct Seen {
     cpu: Option<Duration>,
     asked: bool,
     warned: bool,
-    /// A signal was sent for this run and its answer not yet taken.
-    signalled: bool,
+    /// The number of a signal sent for this run whose answer has not come, and when it went.
+    pending: Option<(u64, Instant)>,
     /// The M is stopped in its handler.
     stopped: bool,
 }
@@ -130,7 +166,7 @@ impl Seen {
             cpu,
             asked: false,
             warned: false,
-            signalled: false,
+            pending: None,
             stopped: false,
         }
     }
@@ -147,6 +183,14 @@ fn run() {
     let mut last_moves = retake::moves();
     loop {
         std::thread::sleep(delay);
+        if delay == MAX_DELAY && retake::all_idle() {
+            // Nothing runs and nothing has for a while: sleep until a P is taken (Go's
+            // `sysmonwait`), so an idle program does not wake 100 times a second.
+            sleep_while_idle();
+            if !retake::all_idle() {
+                (delay, quiet_rounds) = (MIN_DELAY, 0);
+            }
+        }
         if WAKEP.swap(false, Ordering::Acquire) {
             retake::wakep();
         }
@@ -205,7 +249,8 @@ fn next_delay(delay: Duration, quiet: u32, round: &Round) -> (Duration, u32) {
 
 fn look_at(home: &'static Home, seen: &mut Seen, now: Instant, round: &mut Round) {
     let mon = &home.monitor;
-    collect_answer(home, seen, round);
+    take_released(home, seen, round);
+    collect_answer(home, seen, now);
     if seen.stopped {
         stop_ended(home, seen, now, round);
         return;
@@ -237,14 +282,14 @@ fn look_at(home: &'static Home, seen: &mut Seen, now: Instant, round: &mut Round
         // Detached (no P any more), or asleep in the kernel now: a blocking call.
         let blocked = !mon.holds_p() || mon.sleeping() == Some(true);
         // (Not while a signal's answer is pending: asking would overwrite it.)
-        let name = if seen.signalled {
+        let name = if seen.pending.is_some() {
             None
         } else {
             name_of(home, tick)
         };
         warn_long_run(home, goid, name, whole, blocked);
     }
-    if seen.signalled || !mon.holds_p() {
+    if seen.pending.is_some() || !mon.holds_p() {
         return;
     }
     // Blocked: the thread sleeps in the kernel now and spent most of the run off the CPU. (Its
@@ -275,31 +320,35 @@ fn look_at(home: &'static Home, seen: &mut Seen, now: Instant, round: &mut Round
 }
 
 fn signal(home: &'static Home, seen: &mut Seen, tick: u64, want: u64, round: &mut Round) {
-    if home.monitor.signal(tick, want) {
-        seen.signalled = true;
-        round.acted = true;
-        // The handler runs as soon as the kernel delivers the signal: wait for its answer a
-        // little, so the P moves on in this round.
-        let deadline = Instant::now() + Duration::from_millis(2);
-        while home.monitor.outcome.load(Ordering::Acquire) == OUT_PENDING
-            && Instant::now() < deadline
-        {
-            std::thread::sleep(MIN_DELAY);
-        }
-        collect_answer(home, seen, round);
+    let Some(seq) = home.monitor.signal(tick, want) else {
+        return;
+    };
+    seen.pending = Some((seq, Instant::now()));
+    round.acted = true;
+    // The handler runs as soon as the kernel delivers the signal: wait for it a little, so
+    // the P moves on in this round.
+    let deadline = Instant::now() + Duration::from_millis(2);
+    while home.monitor.answer(seq).is_none() && Instant::now() < deadline {
+        std::thread::sleep(MIN_DELAY);
     }
+    take_released(home, seen, round);
+    collect_answer(home, seen, Instant::now());
 }
 
-/// Takes the handler's answer for `home`, if one came: gives away the P it released.
-fn collect_answer(home: &'static Home, seen: &mut Seen, round: &mut Round) {
-    if !seen.signalled {
+/// A signal's answer, for the counters: the P itself comes through `take_released`. One that
+/// never comes (the signal was not delivered) is forgotten after a while.
+fn collect_answer(home: &'static Home, seen: &mut Seen, now: Instant) {
+    let Some((seq, sent)) = seen.pending else {
         return;
-    }
-    let outcome = home.monitor.outcome.load(Ordering::Acquire);
-    if outcome == OUT_PENDING {
+    };
+    let Some(outcome) = home.monitor.answer(seq) else {
+        if now - sent > ANSWER_WAIT {
+            seen.pending = None;
+        }
         return;
-    }
-    seen.signalled = false;
+    };
+    seen.pending = None;
+    stats::count_refusal(outcome);
     if crate::config::debug_preempt() {
         eprintln!(
             "gort: sysmon: M{} answered {}",
@@ -307,31 +356,30 @@ fn collect_answer(home: &'static Home, seen: &mut Seen, round: &mut Round) {
             preempt::outcome_name(outcome)
         );
     }
-    let Some(p) = home.monitor.take_released() else {
-        stats::count_refusal(outcome);
+}
+
+/// Gives away the P a handler released for `home`'s M, if there is one (looked at every round,
+/// whatever became of the request's answer, so a P is never left behind).
+fn take_released(home: &'static Home, seen: &mut Seen, round: &mut Round) {
+    let Some((p, stopped)) = home.monitor.take_released() else {
         return;
     };
     round.acted = true;
     stats::count(&stats::P_HANDOFFS);
-    match outcome {
-        OUT_STOPPED => {
-            stats::count(&stats::SIGNAL_STOPS);
-            retake::give_away(home, p, true);
-            seen.stopped = true;
-        }
-        OUT_DETACHED => {
-            stats::count(&stats::SIGNAL_DETACHES);
-            retake::give_away(home, p, false);
-        }
-        _ => unreachable!("a P released with answer {outcome}"),
+    if stopped {
+        stats::count(&stats::SIGNAL_STOPS);
+        seen.stopped = true;
+    } else {
+        stats::count(&stats::SIGNAL_DETACHES);
     }
-    trace_event!(m = home.id, outcome, "sysmon took a P");
+    retake::give_away(home, p, stopped);
+    trace_event!(m = home.id, stopped, "sysmon took a P");
 }
 
-/// A stopped M: done when its handler took a P back (`outcome` leaves `OUT_STOPPED`); its run
-/// then goes on with a fresh slice.
+/// A stopped M: done when its handler took a P back (or was resumed without one); its run then
+/// goes on with a fresh slice.
 fn stop_ended(home: &'static Home, seen: &mut Seen, now: Instant, round: &mut Round) {
-    if home.monitor.outcome.load(Ordering::Acquire) != OUT_STOPPED {
+    if !home.monitor.in_stop_wait() {
         seen.stopped = false;
         seen.since = now;
         seen.asked = false;
@@ -345,6 +393,7 @@ fn stop_ended(home: &'static Home, seen: &mut Seen, now: Instant, round: &mut Ro
 /// stopped thread without a P (`scheduler/retake.rs`).
 fn end_stops(ms: &[&'static Home], round: &mut Round) {
     for home in ms {
+        // (A fast path: `resume_without_p` checks the stop wait again, under the idle lock.)
         if home.monitor.in_stop_wait() && retake::resume_stopped(home) {
             stats::count(&stats::STOP_TIMEOUTS);
             round.acted = true;
@@ -357,17 +406,16 @@ fn end_stops(ms: &[&'static Home], round: &mut Round) {
 /// the run ended, or if signals are off.
 fn name_of(home: &'static Home, tick: u64) -> Option<String> {
     let mon = &home.monitor;
-    if !mon.signal(tick, preempt::WANT_NAME) {
-        return None;
-    }
+    let seq = mon.signal(tick, preempt::WANT_NAME)?;
     let deadline = Instant::now() + Duration::from_millis(2);
-    while mon.outcome.load(Ordering::Acquire) == OUT_PENDING && Instant::now() < deadline {
-        std::thread::sleep(MIN_DELAY);
+    loop {
+        match mon.answer(seq) {
+            Some(preempt::OUT_NAMED) => return mon.copied_name(),
+            Some(_) => return None,
+            None if Instant::now() >= deadline => return None,
+            None => std::thread::sleep(MIN_DELAY),
+        }
     }
-    if mon.outcome.load(Ordering::Acquire) != preempt::OUT_NAMED {
-        return None;
-    }
-    mon.copied_name()
 }
 
 /// Reports a long run (at most `MAX_WARNINGS` times per process: a program that blocks a

@@ -203,6 +203,7 @@ impl<P, G> IdleSet<P, G> {
         let p = l.procs.pop()?;
         self.npidle.fetch_sub(1, Ordering::SeqCst);
         self.moves.fetch_add(1, Ordering::Relaxed);
+        crate::sysmon::p_taken();
         Some(p)
     }
 

@@ -86,6 +86,12 @@ pub(crate) fn work_waiting() -> bool {
             || crate::timer::due())
 }
 
+/// True if every P is idle and no M waits for one with a goroutine in hand: nothing runs.
+pub(crate) fn all_idle() -> bool {
+    let s = sched();
+    s.idle.npidle() == s.nprocs() && s.idle.nhungry() == 0
+}
+
 /// A count of P hand-offs through the idle set: sysmon compares two readings to tell whether
 /// any P moved meanwhile.
 pub(crate) fn moves() -> u64 {
