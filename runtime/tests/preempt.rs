@@ -399,3 +399,69 @@ fn preempt_point_lets_a_goroutine_on_its_thread_run() {
         );
     });
 }
+
+/// Calls of the SIGURG handler the child of `user_sigurg_handler_is_chained` installs.
+static USER_SIGURG: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn count_sigurg(_: libc::c_int) {
+    USER_SIGURG.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The child of `user_sigurg_handler_is_chained`: installs a SIGURG handler before the runtime
+/// starts, makes sysmon signal threads, then sends SIGURG to itself.
+#[test]
+fn child_sigurg() {
+    if std::env::var(CHILD).as_deref() != Ok("sigurg") {
+        return;
+    }
+    // SAFETY: all-zero is a valid `sigaction`; the handler only bumps an atomic.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = count_sigurg as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        assert_eq!(
+            libc::sigaction(libc::SIGURG, &action, std::ptr::null_mut()),
+            0
+        );
+    }
+    let stops = gort::stats().signal_stops;
+    all_start_while_others_spin(1, || {
+        std::hint::black_box(0u64);
+    });
+    assert!(
+        gort::stats().signal_stops > stops,
+        "no signal preemption happened"
+    );
+    let seen = USER_SIGURG.load(Ordering::Relaxed);
+    assert!(seen > 0, "the user's handler never ran");
+    // SAFETY: raise has no preconditions; our handler is installed.
+    unsafe { libc::raise(libc::SIGURG) };
+    assert!(USER_SIGURG.load(Ordering::Relaxed) > seen);
+    println!(
+        "child: user handler ran {} times",
+        USER_SIGURG.load(Ordering::Relaxed)
+    );
+}
+
+/// A SIGURG handler the program installed before the runtime started keeps running: gort's
+/// handler chains to it (and a SIGURG the program sends itself still reaches it).
+#[test]
+fn user_sigurg_handler_is_chained() {
+    if !signals() {
+        return;
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_sigurg",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env(CHILD, "sigurg")
+        .env("GORT_MAXPROCS", "1")
+        .output()
+        .expect("run child");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "child failed: {out:?}");
+    assert!(stdout.contains("child: user handler ran"), "{stdout}");
+}
