@@ -2,12 +2,13 @@
 //! `docs/PREEMPTION.md`): call-free loops do not starve each other; values in floating-point
 //! and SIMD registers survive a signal stop; thread-locals and stdout stay consistent while
 //! threads are stopped; a thread blocked in a call gort does not know about gives up its P; the
-//! books' for-select busy loop and generator end at maxprocs 1.
+//! books' for-select busy loop and generator end at maxprocs 1; a program's own SIGURG handler
+//! still runs.
 //!
 //! Scenarios run at maxprocs 1 and 2 under the binary's lock, each bounded in time
 //! (`common::each_procs_at`); the caller is a plain thread, homed nowhere. Each asserts on
-//! counts and order, never on how fast something ran. The stdout check runs this binary again
-//! as a child (`child_println`, which does nothing unless `CHILD` is set).
+//! counts and order, never on how fast something ran. The stdout and SIGURG checks run this
+//! binary again as a child (`child_println`, `child_sigurg`: nothing unless `CHILD` is set).
 
 mod common;
 
