@@ -13,8 +13,17 @@
 //!
 //! `cargo run --release --example shared_timeouts [-- N...]`
 //! The Go twin is `benches/go/cmd/shared_timeouts`.
+//!
+//! With `busy` first, it measures instead how late a timer wakes a goroutine when others are
+//! runnable: for each Y (default 100,000) it keeps Y goroutines yielding in a loop while 10
+//! goroutines each sleep 1 ms 50 times, and prints how much longer than 1 ms the sleeps took
+//! (a woken sleeper that waits behind the run queue is late by a turn of the queue):
+//!
+//! `shared_timeouts: busy=<Y> sleep_late_ms p50=<f.3> p99=<f.3> max=<f.3> maxprocs=<P>`
+//!
+//! `cargo run --release --example shared_timeouts -- busy [Y...]`
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 const TIMEOUT: Duration = Duration::from_millis(500);
@@ -99,9 +108,76 @@ fn run(n: usize, layout: Layout) -> Figures {
     })
 }
 
+/// Sleepers and sleeps per sleeper of the `busy` mode.
+const SLEEPERS: usize = 10;
+const SLEEPS: usize = 50;
+
+/// How late 1 ms sleeps end while `busy` goroutines keep yielding: milliseconds past 1 ms, all
+/// sleeps of all sleepers, sorted.
+fn sleep_lateness(busy: usize) -> Vec<f64> {
+    gort::run(move || {
+        let stop: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
+        let yielders: Vec<_> = (0..busy)
+            .map(|_| {
+                gort::go!(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        gort::yield_now();
+                    }
+                })
+            })
+            .collect();
+        // Let every yielder start (and take its home) before the sleepers do.
+        gort::time::sleep(Duration::from_millis(50));
+        let sleepers: Vec<_> = (0..SLEEPERS)
+            .map(|_| {
+                gort::go!(move || {
+                    (0..SLEEPS)
+                        .map(|_| {
+                            let start = Instant::now();
+                            gort::time::sleep(Duration::from_millis(1));
+                            start.elapsed().as_secs_f64() * 1e3 - 1.0
+                        })
+                        .collect::<Vec<f64>>()
+                })
+            })
+            .collect();
+        let mut late: Vec<f64> = sleepers
+            .into_iter()
+            .flat_map(|h| h.join().expect("a sleeper panicked"))
+            .collect();
+        stop.store(true, Ordering::Relaxed);
+        for h in yielders {
+            h.join().expect("a yielder panicked");
+        }
+        late.sort_by(f64::total_cmp);
+        late
+    })
+}
+
 fn main() {
-    let sizes: Vec<usize> = std::env::args()
-        .skip(1)
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "busy") {
+        args.remove(0);
+        let ys: Vec<usize> = args
+            .iter()
+            .map(|a| a.parse().expect("Y: a number of goroutines"))
+            .collect();
+        for y in if ys.is_empty() { vec![100_000] } else { ys } {
+            let late = sleep_lateness(y);
+            let at = |q: f64| late[((late.len() - 1) as f64 * q) as usize];
+            println!(
+                "shared_timeouts: busy={y} sleep_late_ms p50={:.3} p99={:.3} max={:.3} \
+                 maxprocs={}",
+                at(0.5),
+                at(0.99),
+                at(1.0),
+                gort::maxprocs(),
+            );
+        }
+        return;
+    }
+    let sizes: Vec<usize> = args
+        .iter()
         .map(|a| a.parse().expect("N: a number of goroutines"))
         .collect();
     let sizes = if sizes.is_empty() {

@@ -141,7 +141,7 @@ impl Unparker {
 
     /// Like [`unpark`](Unparker::unpark), but a woken goroutine runs after the goroutines
     /// already waiting where it is queued, instead of next. For wake-ups that are not
-    /// hand-offs (timers, I/O readiness, a goroutine's end): they keep first-come order among
+    /// hand-offs (I/O readiness, a goroutine's end): they keep first-come order among
     /// many woken at once, where `unpark` favours the one woken last.
     ///
     /// ```
@@ -247,11 +247,15 @@ pub fn park_timeout(timeout: std::time::Duration) -> bool {
         return true;
     }
     let me = Unparker(Target::Goroutine(g));
-    // Timer wake-ups go to the queue's tail, so goroutines whose timers fire together resume
-    // in deadline order.
+    // The timer readies the goroutine as a hand-off (`unpark`), as Go's timers do (`goready`
+    // puts it in `runnext`): fired on its home M it runs next, and of many fired together the
+    // last runs first and the rest follow in firing order (each displaced one goes to the local
+    // queue's tail); fired on another M it goes through the home's remote queue. Behind the
+    // work already waiting (`unpark_later`), a timed-out goroutine waited for the whole run
+    // queue to go round (docs/BENCHMARKS.md, "Timeouts on one shared channel").
     // Saturating: a timeout too long for `Instant` (`Duration::MAX`) means "never".
     let deadline = crate::timer::deadline_after(std::time::Instant::now(), timeout);
-    let timer = crate::timer::at(deadline, move || me.unpark_later());
+    let timer = crate::timer::at(deadline, move || me.unpark());
     park();
     // If the timer fired, report a timeout even if someone else also woke us: callers
     // re-check their condition either way.
