@@ -33,7 +33,7 @@ pub(crate) mod std_only {
     pub(crate) use std::sync::atomic::{
         compiler_fence, AtomicBool, AtomicIsize, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize,
     };
-    pub(crate) use std::sync::{Mutex, MutexGuard, Once, OnceLock};
+    pub(crate) use std::sync::{Condvar, Mutex, MutexGuard, Once, OnceLock};
 }
 
 /// Locks `m`, ignoring poison: the scheduler's critical sections run no user code, so a

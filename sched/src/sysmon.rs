@@ -24,7 +24,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::loom::std_only::{AtomicBool, AtomicUsize, Mutex};
+use crate::loom::std_only::{AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, OnceLock};
 use crate::loom::Ordering;
 use crate::preempt::{self, WANT_DETACH, WANT_STOP};
 use crate::scheduler::{retake, Home};
@@ -39,13 +39,13 @@ const STOP_BOUND: Duration = Duration::from_millis(20);
 /// A call-free run this long is reported (once per goroutine).
 const WARN_AFTER: Duration = Duration::from_millis(100);
 /// When sysmon last started a spare M (nanoseconds since `EPOCH`; 0: never).
-static LAST_SPARE: crate::loom::std_only::AtomicU64 = crate::loom::std_only::AtomicU64::new(0);
+static LAST_SPARE: AtomicU64 = AtomicU64::new(0);
 /// A spare takes a moment to start and list itself idle: start at most one per this long.
 const SPARE_EVERY: Duration = Duration::from_millis(20);
 
 /// True (and recorded) if no spare M was started in the last `SPARE_EVERY`.
 fn spare_due(now: Instant) -> bool {
-    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
     let t = now.duration_since(*EPOCH.get_or_init(|| now)).as_nanos() as u64 + 1;
     let last = LAST_SPARE.load(Ordering::Relaxed);
     if last != 0 && t - last < SPARE_EVERY.as_nanos() as u64 {
@@ -87,7 +87,7 @@ pub(crate) fn register(home: &'static Home) {
 static ASLEEP: AtomicBool = AtomicBool::new(false);
 /// What `sleep_while_idle` waits on, and `p_taken` notifies under.
 static IDLE_WAIT: Mutex<()> = Mutex::new(());
-static IDLE_WAKE: std::sync::Condvar = std::sync::Condvar::new();
+static IDLE_WAKE: Condvar = Condvar::new();
 
 /// Sleeps until a P is taken from the idle list (`p_taken`), or a second passed. The idle set
 /// lowers `npidle` and then reads `ASLEEP`; this sets `ASLEEP` and then reads `npidle` (through
