@@ -46,7 +46,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
 
-use crate::loom::std_only::{AtomicBool, AtomicU64, AtomicUsize, Mutex, MutexGuard, OnceLock};
+use crate::loom::std_only::{AtomicBool, AtomicU64, AtomicUsize, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::loom::{AtomicU32, Ordering};
@@ -188,8 +188,8 @@ pub(crate) fn deadline_after(base: Instant, d: Duration) -> Instant {
     }
 }
 
-fn lock() -> MutexGuard<'static, Heap> {
-    HEAP.lock().unwrap_or_else(|e| e.into_inner())
+fn lock() -> crate::loom::StdLocked<'static, Heap> {
+    crate::loom::lock_std(&HEAP)
 }
 
 /// A scheduled action; [`stop`](Timer::stop) it to cancel.
