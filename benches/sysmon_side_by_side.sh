@@ -11,6 +11,7 @@
 #
 # Usage: bash benches/sysmon_side_by_side.sh
 # Env: RUNS (default 5), PROCS ("1 2"), SECS (echo seconds, 5), CONNS ("50 1000"), ECHO=0 to skip
+# the echo server, ONLY=<regex> to run only the programs whose label matches (ONLY=none: none)
 set -euo pipefail
 
 RUNS="${RUNS:-5}"
@@ -45,8 +46,10 @@ CONFIGS=(
 )
 
 declare -A V
+ONLY="${ONLY:-.}"
 for cfg in "${CONFIGS[@]}"; do
     IFS='|' read -r label key _ gcmd ocmd <<<"$cfg"
+    [[ $label =~ $ONLY ]] || continue
     read -r -a gargv <<<"$gcmd"
     read -r -a oargv <<<"$ocmd"
     for p in $PROCS; do
@@ -91,6 +94,7 @@ echo "| program | P | sysmon on | sysmon off | on vs off | Go |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: |"
 for cfg in "${CONFIGS[@]}"; do
     IFS='|' read -r label key better _ _ <<<"$cfg"
+    [[ $label =~ $ONLY ]] || continue
     for p in $PROCS; do
         a="$(median <<<"${V["$label|$p|a"]}")"; m="$(median <<<"${V["$label|$p|m"]}")"
         g="$(median <<<"${V["$label|$p|g"]}")"
