@@ -5,7 +5,7 @@
 //! books' for-select busy loop and generator end at maxprocs 1; a program's own SIGURG handler
 //! still runs.
 //!
-//! Scenarios run at maxprocs 1 and 2 under the binary's lock, each bounded in time
+//! Scenarios run at maxprocs 1, 2 and 4 under the binary's lock, each bounded in time
 //! (`common::each_procs_at`); the caller is a plain thread, homed nowhere. Each asserts on
 //! counts and order, never on how fast something ran. The stdout and SIGURG checks run this
 //! binary again as a child (`child_println`, `child_sigurg`: nothing unless `CHILD` is set).
@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 /// Set in a child's environment to the scenario it runs.
 const CHILD: &str = "GORT_PREEMPT_TEST_CHILD";
 
-/// Maxprocs the scenarios run at.
-const PROCS: [usize; 2] = [1, 2];
+/// Maxprocs the scenarios run at (the protocol's stress: stops, hand-offs, hungry Ms).
+const PROCS: [usize; 3] = [1, 2, 4];
 
 /// How long each spinner spins when nothing stops it.
 const SPIN: Duration = Duration::from_millis(400);
