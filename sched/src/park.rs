@@ -409,7 +409,7 @@ mod loom_tests {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
+    use crate::loom::std_only::AtomicUsize;
     use std::time::Duration;
 
     #[test]

@@ -410,8 +410,8 @@ fn shrink_if_sparse(heap: &mut Heap) {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
-    use std::sync::atomic::Ordering;
+    use crate::loom::std_only::AtomicUsize;
+    use crate::loom::Ordering;
 
     /// The heap is process-wide: tests that fire timers take turns.
     static SERIAL: Mutex<()> = Mutex::new(());

@@ -18,7 +18,7 @@
 use super::loom_models::queues;
 use super::*;
 use loom::thread;
-use std::sync::atomic::AtomicUsize;
+use crate::loom::std_only::AtomicUsize; // cross-run counters, outside the model
 
 /// A model's objects, leaked instead of dropped if its thread unwinds: loom fails a model that
 /// deadlocks by panicking in the blocked thread, and dropping a loom `Arc` during that unwinding
