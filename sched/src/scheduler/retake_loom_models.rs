@@ -17,8 +17,8 @@
 
 use super::loom_models::queues;
 use super::*;
-use loom::thread;
-use crate::loom::std_only::AtomicUsize; // cross-run counters, outside the model
+use crate::loom::std_only::AtomicUsize;
+use loom::thread; // cross-run counters, outside the model
 
 /// A model's objects, leaked instead of dropped if its thread unwinds: loom fails a model that
 /// deadlocks by panicking in the blocked thread, and dropping a loom `Arc` during that unwinding
