@@ -17,8 +17,9 @@
 
 use super::loom_models::queues;
 use super::*;
+// Cross-run counters, outside the model: std's, through the shim.
 use crate::loom::std_only::AtomicUsize;
-use loom::thread; // cross-run counters, outside the model
+use loom::thread;
 
 /// A model's objects, leaked instead of dropped if its thread unwinds: loom fails a model that
 /// deadlocks by panicking in the blocked thread, and dropping a loom `Arc` during that unwinding
