@@ -40,6 +40,7 @@ pub use chan::{
     Selected, SendError, SendTimeoutError, Sender, TryRecvError, TrySendError,
 };
 
+pub mod context;
 pub mod fs;
 pub mod net;
 pub mod process;
