@@ -25,7 +25,7 @@ use chan::{chan, Receiver};
 
 /// `base + d`, saturating: a deadline `Instant` cannot represent is "never" in practice, so the
 /// latest representable instant up to it serves (sched's timer heap saturates it anyway).
-fn later(base: Instant, d: Duration) -> Instant {
+pub(crate) fn later(base: Instant, d: Duration) -> Instant {
     let mut d = d;
     loop {
         match base.checked_add(d) {

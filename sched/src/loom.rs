@@ -118,3 +118,34 @@ impl<T> Drop for StdLocked<'_, T> {
         crate::preempt::runtime_lock_exit();
     }
 }
+
+/// A loom model's objects, leaked instead of dropped if its thread unwinds: loom fails a model
+/// that deadlocks by panicking in the blocked thread, and dropping a loom `Arc` during that
+/// unwinding would abort the whole test binary instead of failing the one test. Used by the
+/// models in `scheduler/watcher.rs` and `scheduler/retake_loom_models.rs`.
+#[cfg(all(test, loom))]
+pub(crate) struct Model<T>(pub(crate) Option<T>);
+
+#[cfg(all(test, loom))]
+impl<T> Model<T> {
+    pub(crate) fn new(t: T) -> Model<T> {
+        Model(Some(t))
+    }
+}
+
+#[cfg(all(test, loom))]
+impl<T> std::ops::Deref for Model<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.0.as_ref().expect("taken only in drop")
+    }
+}
+
+#[cfg(all(test, loom))]
+impl<T> Drop for Model<T> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            std::mem::forget(self.0.take());
+        }
+    }
+}

@@ -40,7 +40,7 @@
 
 use std::cell::Cell;
 
-use crate::loom::std_only::{compiler_fence, AtomicBool, AtomicPtr, AtomicU64, AtomicU8, Once};
+use crate::loom::std_only::{AtomicBool, AtomicPtr, AtomicU64, AtomicU8, Once};
 use crate::loom::Ordering;
 use crate::processor::Processor;
 
@@ -56,7 +56,7 @@ pub(crate) fn runtime_lock_enter() {
     #[cfg(not(loom))]
     {
         RUNTIME_LOCKS.set(RUNTIME_LOCKS.get() + 1);
-        compiler_fence(Ordering::SeqCst);
+        crate::loom::std_only::compiler_fence(Ordering::SeqCst);
     }
 }
 
@@ -65,7 +65,7 @@ pub(crate) fn runtime_lock_enter() {
 pub(crate) fn runtime_lock_exit() {
     #[cfg(not(loom))]
     {
-        compiler_fence(Ordering::SeqCst);
+        crate::loom::std_only::compiler_fence(Ordering::SeqCst);
         RUNTIME_LOCKS.set(RUNTIME_LOCKS.get() - 1);
     }
 }

@@ -231,18 +231,7 @@ pub fn with_deadline(parent: &Context, deadline: Instant) -> (Context, CancelFn)
 /// assert!(ctx.err().is_some());
 /// ```
 pub fn with_timeout(parent: &Context, timeout: Duration) -> (Context, CancelFn) {
-    with_deadline(parent, later(Instant::now(), timeout))
-}
-
-/// `base + d`, saturating at the latest instant that can be represented.
-fn later(base: Instant, d: Duration) -> Instant {
-    let mut d = d;
-    loop {
-        match base.checked_add(d) {
-            Some(t) => return t,
-            None => d /= 2,
-        }
-    }
+    with_deadline(parent, crate::time::later(Instant::now(), timeout))
 }
 
 /// A child of `parent` carrying `value` under `key` (Go's `context.WithValue`); it shares the

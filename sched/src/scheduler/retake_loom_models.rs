@@ -19,34 +19,8 @@ use super::loom_models::queues;
 use super::*;
 // Cross-run counters, outside the model: std's, through the shim.
 use crate::loom::std_only::AtomicUsize;
+use crate::loom::Model;
 use loom::thread;
-
-/// A model's objects, leaked instead of dropped if its thread unwinds: loom fails a model that
-/// deadlocks by panicking in the blocked thread, and dropping a loom `Arc` during that unwinding
-/// would abort the whole test binary instead of failing the one test (`watcher.rs` has the
-/// same).
-struct Model<T>(Option<T>);
-
-impl<T> Model<T> {
-    fn new(t: T) -> Model<T> {
-        Model(Some(t))
-    }
-}
-
-impl<T> std::ops::Deref for Model<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        self.0.as_ref().expect("taken only in drop")
-    }
-}
-
-impl<T> Drop for Model<T> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            std::mem::forget(self.0.take());
-        }
-    }
-}
 
 type Idle = Arc<IdleSet<u32, u32>>;
 

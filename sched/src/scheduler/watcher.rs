@@ -178,7 +178,7 @@ mod loom_models {
     use super::super::handoff::Handoff;
     use super::super::idle::Started;
     use super::*;
-    use crate::loom::{lock, Arc, AtomicBool, AtomicUsize, Mutex, Ordering};
+    use crate::loom::{lock, Arc, AtomicBool, AtomicUsize, Model, Mutex, Ordering};
     use loom::sync::atomic::AtomicU8;
     use loom::thread;
     use std::time::Duration;
@@ -341,26 +341,6 @@ mod loom_models {
     }
 
     type Idle = Arc<IdleSet<u32, u32>>;
-
-    /// A model's objects, leaked instead of dropped if its thread unwinds: loom fails a model
-    /// that deadlocks by panicking in the blocked thread, and dropping a loom `Arc` during
-    /// that unwinding would abort the whole test binary instead of failing the one test.
-    struct Model<T>(Option<T>);
-
-    impl<T> std::ops::Deref for Model<T> {
-        type Target = T;
-        fn deref(&self) -> &T {
-            self.0.as_ref().expect("taken only in drop")
-        }
-    }
-
-    impl<T> Drop for Model<T> {
-        fn drop(&mut self) {
-            if std::thread::panicking() {
-                std::mem::forget(self.0.take());
-            }
-        }
-    }
 
     /// Ps `procs` (the last one first), and M0 (returned), which started with a P, found
     /// nothing, gave it back and went idle while `timer` was pending and `io` goroutines waited
