@@ -44,6 +44,7 @@ pub mod context;
 pub mod fs;
 pub mod net;
 pub mod process;
+pub mod rate;
 pub mod time;
 
 /// Go's `sync` package: mutexes, wait groups, conditions, once, pools and semaphores, all
