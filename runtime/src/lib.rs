@@ -41,6 +41,7 @@ pub use chan::{
 };
 
 pub mod context;
+pub mod errgroup;
 pub mod fs;
 pub mod net;
 pub mod process;
