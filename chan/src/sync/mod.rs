@@ -1,5 +1,6 @@
 //! Go's `sync` package on park/unpark: [`Mutex`], [`RwMutex`], [`WaitGroup`], [`Cond`],
-//! [`Once`] / [`OnceValue`], [`Pool`] and a counting [`Semaphore`].
+//! [`Once`] / [`OnceValue`], [`Pool`], a counting [`Semaphore`], and [`Locker`], the trait
+//! of "a lock" that a [`Cond`] can hold.
 //!
 //! Every blocking operation parks ([`sched::park`]): a goroutine that waits gives its thread
 //! to other goroutines, a plain OS thread that waits blocks itself. So each type works between
@@ -17,9 +18,10 @@
 //! | `mutex.rs`      | [`Mutex`]: Go's state word (locked, woken, starving, waiters) on a `Sema` |
 //! | `rwmutex.rs`    | [`RwMutex`]: Go's reader count / reader wait on two `Sema`s + a mutex |
 //! | `waitgroup.rs`  | [`WaitGroup`]: counter and waiter count in one word, a `Sema` (loom model) |
-//! | `cond.rs`       | [`Cond`]: a FIFO list of waiters                                      |
+//! | `locker.rs`     | [`Locker`]: one trait for a lock (a guard that unlocks on drop), for `Mutex`, `RwMutex` and its read side ([`ReadLocker`]) |
+//! | `cond.rs`       | [`Cond`]: a FIFO list of waiters; with its own [`Locker`], waits through a [`CondGuard`] |
 //! | `once.rs`       | [`Once`], [`OnceValue`]: a done flag over a [`Mutex`]                 |
-//! | `pool.rs`       | [`Pool`]: per-processor caches                                        |
+//! | `pool.rs`       | [`Pool`]: per-processor caches, and a `new` function for misses       |
 //! | `semaphore.rs`  | [`Semaphore`]: permits and a "queued" bit in one word, FIFO waiters (loom model) |
 //!
 //! # Rules every file follows
@@ -74,6 +76,7 @@
 //! ```
 
 mod cond;
+mod locker;
 mod mutex;
 mod once;
 mod pool;
@@ -84,7 +87,8 @@ mod shim;
 mod waiter;
 mod waitgroup;
 
-pub use cond::Cond;
+pub use cond::{Cond, CondGuard};
+pub use locker::{Locker, ReadLocker};
 pub use mutex::{Mutex, MutexGuard};
 pub use once::{Once, OnceValue};
 pub use pool::Pool;
