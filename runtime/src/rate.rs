@@ -39,7 +39,11 @@
 //!   them back cancel exactly); it never exceeds `burst` as of then, and goes negative when
 //!   reservations run ahead of the refill (`-tokens` is the debt the next reservations queue
 //!   behind).
-//! - `last_event` is the latest time to act of any reservation, past or future.
+//! - `reserved` is the running total of the nanotokens reservations have taken, in the order
+//!   they were made, less those of each latest reservation cancelled; each reservation
+//!   remembers the total just after its own (`mark`), so `reserved - mark` is what later
+//!   reservations hold, which its cancel leaves taken (Go reckons this by time, from its
+//!   `lastEvent`; a count is exact where times carry rounding).
 //! - With [`Limit::INF`] every request is granted at once and the bucket is not touched.
 //! - The bucket's lock is held only for arithmetic: never across a park or a call out.
 //!
@@ -192,8 +196,8 @@ struct Bucket {
     tokens: i128,
     /// When `tokens` was last brought up to date; `None` while the bucket is untouched (full).
     last: Option<Instant>,
-    /// The time to act of the latest reservation; `None` before the first.
-    last_event: Option<Instant>,
+    /// The nanotokens taken by reservations so far (a running total; see the invariants).
+    reserved: i128,
 }
 
 impl Bucket {
@@ -240,7 +244,7 @@ impl Limiter {
             burst,
             tokens: nanotokens(burst),
             last: None,
-            last_event: None,
+            reserved: 0,
         })))
     }
 
@@ -360,9 +364,9 @@ impl Limiter {
             Err(_) => Reservation {
                 ok: false,
                 limiter: self.clone(),
-                tokens: 0,
+                taken: 0,
+                mark: 0,
                 time_to_act: now,
-                limit: Limit::ZERO,
             },
         }
     }
@@ -378,7 +382,7 @@ impl Limiter {
         let mut b = self.bucket();
         let limit = b.limit;
         if limit.is_inf() {
-            return Ok(self.granted(n, now, limit));
+            return Ok(self.granted(0, b.reserved, now));
         }
         if n > b.burst {
             return Err(Refusal::ExceedsBurst(b.burst));
@@ -392,20 +396,19 @@ impl Limiter {
         if max_wait.is_some_and(|max| wait > max) {
             return Err(Refusal::TooLate);
         }
-        let time_to_act = later(now, wait);
         b.tokens = left;
         b.last = Some(now);
-        b.last_event = Some(time_to_act);
-        Ok(self.granted(n, time_to_act, limit))
+        b.reserved += nanotokens(n);
+        Ok(self.granted(nanotokens(n), b.reserved, later(now, wait)))
     }
 
-    fn granted(&self, tokens: usize, time_to_act: Instant, limit: Limit) -> Reservation {
+    fn granted(&self, taken: i128, mark: i128, time_to_act: Instant) -> Reservation {
         Reservation {
             ok: true,
             limiter: self.clone(),
-            tokens,
+            taken,
+            mark,
             time_to_act,
-            limit,
         }
     }
 
@@ -577,10 +580,11 @@ impl fmt::Debug for Limiter {
 pub struct Reservation {
     ok: bool,
     limiter: Limiter,
-    tokens: usize,
+    /// The nanotokens it took (none at [`Limit::INF`]).
+    taken: i128,
+    /// The bucket's `reserved` just after it was made.
+    mark: i128,
     time_to_act: Instant,
-    /// The limit when it was made, by which its share of the queue is reckoned on cancel.
-    limit: Limit,
 }
 
 impl Reservation {
@@ -656,29 +660,23 @@ impl Reservation {
     /// assert_eq!(l.tokens_at(t0), 2.0);
     /// ```
     pub fn cancel_at(self, now: Instant) {
-        if !self.ok || self.tokens == 0 || self.limit.is_inf() || self.time_to_act < now {
+        if !self.ok || self.taken == 0 || self.time_to_act < now {
             return;
         }
         let mut b = self.limiter.bucket();
         if b.limit.is_inf() {
             return;
         }
-        let reserved_after = b.last_event.map_or(Duration::ZERO, |e| {
-            e.saturating_duration_since(self.time_to_act)
-        });
-        let restore = nanotokens(self.tokens) - self.limit.refill(reserved_after);
+        let reserved_after = b.reserved - self.mark;
+        let restore = self.taken - reserved_after;
         if restore <= 0 {
             return;
         }
         b.advance(now);
         b.tokens = (b.tokens + restore).min(nanotokens(b.burst));
-        if b.last_event == Some(self.time_to_act) {
-            // This was the latest reservation: the queue ends where it began again.
-            let own = self.limit.time_to_refill(nanotokens(self.tokens));
-            let previous = own.and_then(|d| self.time_to_act.checked_sub(d));
-            if let Some(previous) = previous.filter(|p| *p >= now) {
-                b.last_event = Some(previous);
-            }
+        if reserved_after == 0 {
+            // The latest reservation: the queue ends where it began.
+            b.reserved -= self.taken;
         }
     }
 }
@@ -891,6 +889,22 @@ mod tests {
         assert_eq!(l.tokens_at(c.at(0)), -1.0);
         // The queue ends at `first`'s 250 ms again: a new reservation is due 250 ms later.
         assert_eq!(l.reserve_n(c.at(0), 1).delay_from(c.at(0)), ms(500));
+    }
+
+    #[test]
+    fn a_queue_cancelled_from_its_end_comes_back_whole() {
+        // 3/s: a token every 333,333,333.3 ns, which no `Duration` holds exactly.
+        let c = Clock::new();
+        let l = Limiter::new(Limit::per_second(3.0), 1);
+        assert!(l.allow_n(c.at(0), 1));
+        let queue: Vec<_> = (1..=6).map(|t| l.reserve_n(c.at(t), 1)).collect();
+        // The sixth: 6 tokens owed at 6 ms, 0.018 refilled, 5.982 to come at 3/s.
+        assert_eq!(queue[5].delay_from(c.at(6)), ms(1994));
+        for r in queue.into_iter().rev() {
+            r.cancel_at(c.at(10));
+        }
+        let left = l.tokens_at(c.at(10)) - 0.03;
+        assert!(left.abs() < 1e-9, "{left}");
     }
 
     #[test]
