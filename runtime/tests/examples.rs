@@ -41,6 +41,8 @@ const EXAMPLES: &[&str] = &[
     "livelock",
     "starvation",
     "data_race",
+    "rate_limit",
+    "errgroup",
 ];
 
 /// How a run must end.
@@ -349,6 +351,33 @@ fn data_race() {
         Expect::Prints(&[
             "fixed by gort::sync::Mutex: 8000 of 8000",
             "fixed by channel ownership: 8000 of 8000",
+        ]),
+    );
+}
+
+#[test]
+fn rate_limit() {
+    check(
+        "rate_limit",
+        &[],
+        Expect::Prints(&[
+            "allow: 3 of 10 requests passed at once",
+            "wait: 20 requests from 10 goroutines",
+            "multi-limiter",
+            "rate: Wait(n=1) would exceed context deadline",
+        ]),
+    );
+}
+
+#[test]
+fn errgroup() {
+    check(
+        "errgroup",
+        &[],
+        Expect::Prints(&[
+            "wait returned the first error: fetch #3 failed: connection refused",
+            "the other 4 fetches saw the group's context cancelled",
+            "20 parts under set_limit(2)",
         ]),
     );
 }
