@@ -36,9 +36,9 @@
 //! # Invariants
 //!
 //! - `tokens` is the bucket as of `last`, in nanotokens (integers: taking tokens and giving
-//!   them back cancel exactly); it never exceeds `burst` as of then, and goes negative when
-//!   reservations run ahead of the refill (`-tokens` is the debt the next reservations queue
-//!   behind).
+//!   them back cancel exactly); a read adds the refill since `last` and caps the sum at
+//!   `burst`. It goes negative when reservations run ahead of the refill (`-tokens` is the
+//!   debt the next reservations queue behind).
 //! - `reserved` is the running total of the nanotokens reservations have taken, in the order
 //!   they were made, less those of each latest reservation cancelled; each reservation
 //!   remembers the total just after its own (`mark`), so `reserved - mark` is what later
@@ -518,8 +518,7 @@ impl Limiter {
         b.limit = limit;
     }
 
-    /// Sets the burst from now on (Go's `SetBurst`); tokens above a smaller burst are dropped
-    /// as the bucket refills next.
+    /// Sets the burst from now on (Go's `SetBurst`); tokens above a smaller burst are dropped.
     ///
     /// ```
     /// let l = gort::rate::Limiter::new(gort::rate::Limit::ZERO, 1);
