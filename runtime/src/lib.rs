@@ -46,7 +46,10 @@ pub mod fs;
 pub mod net;
 pub mod process;
 pub mod rate;
+mod scope;
 pub mod time;
+
+pub use scope::{scope, Scope, ScopedJoinHandle};
 
 /// Go's `sync` package: mutexes, wait groups, conditions, once, pools and semaphores, all
 /// parking the goroutine (not the thread) while they wait.
