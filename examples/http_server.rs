@@ -113,17 +113,18 @@ fn parse_flags(args: Vec<String>) -> Result<Vec<(String, String)>, String> {
         let Some(flag) = arg.strip_prefix("--") else {
             return Err(format!("unexpected argument {arg:?}"));
         };
-        let (name, value) = match flag.split_once('=') {
-            Some((name, value)) => (name.to_string(), value.to_string()),
-            None => {
-                let value = args.next().ok_or(format!("--{flag} needs a value"))?;
-                (flag.to_string(), value)
-            }
+        let (name, inline_value) = match flag.split_once('=') {
+            Some((name, value)) => (name, Some(value.to_string())),
+            None => (flag, None),
         };
-        if !FLAGS.contains(&name.as_str()) {
+        if !FLAGS.contains(&name) {
             return Err(format!("unknown flag --{name}"));
         }
-        pairs.push((name, value));
+        let value = match inline_value {
+            Some(value) => value,
+            None => args.next().ok_or(format!("--{name} needs a value"))?,
+        };
+        pairs.push((name.to_string(), value));
     }
     Ok(pairs)
 }

@@ -389,11 +389,12 @@ fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
     each_procs("idle_timeout", |procs| {
         let idle = Duration::from_millis(500);
         let server = Server::start(procs, &["--idle-timeout", "500ms"]);
-        // Requests closer together than the idle timeout keep the connection open...
+        // Requests closer together than the idle timeout keep the connection open (8 of them
+        // 100 ms apart: longer in all than the timeout)...
         let mut busy = server.connect();
-        for _ in 0..5 {
+        for _ in 0..8 {
             assert_eq!(busy.get("/").unwrap().status, 200);
-            std::thread::sleep(Duration::from_millis(200));
+            std::thread::sleep(Duration::from_millis(100));
         }
         // ...and a connection left idle is closed once the timeout has passed.
         let mut c = server.connect();
