@@ -26,7 +26,7 @@
 //! `Connection: close`), and after a grace period close whatever is left.
 //!
 //! Invariants: every live connection is in `conns`, marked `waiting` exactly while its
-//! goroutine waits for the first byte of a request (steps 1); `shutting_down` is set under
+//! goroutine waits for the first byte of a request (step 1); `shutting_down` is set under
 //! the `conns` lock, in the same critical section that closes the waiting connections, so a
 //! connection that marks itself busy under that lock either sees the flag or has not been
 //! closed.
@@ -168,15 +168,14 @@ impl Server {
         let mut reader = ConnReader::default();
         let mut first = true;
         loop {
-            let start = if first { accepted_at } else { Instant::now() };
             // Step 1: wait for a request's first byte.
             if !tracking.set_waiting(true) {
                 return;
             }
             let wait_limit = if first {
-                deadline(start, self.timeouts.read_header())
+                deadline(accepted_at, self.timeouts.read_header())
             } else {
-                deadline(start, self.timeouts.idle())
+                deadline(Instant::now(), self.timeouts.idle())
             };
             conn.set_read_deadline(wait_limit);
             if reader.wait_for_bytes(&conn).is_err() || !tracking.set_waiting(false) {
