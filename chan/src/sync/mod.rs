@@ -13,7 +13,7 @@
 //! | file            | job                                                                  |
 //! |-----------------|----------------------------------------------------------------------|
 //! | `shim.rs`       | the internal queue lock and park/unpark, switched to loom's under `--cfg loom` |
-//! | `waiter.rs`     | one blocked goroutine or thread: a list node on its stack (unparker, "woken" flag) and its drop guard |
+//! | `waiter.rs`     | one blocked goroutine or thread: a list node on its stack (unparker, "woken" flag), its drop guard, and when a wait gives up (`GiveUp`) |
 //! | `sema.rs`       | a per-object semaphore with a FIFO queue (Go's `sema.go`, per object) |
 //! | `mutex.rs`      | [`Mutex`]: Go's state word (locked, woken, starving, waiters) on a `Sema` |
 //! | `rwmutex.rs`    | [`RwMutex`]: Go's reader count / reader wait on two `Sema`s + a mutex |
@@ -33,9 +33,14 @@
 //!   stack frame, and any node leaves in O(1). A waker pops a node and wakes it under the queue
 //!   lock (`Waiter::wake_locked`), and unparks after releasing it.
 //! - Right after queueing, a waiter makes a drop guard (`waiter::Queued`) that takes it out of
-//!   the queue if it leaves unwoken. Only unwinding can do
-//!   that (a panic inside the scheduler's park), so no queue keeps a waiter that is gone; a
-//!   `Cond` signal or `Semaphore` permits handed to a waiter as it unwinds are passed on.
+//!   the queue if it leaves unwoken by unwinding (a panic inside the scheduler's park), so no
+//!   queue keeps a waiter that is gone; a `Cond` signal or `Semaphore` permits handed to a
+//!   waiter as it unwinds are passed on.
+//! - A wait that gives up (a deadline or a `stop` check: the `_timeout`, `_deadline` and
+//!   `_until` forms of [`Semaphore::acquire_many`] and [`Mutex::lock`]) leaves its queue
+//!   itself, under the queue lock, in O(1). If a waker popped it first, it passes on what it
+//!   was handed (permits; the mutex or the wake-up to compete for it), so giving up never
+//!   keeps or loses anything.
 //! - Internal locks (`shim::Lock`) guard only queue manipulation: no park, no unpark, no user
 //!   code while one is held. Wakers collect the waiters to wake, release the lock, then unpark.
 //! - Lock order: no two internal locks are ever held at once. (A user's [`Mutex`] may be held

@@ -39,6 +39,37 @@
 //! same window; loom finds it as soon as the hand-off check of the model
 //! `loom_starving_waiter_gets_it_next` drops its "queued" condition).
 //!
+//! # Giving up (`lock_timeout`, `lock_deadline`, `lock_until`)
+//!
+//! Go's mutex has no timed lock (only `TryLock`); Go code that needs one uses a channel as the
+//! lock, and a tokio user wraps `lock()` in a timeout. gort's goroutines are not futures, so
+//! the wait itself must be able to end: a contender that waits in `sema` does so with a
+//! deadline and a `stop` check (`Sema::acquire_until`) and, when either is due, leaves the
+//! queue in O(1). What it then owes the state word depends on what it finds:
+//!
+//! - Left unwoken (`Withdrew`): it is still counted as a waiter, and it takes itself out of
+//!   the count (`uncount`). Two states say a wake-up is already on its way with nobody else
+//!   to take it: no waiters left (an `unlock` counted one out and is about to release `sema`;
+//!   every count but this waiter's is paid for, so the wake-up is its), or a starvation
+//!   hand-off in transit (STARVING without LOCKED) with this waiter the only one counted. Then
+//!   it takes that wake-up from `sema` (it is released or stored at once) and passes it on
+//!   as below. The last waiter to leave a starving, held mutex also clears STARVING, since
+//!   `unlock` hands a starving mutex to a waiter and there is none.
+//! - Woken as it left (`HandedWhileLeaving`), or made to take the wake-up above: it passes
+//!   on what it was given (`pass_on`). A hand-off made it the owner: it takes the mutex and
+//!   unlocks it, which hands it to the next waiter. A normal wake-up made it the awake waiter
+//!   (WOKEN, already counted out): it clears WOKEN, and if the mutex is free takes and
+//!   unlocks it, so that `unlock` wakes the next waiter as it would have.
+//!
+//! Since the count can now fall while a hand-off is under way, the waiter taking a hand-off
+//! decides whether it is the last one (and so leaves starvation mode) on the word its CAS
+//! replaces, not on a word it read before.
+//!
+//! So FIFO order, starvation mode and "no waiter stranded" hold as without timeouts: a waiter
+//! that gives up is, to the others, one that took the mutex and released it at once, or one
+//! that never came. A waiter woken before it looked at its deadline takes the wake-up and goes
+//! on as usual (it may still lose the race for the mutex, queue again and give up then).
+//!
 //! Memory ordering: taking the lock is an acquire (the CAS, or the handoff through `sema`,
 //! whose queue lock and woken flag carry the releaser's writes); `unlock` is a release RMW.
 //!
@@ -56,9 +87,11 @@ use crate::loom::Ordering;
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::sema::Sema;
+use super::waiter::{GiveUp, Outcome};
+use crate::waiter::deadline_after;
 
 const LOCKED: u32 = 1;
 const WOKEN: u32 = 2;
@@ -72,6 +105,16 @@ const STARVATION_THRESHOLD: Duration = Duration::from_millis(1);
 /// `active_spin_cnt` = 30).
 const SPIN_ROUNDS: u32 = 4;
 const SPINS_PER_ROUND: u32 = 30;
+
+/// How a contender's wait in `sema` ended (`RawMutex::park_waiter`).
+enum Parked {
+    /// The mutex was handed to it (starvation mode) and is its own.
+    Owner,
+    /// It was woken to compete for the mutex.
+    Compete,
+    /// Its wait gave up; it has left and owes the mutex nothing.
+    GaveUp,
+}
 
 /// The lock without data: the state word and the waiter queue. Also the writer lock of
 /// `RwMutex` and the lock of `Once`.
@@ -111,7 +154,22 @@ impl RawMutex {
             },
             _ => old,
         };
-        self.lock_slow(old);
+        self.lock_slow(old, &GiveUp::NEVER);
+    }
+
+    /// Locks as [`lock`](RawMutex::lock) does, giving up when `give_up` is due (module docs,
+    /// "Giving up"); true if locked.
+    pub(crate) fn lock_until(&self, give_up: &GiveUp<'_>) -> bool {
+        let Err(old) = self
+            .state
+            .compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+        else {
+            return true;
+        };
+        if self.try_lock() {
+            return true;
+        }
+        !give_up.is_due() && self.lock_slow(old, give_up)
     }
 
     /// Takes the lock if it is free and not being handed to a starving waiter.
@@ -146,8 +204,10 @@ impl RawMutex {
         }
     }
 
+    /// Spins, then counts itself a waiter and waits in `sema`, until it takes the lock (true)
+    /// or gives up (false).
     #[cold]
-    fn lock_slow(&self, mut old: u32) {
+    fn lock_slow(&self, mut old: u32, give_up: &GiveUp<'_>) -> bool {
         let mut may_spin = None;
         let mut waiting_since: Option<env::Stamp> = None;
         let mut starving = false;
@@ -175,10 +235,12 @@ impl RawMutex {
                 continue;
             }
             if old & (LOCKED | STARVING) == 0 {
-                return; // Our CAS took the lock.
+                return true; // Our CAS took the lock.
             }
-            if self.park_waiter(&mut waiting_since, &mut starving) {
-                return;
+            match self.park_waiter(&mut waiting_since, &mut starving, give_up) {
+                Parked::Owner => return true,
+                Parked::GaveUp => return false,
+                Parked::Compete => {}
             }
             awoke = true;
             spins = 0;
@@ -187,20 +249,94 @@ impl RawMutex {
     }
 
     /// We are counted as a waiter: park until `unlock` wakes us (at the head of the queue if
-    /// we waited before: Go's `queueLifo`). Notes whether we have now waited long enough to
-    /// starve. True if the mutex was handed to us (starvation mode) and is now ours; false if
-    /// we were woken to compete for it.
-    fn park_waiter(&self, waiting_since: &mut Option<env::Stamp>, starving: &mut bool) -> bool {
+    /// we waited before: Go's `queueLifo`) or `give_up` is due. Notes whether we have now
+    /// waited long enough to starve. `Owner` if the mutex was handed to us (starvation mode)
+    /// and is now ours; `Compete` if we were woken to compete for it; `GaveUp` if we gave up
+    /// and settled what we owed (module docs, "Giving up").
+    fn park_waiter(
+        &self,
+        waiting_since: &mut Option<env::Stamp>,
+        starving: &mut bool,
+        give_up: &GiveUp<'_>,
+    ) -> Parked {
         let requeue = waiting_since.is_some();
         let since = *waiting_since.get_or_insert_with(env::now);
-        self.sema.acquire(requeue);
+        let outcome = self.sema.acquire_until(requeue, give_up);
         *starving = *starving || env::waited(since) > STARVATION_THRESHOLD;
+        match outcome {
+            Outcome::Woken => {}
+            Outcome::Withdrew => {
+                self.uncount(*starving);
+                return Parked::GaveUp;
+            }
+            Outcome::HandedWhileLeaving => {
+                self.pass_on(*starving);
+                return Parked::GaveUp;
+            }
+        }
         let old = self.state.load(Ordering::Relaxed);
         if old & STARVING == 0 {
-            return false;
+            return Parked::Compete;
         }
         self.take_handoff(old, *starving);
-        true
+        Parked::Owner
+    }
+
+    /// A counted waiter that gave up and left `sema`'s queue unwoken takes itself out of the
+    /// waiter count, or, if a wake-up is on its way with nobody else to take it, takes that
+    /// and passes it on (module docs, "Giving up").
+    fn uncount(&self, starving: bool) {
+        let mut old = self.state.load(Ordering::Relaxed);
+        loop {
+            let waiters = old >> WAITER_SHIFT;
+            let handoff_in_transit = old & (LOCKED | STARVING) == STARVING;
+            if waiters == 0 || (handoff_in_transit && waiters == 1) {
+                self.sema.acquire(true);
+                self.pass_on(starving);
+                return;
+            }
+            let mut new = old - ONE_WAITER;
+            if waiters == 1 {
+                // The last waiter leaves a held mutex: `unlock` must not hand it to nobody.
+                new &= !STARVING;
+            }
+            match self
+                .state
+                .compare_exchange_weak(old, new, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(actual) => old = actual,
+            }
+        }
+    }
+
+    /// A waiter that gave up after `sema` woke it passes on what the wake-up gave it: in
+    /// starvation mode the mutex itself (take it, then unlock: the next waiter gets it); in
+    /// normal mode the awake waiter's WOKEN (clear it; if the mutex is free, take and unlock
+    /// it, so that `unlock` wakes the next waiter).
+    fn pass_on(&self, starving: bool) {
+        let mut old = self.state.load(Ordering::Relaxed);
+        if old & STARVING != 0 {
+            self.take_handoff(old, starving);
+            self.unlock();
+            return;
+        }
+        loop {
+            debug_assert!(old & WOKEN != 0, "sync: inconsistent mutex state");
+            let free = old & (LOCKED | STARVING) == 0;
+            let new = match free {
+                true => (old | LOCKED) & !WOKEN,
+                false => old & !WOKEN,
+            };
+            match self
+                .state
+                .compare_exchange_weak(old, new, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) if free => return self.unlock(),
+                Ok(_) => return,
+                Err(actual) => old = actual,
+            }
+        }
     }
 
     /// While spinning: sets WOKEN so that `unlock` does not wake a waiter we are about to
@@ -216,17 +352,26 @@ impl RawMutex {
 
     /// In starvation mode `unlock` handed the mutex to us (LOCKED is clear, we are still
     /// counted as a waiter): take it, and leave starvation mode if we are the last waiter or
-    /// did not wait long.
-    fn take_handoff(&self, old: u32, starving: bool) {
-        debug_assert!(
-            old & (LOCKED | WOKEN) == 0 && old >> WAITER_SHIFT != 0,
-            "sync: inconsistent mutex state"
-        );
-        let mut delta = LOCKED.wrapping_sub(ONE_WAITER);
-        if !starving || old >> WAITER_SHIFT == 1 {
-            delta = delta.wrapping_sub(STARVING);
+    /// did not wait long. "Last" is decided on the word the CAS replaces: a waiter that gives
+    /// up may lower the count at any moment, and a starving mutex must keep a waiter.
+    fn take_handoff(&self, mut old: u32, starving: bool) {
+        loop {
+            debug_assert!(
+                old & (LOCKED | WOKEN) == 0 && old >> WAITER_SHIFT != 0,
+                "sync: inconsistent mutex state"
+            );
+            let mut new = old + LOCKED - ONE_WAITER;
+            if !starving || old >> WAITER_SHIFT == 1 {
+                new &= !STARVING;
+            }
+            match self
+                .state
+                .compare_exchange_weak(old, new, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(actual) => old = actual,
+            }
         }
-        self.state.fetch_add(delta, Ordering::Acquire);
     }
 
     #[cold]
@@ -457,6 +602,86 @@ impl<T: ?Sized> Mutex<T> {
         MutexGuard::new(self)
     }
 
+    /// Locks the mutex, waiting at most `timeout`; `None` if it did not come free in time. A
+    /// timeout too long to be an `Instant` (`Duration::MAX`) waits without one. Go has no
+    /// timed lock; the module source says why gort has one and how a waiter that gives up
+    /// leaves without disturbing the others.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let m = chan::sync::Mutex::new(0);
+    /// let held = m.lock();
+    /// assert!(m.lock_timeout(Duration::from_millis(1)).is_none());
+    /// drop(held);
+    /// *m.lock_timeout(Duration::from_millis(1)).unwrap() += 1;
+    /// ```
+    pub fn lock_timeout(&self, timeout: Duration) -> Option<MutexGuard<'_, T>> {
+        self.lock_until(deadline_after(timeout), &|| false)
+    }
+
+    /// Locks the mutex, waiting until `deadline` at the latest; `None` if it did not come
+    /// free in time. A waiter that gives up leaves the queue at once; if the mutex was handed
+    /// to it as it gave up, it passes the mutex on to the next waiter. FIFO hand-off in
+    /// starvation mode is kept. A deadline already past only tries.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::{Duration, Instant};
+    /// let m = Arc::new(chan::sync::Mutex::new(()));
+    /// let held = m.lock();
+    /// let m2 = m.clone();
+    /// let late = sched::spawn(move || {
+    ///     m2.lock_deadline(Instant::now() + Duration::from_millis(5)).is_some()
+    /// });
+    /// assert!(!late.join().unwrap());
+    /// drop(held);
+    /// assert_eq!(m.queue_len(), 0);
+    /// ```
+    pub fn lock_deadline(&self, deadline: Instant) -> Option<MutexGuard<'_, T>> {
+        self.lock_until(Some(deadline), &|| false)
+    }
+
+    /// Locks the mutex, waiting until `deadline` (if any) and for as long as `stop()` returns
+    /// false; `None` if it gave up. The hook for a cancellable wait (`gort`'s
+    /// `context::lock`): `stop` is called by the waiter only, before it parks and each time
+    /// it is unparked, so whoever makes `stop` true must then unpark the waiter (its
+    /// `sched::unparker()`, taken before the call) for it to notice before the deadline. An
+    /// unpark that lands after the wait is a stray token: the waiter's next park returns at
+    /// once, which every park loop tolerates. Giving up is as in
+    /// [`lock_deadline`](Mutex::lock_deadline).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// let m = Arc::new(chan::sync::Mutex::new(()));
+    /// let stop = Arc::new(AtomicBool::new(false));
+    /// let held = m.lock();
+    /// let (waiter_tx, waiter_rx) = std::sync::mpsc::channel();
+    /// let h = {
+    ///     let (m, stop) = (m.clone(), stop.clone());
+    ///     sched::spawn(move || {
+    ///         waiter_tx.send(sched::unparker()).unwrap();
+    ///         m.lock_until(None, &|| stop.load(Ordering::Acquire)).is_some()
+    ///     })
+    /// };
+    /// let waiter = waiter_rx.recv().unwrap();
+    /// stop.store(true, Ordering::Release);
+    /// waiter.unpark();
+    /// assert!(!h.join().unwrap());
+    /// drop(held);
+    /// ```
+    pub fn lock_until(
+        &self,
+        deadline: Option<Instant>,
+        stop: &dyn Fn() -> bool,
+    ) -> Option<MutexGuard<'_, T>> {
+        let give_up = GiveUp {
+            deadline,
+            stop: Some(stop),
+        };
+        self.raw.lock_until(&give_up).then(|| MutexGuard::new(self))
+    }
+
     /// Locks the mutex if that needs no waiting (Go's `TryLock`: also fails while the mutex is
     /// being handed to a starving waiter).
     ///
@@ -597,6 +822,89 @@ mod tests {
         while let Some(left) = end.checked_duration_since(Instant::now()) {
             sched::park_timeout(left);
         }
+    }
+
+    /// Waits that give up: a timeout on a held mutex, a past deadline, a stop check.
+    #[test]
+    fn a_lock_that_gives_up_leaves_nothing_behind() {
+        crate::test_harness::each_procs("a_lock_that_gives_up_leaves_nothing_behind", |_| {
+            let m = Arc::new(Mutex::new(0u32));
+            let held = m.lock();
+            let start = Instant::now();
+            assert!(m.lock_timeout(Duration::from_millis(5)).is_none());
+            assert!(start.elapsed() >= Duration::from_millis(5));
+            assert!(m.lock_deadline(Instant::now()).is_none());
+            let stop = Arc::new(AtomicBool::new(false));
+            let (tx, rx) = std::sync::mpsc::channel();
+            let h = {
+                let (m, stop) = (m.clone(), stop.clone());
+                sched::spawn(move || {
+                    tx.send(sched::unparker()).unwrap();
+                    m.lock_until(None, &|| stop.load(Ordering::Acquire))
+                        .is_some()
+                })
+            };
+            let waiter = rx.recv().unwrap();
+            crate::test_harness::wait_until("the waiter to queue", || m.queue_len() == 1);
+            stop.store(true, Ordering::Release);
+            waiter.unpark();
+            assert!(!h.join().unwrap());
+            assert_eq!(m.raw().state(), LOCKED, "only the holder's bit is left");
+            drop(held);
+            assert_eq!((m.raw().state(), m.queue_len()), (0, 0));
+            *m.lock_timeout(Duration::from_millis(5)).unwrap() += 1;
+            assert_eq!(*m.lock(), 1);
+        });
+    }
+
+    /// Holders that keep the mutex over 1 ms (so it turns starving) against contenders with
+    /// random timeouts from 0 to 3 ms: mutual exclusion holds, every contender returns, and
+    /// the mutex ends free, in normal mode, with nobody counted or queued.
+    #[test]
+    fn random_timeouts_keep_the_state_word_consistent() {
+        crate::test_harness::each_procs("random_timeouts_keep_the_state_word_consistent", |_| {
+            let m = Arc::new(Mutex::new(0u64));
+            let inside = Arc::new(AtomicBool::new(false));
+            let saw_starving = Arc::new(AtomicBool::new(false));
+            let hs: Vec<_> = (0..40u64)
+                .map(|i| {
+                    let (m, inside, saw) = (m.clone(), inside.clone(), saw_starving.clone());
+                    sched::spawn(move || {
+                        let mut seed = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                        let mut got = 0u64;
+                        for _ in 0..15 {
+                            seed ^= seed << 13;
+                            seed ^= seed >> 7;
+                            seed ^= seed << 17;
+                            let t = Duration::from_micros((seed >> 8) % 3000);
+                            let Some(mut g) = m.lock_timeout(t) else {
+                                continue;
+                            };
+                            assert!(!inside.swap(true, Ordering::SeqCst), "two inside");
+                            if m.raw().state() & STARVING != 0 {
+                                saw.store(true, Ordering::Relaxed);
+                            }
+                            if i % 4 == 0 {
+                                sleep(Duration::from_micros(1200));
+                            } else {
+                                sched::yield_now();
+                            }
+                            *g += 1;
+                            got += 1;
+                            inside.store(false, Ordering::SeqCst);
+                        }
+                        got
+                    })
+                })
+                .collect();
+            let got: u64 = hs.into_iter().map(|h| h.join().unwrap()).sum();
+            assert_eq!(*m.lock(), got);
+            assert_eq!((m.raw().state(), m.queue_len()), (0, 0));
+            println!(
+                "starvation mode seen: {}",
+                saw_starving.load(Ordering::Relaxed)
+            );
+        });
     }
 
     #[test]
@@ -817,6 +1125,144 @@ mod loom_models {
             assert_eq!(m.queue_len(), 0, "a waiter stranded in the queue");
         });
         assert!(ENGAGED.get().is_some(), "starvation mode never engaged");
+    }
+
+    /// A waiter that gives up when `stop` is set: W publishes its unparker, then locks with a
+    /// stop check; `cancel` sets the flag, then unparks W if it has published (if not, W
+    /// sees the flag before it parks). The shape of a context's cancellation.
+    struct Cancel {
+        stop: AtomicBool,
+        waiter: loom::sync::Mutex<Option<crate::shim::Unparker>>,
+    }
+
+    impl Cancel {
+        fn new() -> Arc<Cancel> {
+            Arc::new(Cancel {
+                stop: AtomicBool::new(false),
+                waiter: loom::sync::Mutex::new(None),
+            })
+        }
+
+        /// Locks `m` as W unless cancelled first; logs `who` if it got it.
+        fn lock(&self, m: &Log, who: char) {
+            *self.waiter.lock().unwrap() = Some(crate::shim::unparker());
+            if let Some(mut g) = m.lock_until(None, &|| self.stop.load(Ordering::SeqCst)) {
+                took(m, &mut g, who);
+            }
+        }
+
+        fn cancel(&self) {
+            self.stop.store(true, Ordering::SeqCst);
+            if let Some(u) = self.waiter.lock().unwrap().take() {
+                u.unpark();
+            }
+        }
+    }
+
+    /// Checks a model's end: the mutex free and normal, nobody counted or queued, and no
+    /// wake-up left stored in `sema` for a later waiter to take by mistake.
+    fn assert_clean(m: &Log) {
+        assert_eq!(
+            m.raw.state.load(Ordering::Relaxed),
+            0,
+            "left held, starving or counted"
+        );
+        assert_eq!(m.queue_len(), 0, "a waiter stranded in the queue");
+        assert_eq!(m.raw.sema.stored(), 0, "a wake-up left stored");
+    }
+
+    /// W gives up while H unlocks, which may wake W or leave a wake-up on its way to it.
+    /// Whichever wins, nobody parks for good and the mutex ends clean.
+    #[test]
+    fn loom_give_up_vs_unlock() {
+        model(3, || {
+            let m = Arc::new(Mutex::new(Vec::new()));
+            let cancel = Cancel::new();
+            let mut g = m.lock();
+            took(&m, &mut g, 'H');
+            let w = {
+                let (m, cancel) = (m.clone(), cancel.clone());
+                thread::spawn(move || cancel.lock(&m, 'W'))
+            };
+            let c = {
+                let cancel = cancel.clone();
+                thread::spawn(move || cancel.cancel())
+            };
+            drop(g);
+            w.join().unwrap();
+            c.join().unwrap();
+            assert_clean(&m);
+        });
+    }
+
+    /// W waits long, is woken, loses to H barging in and turns the mutex starving; then it is
+    /// cancelled while H holds the mutex, and H's unlock hands the mutex to W, the only
+    /// waiter, as W gives up. W must take that hand-off and pass it on (module docs, "Giving
+    /// up"), or the mutex is left starving with a hand-off stored for nobody.
+    #[test]
+    fn loom_give_up_as_the_mutex_is_handed_over() {
+        static ENGAGED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+        model(3, || {
+            let m = Arc::new(Mutex::new(Vec::new()));
+            let cancel = Cancel::new();
+            let mut g = m.lock();
+            took(&m, &mut g, 'H');
+            let w = {
+                let (m, cancel) = (m.clone(), cancel.clone());
+                thread::spawn(move || cancel.lock(&m, 'W'))
+            };
+            env::advance(2 * STARVATION_THRESHOLD);
+            drop(g);
+            let mut g = m.lock();
+            took(&m, &mut g, 'H');
+            let c = {
+                let (m, cancel) = (m.clone(), cancel.clone());
+                thread::spawn(move || {
+                    if starving(&m) {
+                        let _ = ENGAGED.set(());
+                    }
+                    cancel.cancel()
+                })
+            };
+            drop(g);
+            w.join().unwrap();
+            c.join().unwrap();
+            assert_clean(&m);
+        });
+        assert!(ENGAGED.get().is_some(), "starvation mode never engaged");
+    }
+
+    /// As `loom_give_up_vs_unlock`, with a second waiter W2 and H keeping the mutex past the
+    /// starvation threshold, then barging in once more before it cancels W: W may give up as
+    /// a normal wake-up or a starvation hand-off comes its way, or after W2 has turned the
+    /// mutex starving. W2 always gets the mutex (else it parks for good: a loom deadlock), and
+    /// the mutex ends clean.
+    #[test]
+    fn loom_give_up_beside_a_waiter() {
+        model(2, || {
+            let m = Arc::new(Mutex::new(Vec::new()));
+            let cancel = Cancel::new();
+            let mut g = m.lock();
+            took(&m, &mut g, 'H');
+            let spawn = |f: fn(&Log, &Cancel)| {
+                let (m, cancel) = (m.clone(), cancel.clone());
+                thread::spawn(move || f(&m, &cancel))
+            };
+            let w = spawn(|m, cancel| cancel.lock(m, 'W'));
+            let w2 = spawn(|m, _| {
+                let mut g = m.lock();
+                took(m, &mut g, '2');
+            });
+            env::advance(2 * STARVATION_THRESHOLD);
+            drop(g);
+            let mut g = m.lock();
+            took(&m, &mut g, 'H');
+            drop(g);
+            cancel.cancel();
+            w.join().unwrap();
+            w2.join().unwrap();
+            assert_clean(&m);
+        });
     }
 
     #[test]

@@ -10,11 +10,14 @@
 //! - `permits > 0` implies `waiters` is empty: a release hands its permit to the head waiter
 //!   if there is one (the handoff is the `Waiter`'s woken flag) and stores it otherwise.
 //! - A waiter popped from `waiters` has been handed exactly one permit.
-//! - A waiter that leaves unwoken (only by unwinding: a panic inside park) is unlinked by its
-//!   guard; the owner's own count still counts it then (see `sync/mod.rs`, Poisoning).
+//! - A waiter that leaves unwoken is unlinked: by `acquire_until` when it gives up (the owner
+//!   then un-counts it in its own word: `mutex.rs`), or by its guard when it unwinds (a panic
+//!   inside park; the owner's own count still counts it then: see `sync/mod.rs`, Poisoning).
+//!   A waiter that gives up after it was handed a permit holds that permit, and its owner
+//!   passes it on (`Outcome::HandedWhileLeaving`).
 
 use super::shim::Lock;
-use super::waiter::{unpark_all, wake_front, Queued, WaitList, Waiter};
+use super::waiter::{unpark_all, wake_front, GiveUp, Outcome, Queued, WaitList, Waiter};
 
 pub(crate) struct Sema {
     state: Lock<SemaState>,
@@ -44,17 +47,26 @@ impl Sema {
     /// for a waiter that was woken, lost the race for its object and waits again (Go's
     /// `queueLifo`), so it keeps its place ahead of later arrivals.
     pub(crate) fn acquire(&self, lifo: bool) {
+        let outcome = self.acquire_until(lifo, &GiveUp::NEVER);
+        debug_assert_eq!(outcome, Outcome::Woken);
+    }
+
+    /// As [`acquire`](Sema::acquire), giving up when `give_up` is due: then the waiter leaves
+    /// the queue in O(1) (`Withdrew`), unless a permit was handed to it first
+    /// (`HandedWhileLeaving`: it holds that permit).
+    pub(crate) fn acquire_until(&self, lifo: bool, give_up: &GiveUp<'_>) -> Outcome {
         let me = Waiter::new(0);
         let mut s = self.state.lock();
         if s.permits > 0 {
             s.permits -= 1;
-            return;
+            return Outcome::Woken;
         }
         // SAFETY: `s` is `state` locked; the guard is dropped after `s`, before `me`.
         let queued = unsafe { Queued::push(&self.state, &mut s, waiters, &me, lifo) };
         drop(s);
-        me.value().wait();
+        let outcome = queued.wait_until(give_up);
         drop(queued);
+        outcome
     }
 
     /// Releases one permit: to the head waiter (woken), or stored if nobody waits.
@@ -75,6 +87,12 @@ impl Sema {
     /// Waiters queued (for tests).
     pub(crate) fn queue_len(&self) -> usize {
         self.state.lock().waiters.len()
+    }
+
+    /// Permits stored for waiters yet to come (for the loom models).
+    #[cfg(all(test, loom))]
+    pub(crate) fn stored(&self) -> usize {
+        self.state.lock().permits
     }
 
     /// Releases `n` permits: one to each of the first `n` waiters, the rest stored.

@@ -10,6 +10,12 @@
 //! the waiter loops on `woken`, an unpark that comes early leaves a token and is not lost, and
 //! an old token only costs one more turn of the loop.
 //!
+//! A timed or interruptible wait ([`Waiter::wait_until`], with a [`GiveUp`]) parks the same
+//! way, also returning when its deadline passes or its `stop` check says so; the waiter then
+//! leaves the queue under the queue's lock (`Queued::withdraw`), in O(1). If the waker popped
+//! it first, it was handed something (a permit, a lock) meanwhile, and the caller passes that
+//! on: a waiter that gives up never keeps, and never loses, what it was handed.
+//!
 //! Invariants:
 //! - each node is woken at most once: it is in at most one queue, and whoever pops it owns the
 //!   wake-up;
@@ -20,10 +26,12 @@
 
 use std::cell::UnsafeCell;
 use std::mem::ManuallyDrop;
+use std::time::{Duration, Instant};
 
 use super::shim::{park, unparker, Lock, Unparker};
 use crate::list::{List, Node};
 use crate::loom::{AtomicBool, Ordering};
+use crate::shim::park_timeout;
 
 /// A queued waiter: the node the lists link.
 pub(crate) type WaitNode = Node<Waiter>;
@@ -75,6 +83,27 @@ impl Waiter {
         }
     }
 
+    /// Parks until a waker has woken this waiter (true) or `give_up` is due (false: the
+    /// caller must then withdraw, and may find it was woken in between). Woken wins: a waiter
+    /// woken before it looked at `give_up` reports true. Only the waiter itself calls this.
+    pub(crate) fn wait_until(&self, give_up: &GiveUp<'_>) -> bool {
+        loop {
+            if self.is_woken() {
+                return true;
+            }
+            if give_up.is_due() {
+                return false;
+            }
+            match give_up.deadline {
+                None => park(),
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    park_timeout(left.min(MAX_PARK));
+                }
+            }
+        }
+    }
+
     /// True once a waker has popped this waiter and woken it.
     pub(crate) fn is_woken(&self) -> bool {
         self.woken.load(Ordering::Acquire)
@@ -93,6 +122,44 @@ impl Waiter {
         self.woken.store(true, Ordering::Release);
         unparker
     }
+}
+
+/// The longest single park of a timed wait: a far deadline is waited for in steps of this.
+const MAX_PARK: Duration = Duration::from_secs(3600);
+
+/// When a timed or interruptible wait gives up: once `deadline` has passed, or once `stop`
+/// returns true. `stop` is called only by the waiter (before it parks and each time it is
+/// unparked), so whoever makes it true must unpark the waiter afterwards for it to notice
+/// before the deadline; an unpark that comes before the park is kept as a token, not lost.
+#[derive(Clone, Copy)]
+pub(crate) struct GiveUp<'a> {
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) stop: Option<&'a dyn Fn() -> bool>,
+}
+
+impl GiveUp<'_> {
+    /// A wait that never gives up.
+    pub(crate) const NEVER: GiveUp<'static> = GiveUp {
+        deadline: None,
+        stop: None,
+    };
+
+    /// True once the wait should give up.
+    pub(crate) fn is_due(&self) -> bool {
+        self.stop.is_some_and(|stop| stop()) || self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+}
+
+/// How a wait that could give up ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Woken: handed what it waited for before it gave up.
+    Woken,
+    /// Gave up and left the queue unwoken: it holds nothing.
+    Withdrew,
+    /// Gave up, but a waker had popped it meanwhile: it holds what it was handed, and must
+    /// pass it on.
+    HandedWhileLeaving,
 }
 
 /// Pops the head waiter of `list` and wakes it (under the lock the caller holds through
@@ -156,6 +223,20 @@ impl<Q: Default> Queued<'_, Q> {
         let mut q = self.lock.lock();
         // SAFETY: we hold the lock; the node is alive (borrowed) and was pushed onto this list.
         unsafe { (self.list)(&mut q).remove(self.node) }
+    }
+}
+
+impl<Q: Default> Queued<'_, Q> {
+    /// Waits as [`Waiter::wait_until`]; on giving up, leaves the queue. Says which way the
+    /// wait ended.
+    pub(crate) fn wait_until(&self, give_up: &GiveUp<'_>) -> Outcome {
+        if self.node.value().wait_until(give_up) {
+            Outcome::Woken
+        } else if self.withdraw() {
+            Outcome::Withdrew
+        } else {
+            Outcome::HandedWhileLeaving
+        }
     }
 }
 
