@@ -1,5 +1,8 @@
 //! `gort::context` (issue 13): cancellation through a tree, deadlines, values, `select!` on
-//! `done()`, and no leak from a million cancelled children of one long-lived parent. Every
+//! `done()`, and no leak from a million cancelled children of one long-lived parent; Go 1.21's
+//! `after_func` (runs once, in its own goroutine; `stop` races the cancel exactly once;
+//! 100,000 stopped ones leave no registration), `without_cancel` and the deadline causes.
+//! The blocking calls that take a context are in `context_blocking.rs`. Every
 //! scenario runs at GORT_MAXPROCS 1, 2 and 4, bounded in time by the harness; the only timing
 //! assertions are "not before the deadline". The tests of this binary take turns, so the timer
 //! heap holds only the current scenario's timers.
@@ -470,5 +473,224 @@ fn a_long_chain_is_dropped_without_recursion() {
         drop(ctx);
         drop(fns);
         assert_eq!(root.err(), Some(ContextError::Canceled));
+    });
+}
+
+/// `after_func`s registered and stopped under one long-lived parent in
+/// `stopped_after_funcs_leave_no_registration`, from each of `WORKERS` goroutines.
+const AFTER_FUNCS: usize = 100_000;
+
+/// A function for `after_func` that reports the goroutine it ran on, and where it reports.
+fn reporter() -> (impl FnOnce() + Send + 'static, gort::Receiver<Option<u64>>) {
+    let (tx, rx) = gort::chan(1);
+    (move || tx.send(gort::current_id()).unwrap(), rx)
+}
+
+#[test]
+fn after_func_runs_once_when_done_in_its_own_goroutine() {
+    common::each_procs(
+        "after_func_runs_once_when_done_in_its_own_goroutine",
+        |procs| {
+            // On its context's cancel, on a deadline, through an ancestor, and at once when
+            // already done: each runs once, in a goroutine of its own (not the canceller's).
+            let (root, cancel_root) = context::with_cancel(&context::background());
+            let (own, cancel_own) = context::with_cancel(&root);
+            let (f, own_rx) = reporter();
+            let own_stop = context::after_func(&own, f);
+            assert_eq!(own.child_count(), 1, "the after_func is registered");
+            cancel_own.cancel();
+            assert!(own_rx.recv().unwrap().is_some(), "ran in a goroutine");
+            assert!(!own_stop.stop(), "already started");
+            assert_eq!(own.child_count(), 0);
+
+            let (timed, _tc) = context::with_timeout(&root, Duration::from_millis(2));
+            let (f, timed_rx) = reporter();
+            let timed_stop = context::after_func(&timed, f);
+            assert!(timed_rx.recv().unwrap().is_some());
+            assert!(Instant::now() >= timed.deadline().unwrap());
+            assert!(!timed_stop.stop());
+
+            let (below, _bc) = context::with_cancel(&context::with_value(&root, Name, "v"));
+            let (f, below_rx) = reporter();
+            let below_stop = context::after_func(&below, f);
+            let canceller = gort::spawn(move || {
+                cancel_root.cancel();
+                gort::current_id()
+            });
+            let canceller = canceller.join().unwrap();
+            let ran_on = below_rx.recv().unwrap();
+            assert!(
+                ran_on.is_some() && ran_on != canceller,
+                "at maxprocs {procs}: not in a goroutine of its own"
+            );
+            assert!(!below_stop.stop());
+
+            // Already done: starts at once; stop is then too late.
+            let (f, late_rx) = reporter();
+            let late_stop = context::after_func(&root, f);
+            assert!(late_rx.recv().unwrap().is_some());
+            assert!(!late_stop.stop());
+
+            // A context that can never be done: never runs; stop succeeds once.
+            let (f, never_rx) = reporter();
+            let s1 = context::after_func(&context::background(), f);
+            let (f, never_rx2) = reporter();
+            let s2 = context::after_func(&context::without_cancel(&root), f);
+            assert!(s1.stop() && s2.stop());
+            assert!(!s1.stop());
+            assert!(
+                never_rx.recv().is_err() && never_rx2.recv().is_err(),
+                "stopped: dropped"
+            );
+        },
+    );
+}
+
+#[test]
+fn stopped_after_funcs_leave_no_registration() {
+    // A server's shape again: per request, an `after_func` on a long-lived context, stopped
+    // when the request ends. Afterwards the parent's child set is empty and no function ran.
+    common::each_procs("stopped_after_funcs_leave_no_registration", |procs| {
+        let (parent, cancel) = context::with_cancel(&context::background());
+        let ran = Arc::new(AtomicUsize::new(0));
+        let workers: Vec<_> = (0..WORKERS)
+            .map(|_| {
+                let (parent, ran) = (parent.clone(), ran.clone());
+                gort::go!(move || {
+                    let mut live = Vec::with_capacity(BATCH);
+                    for i in 0..AFTER_FUNCS / WORKERS {
+                        let ran = ran.clone();
+                        live.push(context::after_func(&parent, move || {
+                            ran.fetch_add(1, Ordering::Relaxed);
+                        }));
+                        if live.len() == BATCH {
+                            assert!(live.drain(..).all(|s| s.stop()));
+                        }
+                        if i % 64 == 0 {
+                            gort::yield_now();
+                        }
+                    }
+                    assert!(live.drain(..).all(|s| s.stop()));
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+        let children = parent.child_count();
+        println!(
+            "maxprocs {procs}: {AFTER_FUNCS} after_funcs stopped: parent's child set {children}"
+        );
+        assert_eq!(children, 0);
+        drop(cancel); // nothing left to run
+        gort::time::sleep(Duration::from_millis(5));
+        assert_eq!(ran.load(Ordering::Relaxed), 0, "a stopped function ran");
+    });
+}
+
+#[test]
+fn after_func_stop_races_cancel_exactly_once() {
+    // 1,000 after_funcs on one context; half of them stopped by goroutines racing the cancel.
+    // Each function either ran (and its stop returned false) or was stopped (true), never
+    // both, never neither.
+    common::each_procs("after_func_stop_races_cancel_exactly_once", |procs| {
+        const N: usize = 1000;
+        let (ctx, cancel) = context::with_cancel(&context::background());
+        let (ran_tx, ran_rx) = gort::chan::<usize>(N);
+        let stops: Vec<_> = (0..N)
+            .map(|i| {
+                let tx = ran_tx.clone();
+                context::after_func(&ctx, move || tx.send(i).unwrap())
+            })
+            .collect();
+        drop(ran_tx);
+        let stops = Arc::new(stops);
+        let stoppers: Vec<_> = (0..4)
+            .map(|k| {
+                let stops = stops.clone();
+                gort::go!(move || {
+                    (k..N)
+                        .step_by(4)
+                        .filter(|i| i % 2 == 0 && stops[*i].stop())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        cancel.cancel();
+        let mut stopped: Vec<usize> = stoppers
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        for (i, s) in stops.iter().enumerate() {
+            if i % 2 == 1 && s.stop() {
+                stopped.push(i); // none: the cancel came first
+            }
+        }
+        drop(stops); // the functions not yet run hold the last senders
+        let mut ran: Vec<usize> = ran_rx.iter().collect();
+        ran.extend(stopped.iter().copied());
+        ran.sort_unstable();
+        assert_eq!(ran, (0..N).collect::<Vec<_>>(), "at maxprocs {procs}");
+        assert!(stopped.iter().all(|i| i % 2 == 0));
+        assert_eq!(ctx.child_count(), 0);
+    });
+}
+
+#[test]
+fn without_cancel_keeps_values_and_drops_cancellation() {
+    common::each_procs("without_cancel_keeps_values_and_drops_cancellation", |_| {
+        let base = context::with_value(&context::background(), Name, "request");
+        let (req, cancel) = context::with_timeout(&base, Duration::from_secs(60));
+        let detached = context::without_cancel(&req);
+        assert_eq!(detached.deadline(), None);
+        assert_eq!(detached.value(&Name), Some(&"request"));
+        let (below, cancel_below) = context::with_cancel(&detached);
+        assert_eq!(req.child_count(), 0, "nothing registers with the request");
+        cancel.cancel();
+        assert!(closed(&req));
+        assert_live(&detached, "without_cancel");
+        assert_live(&below, "a child of without_cancel");
+        assert_eq!(below.value(&Name), Some(&"request"));
+        assert_eq!(
+            format!("{below:?}"),
+            "context.Background.WithValue.WithDeadline.WithoutCancel.WithCancel"
+        );
+        cancel_below.cancel();
+        assert_eq!(
+            below.err(),
+            Some(ContextError::Canceled),
+            "its own cancel still works"
+        );
+    });
+}
+
+#[test]
+fn deadline_causes_reach_descendants() {
+    common::each_procs_in_goroutine("deadline_causes_reach_descendants", |_| {
+        let (parent, _pc) = context::with_cancel(&context::background());
+        let (ctx, _c) =
+            context::with_timeout_cause(&parent, Duration::from_millis(2), "backend too slow");
+        let (grandchild, _gc) = context::with_cancel(&ctx);
+        assert!(grandchild.done().recv().is_err());
+        assert_eq!(grandchild.err(), Some(ContextError::DeadlineExceeded));
+        assert_eq!(grandchild.cause().unwrap().to_string(), "backend too slow");
+        assert_eq!(ctx.cause().unwrap().to_string(), "backend too slow");
+        assert_live(&parent, "the parent");
+
+        // Cancelled through its CancelFn first: no cause but the error.
+        let (ctx, cancel) =
+            context::with_deadline_cause(&parent, Instant::now() + FAR, "never given");
+        cancel.cancel();
+        assert_eq!(ctx.cause().unwrap().to_string(), "context canceled");
+        // A deadline already past: cancelled at once, with the cause.
+        let (ctx, _c) = context::with_deadline_cause(&parent, Instant::now(), "too late");
+        assert_eq!(ctx.err(), Some(ContextError::DeadlineExceeded));
+        assert_eq!(ctx.cause().unwrap().to_string(), "too late");
+        // The parent's earlier deadline wins, with the parent's cause.
+        let (early, _c1) =
+            context::with_timeout_cause(&parent, Duration::from_millis(2), "parent's");
+        let (late, _c2) = context::with_timeout_cause(&early, FAR, "child's");
+        assert!(late.done().recv().is_err());
+        assert_eq!(late.cause().unwrap().to_string(), "parent's");
     });
 }

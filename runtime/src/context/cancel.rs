@@ -9,6 +9,11 @@
 //! own `children` out (they are cancelled next, with the same error and cause) and stops its
 //! timer, so a cancelled subtree holds nothing in the tree or in the timer heap.
 //!
+//! Besides cancellable children, a node's child set holds hooks (`after.rs`): functions run
+//! once when the node is cancelled (`after_func`, and the wake-ups of blocking calls waiting on
+//! a context). A hook is a leaf: cancelling the node takes it out with the other children and
+//! runs it after the node is marked; stopping it removes it.
+//!
 //! Invariants:
 //! - `err` is 0 (live) until the node is cancelled, then the error's code for good; it is set
 //!   under `state`, together with `cause` and the close of `done`, so whoever sees `done` closed
@@ -31,6 +36,7 @@ use std::time::Instant;
 
 use chan::{chan, Receiver, Sender};
 
+use super::after::Hook;
 use super::{Cause, ContextError};
 
 pub(super) struct Canceller {
@@ -48,10 +54,19 @@ struct State {
     /// `None` once cancelled (closed, then dropped).
     tx: Option<Sender<()>>,
     cause: Option<Cause>,
-    /// The live cancellable children, keyed by address (unique while the entry holds them).
-    children: HashMap<usize, Arc<Canceller>>,
+    /// The live cancellable children and hooks, keyed by address (unique while the entry
+    /// holds them).
+    children: HashMap<usize, Child>,
     /// A `with_deadline` node's timer until it fires or the node is cancelled.
     timer: Option<sched::Timer>,
+}
+
+/// What a node's child set holds.
+enum Child {
+    /// A cancellable child context: cancelled with its parent.
+    Node(Arc<Canceller>),
+    /// A function to run when the node is cancelled.
+    Hook(Arc<Hook>),
 }
 
 /// A map this large with a quarter of it in use is shrunk, so a parent that once had a million
@@ -80,7 +95,7 @@ impl Canceller {
                 match p.err() {
                     Some(err) => Some((err, ps.cause.clone())),
                     None => {
-                        ps.children.insert(key(&node), node.clone());
+                        ps.children.insert(key(&node), Child::Node(node.clone()));
                         None
                     }
                 }
@@ -111,21 +126,49 @@ impl Canceller {
         self.lock().children.len()
     }
 
+    /// Registers `hook` to run when this node is cancelled; false (and nothing registered) if
+    /// it already is.
+    pub(super) fn add_hook(&self, hook: &Arc<Hook>) -> bool {
+        let mut s = self.lock();
+        if self.err().is_some() {
+            return false;
+        }
+        s.children
+            .insert(Arc::as_ptr(hook) as usize, Child::Hook(hook.clone()));
+        true
+    }
+
+    /// Removes `hook` from the child set, if it is still there.
+    pub(super) fn remove_hook(&self, hook: &Hook) {
+        self.remove_child(hook as *const Hook as usize);
+    }
+
+    /// Removes the child with `key`, if any, shrinking a mostly empty table.
+    fn remove_child(&self, key: usize) {
+        let mut s = self.lock();
+        s.children.remove(&key);
+        let cap = s.children.capacity();
+        if cap >= SHRINK_MIN && s.children.len() * 4 <= cap {
+            let len = s.children.len();
+            s.children.shrink_to(len * 2);
+        }
+    }
+
     /// Arms the deadline: at `deadline`, a goroutine of its own cancels the node with
-    /// `DeadlineExceeded` (the timer's action runs on the scheduler's stack and must stay
-    /// short, while a subtree may be large: Go's `AfterFunc` does the same).
-    pub(super) fn arm(self: &Arc<Self>, deadline: Instant) {
+    /// `DeadlineExceeded` and `cause` (the timer's action runs on the scheduler's stack and
+    /// must stay short, while a subtree may be large: Go's `AfterFunc` does the same).
+    pub(super) fn arm(self: &Arc<Self>, deadline: Instant, cause: Option<Cause>) {
         if self.err().is_some() {
             return; // born cancelled, under a cancelled parent
         }
         if deadline <= Instant::now() {
-            self.cancel(ContextError::DeadlineExceeded, None);
+            self.cancel(ContextError::DeadlineExceeded, cause);
             return;
         }
         let me = self.clone();
         let timer = sched::at(deadline, move || {
             drop(sched::spawn(move || {
-                me.cancel(ContextError::DeadlineExceeded, None)
+                me.cancel(ContextError::DeadlineExceeded, cause)
             }))
         });
         let mut s = self.lock();
@@ -150,37 +193,32 @@ impl Canceller {
             return;
         }
         if let Some(p) = &self.parent {
-            let mut ps = p.lock();
-            ps.children.remove(&key(self));
-            let cap = ps.children.capacity();
-            if cap >= SHRINK_MIN && ps.children.len() * 4 <= cap {
-                let len = ps.children.len();
-                ps.children.shrink_to(len * 2);
-            }
+            p.remove_child(key(self));
         }
         self.cancel_subtree(err, &cause);
     }
 
     /// Cancels this node, then its descendants (their parents' maps are taken out, so they
-    /// need no removal), with a work list rather than recursion.
+    /// need no removal), with a work list rather than recursion; runs each node's hooks once
+    /// the node is marked.
     fn cancel_subtree(&self, err: ContextError, cause: &Option<Cause>) {
         let mut work = Vec::new();
         if !self.mark(err, cause, &mut work) {
             return;
         }
         while let Some(child) = work.pop() {
-            child.mark(err, cause, &mut work);
+            match child {
+                Child::Node(node) => {
+                    node.mark(err, cause, &mut work);
+                }
+                Child::Hook(hook) => hook.fire(),
+            }
         }
     }
 
-    /// Marks this node cancelled, closes `done`, stops its timer and pushes its children onto
-    /// `work`. False if it was already cancelled.
-    fn mark(
-        &self,
-        err: ContextError,
-        cause: &Option<Cause>,
-        work: &mut Vec<Arc<Canceller>>,
-    ) -> bool {
+    /// Marks this node cancelled, closes `done`, stops its timer and pushes its children
+    /// (nodes and hooks) onto `work`. False if it was already cancelled.
+    fn mark(&self, err: ContextError, cause: &Option<Cause>, work: &mut Vec<Child>) -> bool {
         let (timer, children) = {
             let mut s = self.lock();
             if self.err().is_some() {

@@ -1,9 +1,11 @@
 //! The errors of `gort::context`: why a context was cancelled ([`ContextError`], with Go's
-//! messages), the cause a canceller may give ([`Cause`]), and what [`recv`](super::recv)
-//! returns instead of a value ([`RecvError`]).
+//! messages, and as an `io::Error` for I/O calls), the cause a canceller may give ([`Cause`]),
+//! and what [`recv`](super::recv) and [`send`](super::send) return when they do not complete
+//! ([`RecvError`], [`SendError`]).
 
 use std::error::Error;
 use std::fmt;
+use std::io;
 use std::sync::Arc;
 
 /// Why a context was cancelled (Go's `context.Canceled` and `context.DeadlineExceeded`).
@@ -55,6 +57,28 @@ impl fmt::Display for ContextError {
 
 impl Error for ContextError {}
 
+impl From<ContextError> for io::Error {
+    /// The error of an I/O call whose context was done (such as
+    /// [`TcpStream::connect_context`](crate::net::TcpStream::connect_context)): kind
+    /// `TimedOut` for `DeadlineExceeded`, `Other` for `Canceled`, with the `ContextError`
+    /// inside (`get_ref` and `downcast_ref` give it back).
+    ///
+    /// ```
+    /// use gort::context::ContextError;
+    /// let e = std::io::Error::from(ContextError::DeadlineExceeded);
+    /// assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+    /// let inner = e.get_ref().and_then(|i| i.downcast_ref::<ContextError>());
+    /// assert_eq!(inner, Some(&ContextError::DeadlineExceeded));
+    /// ```
+    fn from(e: ContextError) -> io::Error {
+        let kind = match e {
+            ContextError::DeadlineExceeded => io::ErrorKind::TimedOut,
+            ContextError::Canceled => io::ErrorKind::Other,
+        };
+        io::Error::new(kind, e)
+    }
+}
+
 /// The reason given to [`CancelFn::cancel_with_cause`](super::CancelFn::cancel_with_cause), as Go 1.20's `Cause`.
 pub type Cause = Arc<dyn Error + Send + Sync + 'static>;
 
@@ -82,3 +106,49 @@ impl fmt::Display for RecvError {
 }
 
 impl Error for RecvError {}
+
+/// What [`send`](super::send) returns instead of `Ok`.
+///
+/// ```
+/// use gort::context::{ContextError, SendError};
+/// assert_eq!(SendError::Closed(5).to_string(), "sending on a closed channel");
+/// assert_eq!(SendError::<u8>::Done(ContextError::Canceled).to_string(), "context canceled");
+/// assert_eq!(SendError::Closed(5).into_value(), Some(5));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum SendError<T> {
+    /// The channel is closed; the value comes back.
+    Closed(T),
+    /// The context was done first; the value was dropped (see [`send`](super::send)).
+    Done(ContextError),
+}
+
+impl<T> SendError<T> {
+    /// The value that was not sent, if it came back.
+    pub fn into_value(self) -> Option<T> {
+        match self {
+            SendError::Closed(v) => Some(v),
+            SendError::Done(_) => None,
+        }
+    }
+}
+
+impl<T> fmt::Debug for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::Closed(_) => f.write_str("Closed(..)"),
+            SendError::Done(e) => f.debug_tuple("Done").field(e).finish(),
+        }
+    }
+}
+
+impl<T> fmt::Display for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::Closed(_) => f.write_str("sending on a closed channel"),
+            SendError::Done(e) => e.fmt(f),
+        }
+    }
+}
+
+impl<T> Error for SendError<T> {}

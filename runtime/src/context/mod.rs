@@ -23,7 +23,21 @@
 //! assert_eq!(worker.join().unwrap(), Err(ContextError::DeadlineExceeded));
 //! ```
 //!
-//! A send is the same idiom with a `send(tx, v)` case; [`recv`] wraps the receive one.
+//! A send is the same idiom with a `send(tx, v)` case; [`recv`] and [`send`] wrap the two.
+//!
+//! # Blocking calls that take a context
+//!
+//! gort's own waits give up when a context is done, as Go's `ctx`-taking calls do:
+//! [`recv`], [`send`], [`acquire`] / [`acquire_many`] (a `Semaphore`), [`lock`] (a `Mutex`) and
+//! [`TcpStream::connect_context`](crate::net::TcpStream::connect_context). A waiter is woken
+//! by the cancellation itself, not only at the deadline. `docs/CONTEXT.md` has the table of
+//! Go calls and their gort counterparts.
+//!
+//! # Go 1.21's additions
+//!
+//! [`after_func`] runs a function once a context is done; [`without_cancel`] keeps a
+//! context's values and drops its cancellation and deadline; [`with_deadline_cause`] and
+//! [`with_timeout_cause`] say why the deadline cancelled.
 //!
 //! # Dropping a `CancelFn` cancels
 //!
@@ -51,8 +65,10 @@
 //! scheduler timer. `docs/CONTEXT.md` has the design and the argument that a cancelled subtree
 //! leaves nothing behind.
 
+mod after;
 mod cancel;
 mod error;
+mod wait;
 
 use std::any::Any;
 use std::error::Error;
@@ -62,8 +78,11 @@ use std::time::{Duration, Instant};
 
 use chan::Receiver;
 
+pub(crate) use after::on_done;
+pub use after::{after_func, StopFn};
 use cancel::Canceller;
-pub use error::{Cause, ContextError, RecvError};
+pub use error::{Cause, ContextError, RecvError, SendError};
+pub use wait::{acquire, acquire_many, lock, recv, send};
 
 /// A key for [`with_value`]: a type of your own (usually a unit struct), whose values are
 /// compared with `==`, naming the type of the value stored under it.
@@ -128,15 +147,21 @@ enum Kind {
     Cancel,
     Deadline,
     Value,
+    WithoutCancel,
+}
+
+/// The `done` channel of a context that can never be done.
+fn never() -> Receiver<()> {
+    static NEVER: OnceLock<Receiver<()>> = OnceLock::new();
+    NEVER.get_or_init(Receiver::never).clone()
 }
 
 fn root(kind: Kind) -> Context {
-    static NEVER: OnceLock<Receiver<()>> = OnceLock::new();
     Context(Arc::new(Node {
         kind,
         parent: None,
         cancel: None,
-        done: NEVER.get_or_init(Receiver::never).clone(),
+        done: never(),
         deadline: None,
         value: None,
     }))
@@ -210,13 +235,41 @@ fn cancellable(parent: &Context, kind: Kind, deadline: Option<Instant>) -> (Cont
 /// assert_eq!(ctx.err(), Some(ContextError::DeadlineExceeded));
 /// ```
 pub fn with_deadline(parent: &Context, deadline: Instant) -> (Context, CancelFn) {
+    deadline_child(parent, deadline, None)
+}
+
+/// Like [`with_deadline`], and when the deadline cancels the child, [`Context::cause`] on it
+/// and its descendants is `cause` (Go 1.21's `context.WithDeadlineCause`); `err` is still
+/// [`ContextError::DeadlineExceeded`]. Cancelling through the [`CancelFn`] records no cause,
+/// as in Go.
+///
+/// ```
+/// use std::time::Instant;
+/// use gort::context::{self, ContextError};
+/// let (ctx, _cancel) = context::with_deadline_cause(&context::background(), Instant::now(), "too slow");
+/// assert_eq!(ctx.err(), Some(ContextError::DeadlineExceeded));
+/// assert_eq!(ctx.cause().unwrap().to_string(), "too slow");
+/// ```
+pub fn with_deadline_cause(
+    parent: &Context,
+    deadline: Instant,
+    cause: impl Into<Box<dyn Error + Send + Sync>>,
+) -> (Context, CancelFn) {
+    deadline_child(parent, deadline, Some(Arc::from(cause.into())))
+}
+
+fn deadline_child(
+    parent: &Context,
+    deadline: Instant,
+    cause: Option<Cause>,
+) -> (Context, CancelFn) {
     if let Some(theirs) = parent.0.deadline {
         if theirs <= deadline {
             return cancellable(parent, Kind::Cancel, Some(theirs));
         }
     }
     let (ctx, cancel) = cancellable(parent, Kind::Deadline, Some(deadline));
-    cancel.0.arm(deadline);
+    cancel.0.arm(deadline, cause);
     (ctx, cancel)
 }
 
@@ -232,6 +285,56 @@ pub fn with_deadline(parent: &Context, deadline: Instant) -> (Context, CancelFn)
 /// ```
 pub fn with_timeout(parent: &Context, timeout: Duration) -> (Context, CancelFn) {
     with_deadline(parent, crate::time::later(Instant::now(), timeout))
+}
+
+/// [`with_deadline_cause`]`(parent, now + timeout, cause)` (Go 1.21's
+/// `context.WithTimeoutCause`).
+///
+/// ```
+/// use std::time::Duration;
+/// use gort::context;
+/// let (ctx, _cancel) =
+///     context::with_timeout_cause(&context::background(), Duration::from_millis(1), "backend slow");
+/// let _ = ctx.done().recv();
+/// assert_eq!(ctx.cause().unwrap().to_string(), "backend slow");
+/// ```
+pub fn with_timeout_cause(
+    parent: &Context,
+    timeout: Duration,
+    cause: impl Into<Box<dyn Error + Send + Sync>>,
+) -> (Context, CancelFn) {
+    with_deadline_cause(parent, crate::time::later(Instant::now(), timeout), cause)
+}
+
+/// A child of `parent` that keeps its values but is never cancelled and has no deadline (Go
+/// 1.21's `context.WithoutCancel`): for work that must outlive the request that started it
+/// (an audit log written after the reply). Its [`done`](Context::done) never fires, and
+/// contexts made under it are cancelled only by their own `CancelFn` or deadline.
+///
+/// ```
+/// use gort::context::{self, Key};
+/// #[derive(PartialEq)]
+/// struct Trace;
+/// impl Key for Trace {
+///     type Value = u64;
+/// }
+/// let (req, cancel) = context::with_cancel(&context::with_value(&context::background(), Trace, 9));
+/// let detached = context::without_cancel(&req);
+/// cancel.cancel();
+/// assert!(req.err().is_some());
+/// assert_eq!(detached.err(), None);
+/// assert_eq!(detached.deadline(), None);
+/// assert_eq!(detached.value(&Trace), Some(&9));
+/// ```
+pub fn without_cancel(parent: &Context) -> Context {
+    Context(Arc::new(Node {
+        kind: Kind::WithoutCancel,
+        parent: Some(parent.clone()),
+        cancel: None,
+        done: never(),
+        deadline: None,
+        value: None,
+    }))
 }
 
 /// A child of `parent` carrying `value` under `key` (Go's `context.WithValue`); it shares the
@@ -351,9 +454,10 @@ impl Context {
         self.0.cancel.as_ref()?.cause()
     }
 
-    /// The number of live cancellable children registered with this context's nearest
-    /// cancellable context (0 for `background()`). For tests and diagnostics: a cancelled
-    /// child is no longer counted.
+    /// The number of live cancellable children and pending [`after_func`]s (and waits on this
+    /// context) registered with its nearest cancellable context (0 for `background()`). For
+    /// tests and diagnostics: a cancelled child, a stopped or fired `after_func`, is no longer
+    /// counted.
     ///
     /// ```
     /// let (parent, _c) = gort::context::with_cancel(&gort::context::background());
@@ -387,6 +491,7 @@ impl fmt::Debug for Context {
                 Kind::Cancel => "WithCancel",
                 Kind::Deadline => "WithDeadline",
                 Kind::Value => "WithValue",
+                Kind::WithoutCancel => "WithoutCancel",
             })?;
         }
         Ok(())
@@ -447,25 +552,5 @@ impl fmt::Debug for CancelFn {
         f.debug_struct("CancelFn")
             .field("err", &self.0.err())
             .finish()
-    }
-}
-
-/// Receives from `rx` unless `ctx` is cancelled first: Go's
-/// `select { case <-ctx.Done(): return ctx.Err(); case v, ok := <-ch: ... }`. If both are ready,
-/// either may win, as in Go's `select`.
-///
-/// ```
-/// use gort::context::{self, RecvError, ContextError};
-/// let (tx, rx) = gort::chan(1);
-/// let (ctx, cancel) = context::with_cancel(&context::background());
-/// tx.send(1).unwrap();
-/// assert_eq!(context::recv(&ctx, &rx), Ok(1));
-/// cancel.cancel();
-/// assert_eq!(context::recv(&ctx, &rx), Err(RecvError::Done(ContextError::Canceled)));
-/// ```
-pub fn recv<T: Send + 'static>(ctx: &Context, rx: &Receiver<T>) -> Result<T, RecvError> {
-    chan::select! {
-        recv(rx) -> v => v.map_err(|_| RecvError::Closed),
-        recv(ctx.done()) -> _ => Err(RecvError::Done(ctx.err().unwrap_or(ContextError::Canceled))),
     }
 }

@@ -15,6 +15,7 @@ use netpoller::Direction;
 
 use super::accept::{accept_with, Stalls};
 use super::{connect_done, each_addr, raise_backlog, AcceptStall, Socket, ToSocketAddrs};
+use crate::context::{self, Context, ContextError};
 
 /// A TCP socket server, listening for connections (Go's `net.TCPListener`).
 ///
@@ -182,6 +183,16 @@ impl TcpListener {
     }
 }
 
+/// Why a wait under `ctx` must end now: `ctx`'s error, or `DeadlineExceeded` once its deadline
+/// has passed even if the timer that cancels it has not run yet.
+fn done(ctx: &Context) -> Option<ContextError> {
+    ctx.err().or_else(|| {
+        ctx.deadline()
+            .filter(|d| Instant::now() >= *d)
+            .map(|_| ContextError::DeadlineExceeded)
+    })
+}
+
 /// The iterator of [`TcpListener::incoming`]: never ends, each item is one `accept`.
 pub struct Incoming<'a> {
     listener: &'a TcpListener,
@@ -241,6 +252,59 @@ impl TcpStream {
             ));
         }
         TcpStream::connect_addr(*addr, Some(timeout))
+    }
+
+    /// Connects to `addr` unless `ctx` is done first (Go's `Dialer.DialContext`): the
+    /// handshake is abandoned, and the socket closed, when `ctx` is cancelled or its deadline
+    /// passes, and the error is then `ctx`'s, as an `io::Error` (kind `TimedOut` for
+    /// [`ContextError::DeadlineExceeded`], `Other` for `Canceled`, the `ContextError` inside;
+    /// see its `From` impl). The addresses of a name are tried in turn under the one
+    /// deadline. Resolving a name (on the blocking pool) is not interrupted: the context is
+    /// looked at before each address.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gort::context::{self, ContextError};
+    /// use gort::net::{TcpListener, TcpStream};
+    /// let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let (ctx, cancel) = context::with_timeout(&context::background(), Duration::from_secs(5));
+    /// let c = TcpStream::connect_context(&ctx, l.local_addr().unwrap()).unwrap();
+    /// assert_eq!(c.peer_addr().unwrap(), l.local_addr().unwrap());
+    /// cancel.cancel();
+    /// let e = TcpStream::connect_context(&ctx, l.local_addr().unwrap()).unwrap_err();
+    /// let why = e.get_ref().and_then(|e| e.downcast_ref::<ContextError>());
+    /// assert_eq!(why, Some(&ContextError::Canceled));
+    /// ```
+    pub fn connect_context<A: ToSocketAddrs>(ctx: &Context, addr: A) -> io::Result<TcpStream> {
+        if let Some(e) = done(ctx) {
+            return Err(e.into());
+        }
+        each_addr(addr, |a| TcpStream::connect_addr_context(ctx, a))
+    }
+
+    /// One address of `connect_context`: the connect's wait has the context's deadline as its
+    /// write deadline, and a hook on the context closes the socket when the context is done,
+    /// which wakes the wait (a goroutine's park, or a plain thread's `poll(2)`). Whatever the
+    /// connect's own outcome, once the hook has run the socket is closed: the context's error
+    /// is returned, as Go does for a cancellation that races a completed connect.
+    fn connect_addr_context(ctx: &Context, addr: SocketAddr) -> io::Result<TcpStream> {
+        if let Some(e) = done(ctx) {
+            return Err(e.into());
+        }
+        let sock = Socket::new(mio::net::TcpStream::connect(addr)?)?;
+        sock.set_deadline(Direction::Write, ctx.deadline());
+        let closer = sock.share();
+        let hook = context::on_done(ctx, move || closer.close());
+        let connected = sock.write_with(|s| connect_done(s.take_error(), s.peer_addr()));
+        let interrupted = !hook.stop();
+        match (interrupted, connected) {
+            (false, Ok(())) => {}
+            (true, _) => return Err(done(ctx).unwrap_or(ContextError::Canceled).into()),
+            (false, Err(e)) => return Err(done(ctx).map_or(e, io::Error::from)),
+        }
+        sock.set_deadline(Direction::Write, None);
+        sock.get_ref().set_nodelay(true)?;
+        Ok(TcpStream { sock })
     }
 
     fn connect_addr(addr: SocketAddr, timeout: Option<Duration>) -> io::Result<TcpStream> {
