@@ -25,6 +25,7 @@ use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
 use crate::shim::{self, Mutex, RawLock};
+use sched::debug::WaitReason;
 use std::time::{Duration, Instant};
 
 use crate::error::{
@@ -395,7 +396,12 @@ impl<T: Send> Queued<'_, T> {
     /// Blocks until a peer completed the operation (true), or the deadline passed and we
     /// claimed the waiter for ourselves (false; dropping the guard then removes the entry).
     fn block(&self, deadline: Option<Instant>) -> bool {
-        self.waiter.wait_for(deadline) != Selection::TimedOut
+        let reason = if self.send {
+            WaitReason::ChanSend
+        } else {
+            WaitReason::ChanReceive
+        };
+        self.waiter.wait_for(deadline, reason) != Selection::TimedOut
     }
 }
 

@@ -42,6 +42,7 @@ use crate::error::{RecvError, SendError};
 use crate::list::Node;
 use crate::shim::{RawLock, Unparker};
 use crate::waiter::{deadline_after, Entry, EntryNode, Selection, Slot, Waiter};
+use sched::debug::WaitReason;
 
 /// Seals [`Case`]: only this crate's case types implement it.
 mod sealed {
@@ -356,7 +357,7 @@ pub fn run_select(
         if !reg.register_all() && waiter.try_select(Selection::Aborted) {
             continue; // A case became ready: `reg` withdraws the others; poll again.
         }
-        let chosen = match waiter.wait_for(deadline) {
+        let chosen = match waiter.wait_for(deadline, WaitReason::Select) {
             Selection::Case(i) => Some(i),
             _ => None,
         };
@@ -516,7 +517,7 @@ impl Drop for HeldLocks<'_> {
 #[doc(hidden)]
 pub fn block_forever() -> ! {
     loop {
-        crate::shim::park();
+        crate::shim::park_for(WaitReason::SelectNoCases);
     }
 }
 

@@ -6,7 +6,7 @@
 //! lost wake-up as a deadlock.
 //! [`Mutex`] (a value behind a `RawLock`) and its guard are the same code in both.
 
-pub(crate) use imp::{park, park_timeout, preempt_point, unparker};
+pub(crate) use imp::{park_for, park_timeout_for, preempt_point, unparker};
 pub use imp::{RawLock, Unparker};
 
 /// True when a drop guard runs because loom is tearing a model down (it found a deadlock and
@@ -91,6 +91,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> Guard<'_, T> {
 
 #[cfg(not(loom))]
 mod imp {
+    use sched::debug::WaitReason;
     pub(crate) use sched::unparker;
     pub use sched::Unparker;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -101,16 +102,17 @@ mod imp {
         sched::preempt_point();
     }
 
-    /// `sched::park`, behind the test-only fault hook.
-    pub(crate) fn park() {
+    /// `sched::park_for`: parks, telling the goroutine dump why; behind the test-only fault
+    /// hook.
+    pub(crate) fn park_for(reason: WaitReason) {
         super::fault::check();
-        sched::park();
+        sched::park_for(reason, None);
     }
 
-    /// `sched::park_timeout`, behind the test-only fault hook.
-    pub(crate) fn park_timeout(timeout: std::time::Duration) -> bool {
+    /// `sched::park_timeout_for`, behind the test-only fault hook.
+    pub(crate) fn park_timeout_for(timeout: std::time::Duration, reason: WaitReason) -> bool {
         super::fault::check();
-        sched::park_timeout(timeout)
+        sched::park_timeout_for(timeout, reason, None)
     }
 
     /// The lock word of a channel: test-and-test-and-set with bounded exponential spinning,
@@ -189,6 +191,7 @@ mod imp {
     pub(crate) fn preempt_point() {}
 
     use loom::sync::atomic::{AtomicU8, Ordering};
+    use sched::debug::WaitReason;
     use std::sync::Arc;
 
     const EMPTY: u8 = 0;
@@ -228,7 +231,7 @@ mod imp {
         PARKER.with(|p| Unparker(p.clone()))
     }
 
-    pub(crate) fn park() {
+    fn park() {
         let p = PARKER.with(Arc::clone);
         loop {
             // A token: nobody owes us a loom unpark.
@@ -258,9 +261,14 @@ mod imp {
         }
     }
 
+    /// The reason is for goroutine dumps, which models do not take.
+    pub(crate) fn park_for(_: WaitReason) {
+        park();
+    }
+
     /// Timed waits are not modelled: the models use untimed operations, or deadlines that
     /// have already passed (which never park).
-    pub(crate) fn park_timeout(_: std::time::Duration) -> bool {
+    pub(crate) fn park_timeout_for(_: std::time::Duration, _: WaitReason) -> bool {
         park();
         true
     }

@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 use crate::list::{List, Node};
 use crate::loom::{AtomicBool, AtomicUsize, Ordering};
 use crate::shim;
+use sched::debug::WaitReason;
 
 /// Who claimed a waiter, and for what (crossbeam's `Selected`). It moves once, from `Waiting`
 /// to one of the others, by the CAS in [`Waiter::try_select`].
@@ -151,9 +152,9 @@ impl Waiter {
     }
 
     /// Parks until a winner completed an operation for this waiter.
-    fn wait(&self) {
+    fn wait(&self, reason: WaitReason) {
         while !self.is_done() {
-            shim::park();
+            shim::park_for(reason);
         }
     }
 
@@ -161,9 +162,12 @@ impl Waiter {
     /// completed one of the waiter's operations (`Case(i)`), or until `deadline` passes and the
     /// waiter claims itself (`TimedOut`; the caller's drop guard then withdraws its entries).
     /// A peer that claimed the waiter just before the deadline is waited for.
-    pub(crate) fn wait_for(&self, deadline: Option<Instant>) -> Selection {
-        if deadline.is_none_or(|d| self.wait_until(d)) || !self.try_select(Selection::TimedOut) {
-            self.wait();
+    /// `reason` is what the goroutine dump says it waits for.
+    pub(crate) fn wait_for(&self, deadline: Option<Instant>, reason: WaitReason) -> Selection {
+        if deadline.is_none_or(|d| self.wait_until(d, reason))
+            || !self.try_select(Selection::TimedOut)
+        {
+            self.wait(reason);
             return self.selected();
         }
         Selection::TimedOut
@@ -171,13 +175,13 @@ impl Waiter {
 
     /// Parks until completed or until `deadline`; true if completed. On false the caller must
     /// still try to claim the waiter for itself (a winner may be completing it right now).
-    fn wait_until(&self, deadline: Instant) -> bool {
+    fn wait_until(&self, deadline: Instant, reason: WaitReason) -> bool {
         while !self.is_done() {
             let now = Instant::now();
             if now >= deadline {
                 return self.is_done();
             }
-            shim::park_timeout((deadline - now).min(MAX_PARK));
+            shim::park_timeout_for((deadline - now).min(MAX_PARK), reason);
         }
         true
     }

@@ -60,6 +60,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use sched::debug::WaitReason;
 use sched::Unparker;
 
 /// Which half of a descriptor an operation uses.
@@ -145,16 +146,22 @@ impl PollDesc {
         first
     }
 
-    /// One wait round on `dir` (see [`Slot::wait`]).
+    /// One wait round on `dir` (see [`Slot::wait`]); `fd` names the descriptor in goroutine
+    /// dumps.
     pub(crate) fn wait(
         &self,
         dir: Direction,
         snapshot: u64,
         deadline: impl Fn() -> Option<Instant>,
         parked: &AtomicUsize,
+        fd: Option<u64>,
     ) -> WaitOutcome {
+        let reason = match dir {
+            Direction::Read => WaitReason::IoRead,
+            Direction::Write => WaitReason::IoWrite,
+        };
         self.slot(dir)
-            .wait(snapshot, &self.closed, deadline, parked)
+            .wait(snapshot, &self.closed, deadline, parked, (reason, fd))
     }
 
     /// Prepares a released descriptor for its next owner. Called with no waiters possible
@@ -227,6 +234,7 @@ impl Slot {
         closed: &AtomicBool,
         deadline: impl Fn() -> Option<Instant>,
         parked: &AtomicUsize,
+        (reason, fd): (WaitReason, Option<u64>),
     ) -> WaitOutcome {
         let ticket = self.register(sched::unparker());
         let until = deadline();
@@ -236,9 +244,10 @@ impl Slot {
         }
         parked.fetch_add(1, Ordering::SeqCst);
         match until {
-            None => sched::park(),
+            None => sched::park_for(reason, fd),
             Some(d) => {
-                sched::park_timeout(d.saturating_duration_since(Instant::now()));
+                let left = d.saturating_duration_since(Instant::now());
+                sched::park_timeout_for(left, reason, fd);
             }
         }
         parked.fetch_sub(1, Ordering::SeqCst);
@@ -403,7 +412,7 @@ mod tests {
                 continue;
             }
             let deadline = Instant::now() + Duration::from_secs(10);
-            let out = desc.wait(Direction::Read, s0, || Some(deadline), &parked);
+            let out = desc.wait(Direction::Read, s0, || Some(deadline), &parked, None);
             assert_ne!(
                 out,
                 WaitOutcome::TimedOut,
@@ -420,7 +429,7 @@ mod tests {
         let (d2, p2) = (desc.clone(), parked.clone());
         let t = std::thread::spawn(move || {
             let s0 = d2.slot(Direction::Write).snapshot();
-            d2.wait(Direction::Write, s0, || None, &p2)
+            d2.wait(Direction::Write, s0, || None, &p2, None)
         });
         while parked.load(Ordering::SeqCst) == 0 {
             std::thread::yield_now();
@@ -437,7 +446,7 @@ mod tests {
         let start = Instant::now();
         let s0 = desc.slot(Direction::Read).snapshot();
         let until = start + Duration::from_millis(20);
-        let out = desc.wait(Direction::Read, s0, || Some(until), &parked);
+        let out = desc.wait(Direction::Read, s0, || Some(until), &parked, None);
         assert_eq!(out, WaitOutcome::TimedOut);
         assert!(start.elapsed() >= Duration::from_millis(20));
     }
@@ -499,7 +508,7 @@ mod tests {
                 sched::spawn(move || {
                     let s0 = d.slot(Direction::Read).snapshot();
                     let until = start + Duration::from_millis(5 + i % 8);
-                    d.wait(Direction::Read, s0, || Some(until), &p)
+                    d.wait(Direction::Read, s0, || Some(until), &p, None)
                 })
             })
             .collect();

@@ -297,7 +297,8 @@ impl<S: Source + AsRawFd> PollFd<S> {
             return self.wait_thread(dir, deadline());
         }
         let parked = self.reg.poller.parked();
-        match self.desc().wait(dir, snapshot, deadline, parked) {
+        let fd = Some(self.io.as_raw_fd() as u64);
+        match self.desc().wait(dir, snapshot, deadline, parked, fd) {
             WaitOutcome::Ready | WaitOutcome::Woken => Ok(()),
             WaitOutcome::Closed => Err(closed_error()),
             WaitOutcome::TimedOut => Err(timed_out_error()),

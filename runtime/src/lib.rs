@@ -41,6 +41,12 @@ pub use chan::{
 };
 
 pub mod context;
+/// Seeing inside the runtime: goroutine dumps ([`debug::dump`], also on SIGQUIT), snapshots
+/// ([`debug::goroutines`]) and leak checks for tests ([`debug::LeakCheck`],
+/// [`debug::verify_none`]); `docs/DEBUGGING.md` shows each, with `GORT_DEBUG=schedtrace`.
+pub mod debug {
+    pub use sched::debug::*;
+}
 pub mod errgroup;
 pub mod fs;
 pub mod net;

@@ -90,7 +90,7 @@ fn park_until(deadline: Instant) {
             }
             return;
         }
-        parked |= !sched::park_timeout(deadline - now);
+        parked |= !sched::park_timeout_for(deadline - now, sched::debug::WaitReason::Sleep, None);
     }
 }
 

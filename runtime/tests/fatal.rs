@@ -198,7 +198,23 @@ fn check_deadlock(procs: usize) -> Result<(), String> {
 
 fn check_deadlock_of(scenario: &str, procs: usize) -> Result<(), String> {
     let o = run_child(scenario, procs);
+    // The goroutine dump comes first (issue 14): each blocked goroutine, what it waits for and
+    // where it was spawned, then Go's line.
+    let dumped = match scenario {
+        "deadlock" => {
+            o.stderr.contains("(stuck) [park, ")
+                && o.stderr.contains("(main) [join, ")
+                && o.stderr.contains("spawned at runtime/tests/fatal.rs:33:")
+        }
+        "empty_select" => o.stderr.contains("(main) [select (no cases), "),
+        _ => {
+            // Two spawn sites: two groups of one.
+            o.stderr.matches(" [chan receive, ").count() == 2
+                && o.stderr.contains("spawned at runtime/tests/fatal.rs:")
+        }
+    };
     if o.code != Some(2)
+        || !dumped
         || !o
             .stderr
             .contains("fatal error: all goroutines are asleep - deadlock!")

@@ -308,7 +308,7 @@ fn wait_done(done: &AtomicBool) {
     }
     let armed = Armed;
     while !done.load(Ordering::Acquire) {
-        crate::park::park();
+        crate::park::park_for(crate::debug::WaitReason::Blocking, None);
     }
     std::mem::forget(armed);
 }

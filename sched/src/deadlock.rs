@@ -16,8 +16,8 @@
 //! A thread parked with a timeout wakes by itself, so it is not counted as asleep (and, being a
 //! thread, it makes the count differ). A pending timer or a goroutine waiting for I/O keeps the
 //! verdict silent (the caller checks), and so does a job in the blocking pool (`blocking.rs`:
-//! its goroutine will be woken by a pool thread); idle pool threads and sysmon count as known
-//! threads.
+//! its goroutine will be woken by a pool thread); idle pool threads, sysmon, the SIGQUIT
+//! dumper and the schedtrace writer (`debug/`) count as known threads.
 //! The counter of parked threads is raised by the parker after its RUNNING→PARKED commit and
 //! lowered by the unparker that wins PARKED→RUNNING. It can
 //! briefly count a thread that was just unparked; that is harmless, because the unparker is
@@ -129,8 +129,12 @@ pub(crate) fn check_all_asleep(nm: usize, ngoroutines: usize) {
         return;
     }
     let (parked, pool) = (parked as usize, crate::blocking::known_threads());
-    // The runtime's own threads besides the Ms: sysmon (it never wakes a goroutine).
-    let pool = pool + crate::sysmon::threads();
+    // The runtime's own threads besides the Ms: sysmon, the SIGQUIT dumper and the schedtrace
+    // writer (they never wake a goroutine).
+    let pool = pool
+        + crate::sysmon::threads()
+        + crate::debug::sigquit::threads()
+        + crate::debug::schedtrace::threads();
     if let Some(episode) = CONFIRMING.get() {
         // The watchdog's re-check: still asleep, and nothing went idle again meanwhile.
         if EPISODE.load(Ordering::SeqCst) == episode {
@@ -161,14 +165,20 @@ pub(crate) fn check_all_asleep(nm: usize, ngoroutines: usize) {
     }
 }
 
-/// Writes Go's message and exits with status 2.
+/// The goroutine dump's groups in a deadlock report (the largest first).
+const REPORT_GROUPS: usize = 20;
+
+/// Writes the goroutine dump (bounded), then Go's message, and exits with status 2.
 fn report(ngoroutines: usize, parked: usize, why: &str) -> ! {
-    // Straight to the descriptor: `eprintln!` may be captured by a test harness (see the top).
+    let mut text = Vec::new();
+    let _ = crate::debug::write_dump(&mut text, REPORT_GROUPS);
     let _ = write!(
-        std::io::stderr().lock(),
+        text,
         "fatal error: all goroutines are asleep - deadlock!\n\n\
          {ngoroutines} goroutine(s) blocked forever; {parked} thread(s) waiting on them\n{why}"
     );
+    // Straight to the descriptor: `eprintln!` may be captured by a test harness (see the top).
+    let _ = std::io::stderr().lock().write_all(&text);
     std::process::exit(2);
 }
 

@@ -29,6 +29,8 @@
 //!   exactly as Go leaks a goroutine blocked forever. Its stack is therefore never reused while
 //!   anything on it may still be referenced.
 
+use crate::debug::Origin;
+use crate::loom::std_only::{AtomicU32, AtomicU64};
 use crate::loom::{fence, AtomicPtr, AtomicUsize, Ordering};
 use std::alloc::Layout;
 use std::any::Any;
@@ -82,6 +84,12 @@ pub(crate) struct Header {
     refs: AtomicUsize,
     /// The park/unpark handshake state (see `park.rs`).
     pub(crate) park: ParkState,
+    /// Its place in its M's registry plus one, 0 if not listed (`debug/registry.rs`).
+    pub(crate) slot: AtomicU32,
+    /// What it waits for and since when, stored as it parks (`debug/wait.rs`).
+    pub(crate) wait: AtomicU64,
+    /// Where, by whom and in which leak-check scope it was spawned (`debug/mod.rs`).
+    pub(crate) origin: Origin,
     vtable: &'static Vtable,
     /// Goroutine id, unique for the life of the process (1 is the first goroutine).
     pub(crate) id: u64,
@@ -136,6 +144,7 @@ impl GRef {
         id: u64,
         name: Option<Arc<String>>,
         stack_size: usize,
+        origin: Origin,
         f: F,
     ) -> (GRef, NonNull<Packet<T>>)
     where
@@ -147,6 +156,9 @@ impl GRef {
             header: Header {
                 refs: AtomicUsize::new(1),
                 park: ParkState::new(),
+                slot: AtomicU32::new(0),
+                wait: AtomicU64::new(0),
+                origin,
                 vtable: vtable::<F, T>(),
                 id,
                 name,
@@ -370,9 +382,10 @@ mod tests {
 
     #[test]
     fn header_stays_small() {
-        // The header is per-goroutine overhead at the million scale; keep an eye on it.
+        // The header is per-goroutine overhead at the million scale; keep an eye on it. 128
+        // bytes of scheduling state, and 32 for the goroutine dump (`debug/`: origin, wait).
         assert!(
-            std::mem::size_of::<Header>() <= 128,
+            std::mem::size_of::<Header>() <= 160,
             "{}",
             std::mem::size_of::<Header>()
         );
@@ -382,7 +395,7 @@ mod tests {
     fn refcount_frees_once() {
         let token = Arc::new(());
         let t2 = token.clone();
-        let (g, packet) = GRef::new(None, 1, None, 0, move || drop(t2));
+        let (g, packet) = GRef::new(None, 1, None, 0, Origin::test(), move || drop(t2));
         let handle = JoinHandle::<()>::new(packet);
         let g2 = g.clone();
         drop(g);
@@ -400,7 +413,7 @@ mod tests {
 
     #[test]
     fn run_complete_join() {
-        let (g, packet) = GRef::new(None, 1, None, 0, || 41 + 1);
+        let (g, packet) = GRef::new(None, 1, None, 0, Origin::test(), || 41 + 1);
         let handle = JoinHandle::new(packet);
         g.run();
         g.publish_end();

@@ -29,9 +29,10 @@ use std::cell::UnsafeCell;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
+use crate::debug::WaitReason;
 use crate::goroutine::{payload_message, Panic};
 use crate::loom::{AtomicU32, Ordering};
-use crate::park::{park, unparker, Unparker};
+use crate::park::{park_for, unparker, Unparker};
 
 const COMPLETE: u32 = 1;
 const WAITER: u32 = 2;
@@ -297,7 +298,7 @@ fn wait_complete<T>(packet: &Packet<T>) {
         return;
     }
     while !packet.state.is_complete() {
-        park();
+        park_for(WaitReason::Join, None);
     }
 }
 

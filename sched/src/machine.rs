@@ -331,17 +331,25 @@ fn execute(m: &Machine, g: GRef) {
     let yielded = loop {
         match co.resume(()) {
             corosensei::CoroutineResult::Yield(Switch::Park) => {
+                crate::debug::registry::note_switch_out(h);
                 if h.park.commit_park() {
                     // The park state now owns our reference (see park.rs); the unparker that
                     // wins PARKED→RUNNING takes it back with `GRef::from_raw`. Nothing runs
                     // between the commit and this, and from here another M may run, finish
                     // and free the goroutine: touch nothing of it (the id was read above).
                     let _ = g.into_raw();
+                    // SAFETY: on this M's thread, on its stack; the borrow ends here.
+                    if let Some(p) = unsafe { m.p() } {
+                        p.count_park();
+                    }
                     break None;
                 }
                 // A token arrived while it was switching out: run it again at once.
             }
-            corosensei::CoroutineResult::Yield(Switch::Yield) => break Some(g),
+            corosensei::CoroutineResult::Yield(Switch::Yield) => {
+                crate::debug::registry::note_switch_out(h);
+                break Some(g);
+            }
             corosensei::CoroutineResult::Return(()) => {
                 m.handoff.monitor.leave();
                 // SAFETY: `None` carries no pointer.
@@ -386,6 +394,10 @@ fn finish(m: &Machine, g: GRef) {
         None => scheduler::count_exit_without_p(),
     }
     trace_event!(goid, "exit");
+    // Before the end is published: the registry's header must be alive while listed, and a
+    // leak check must count the goroutine gone by the time its joiner wakes.
+    crate::debug::registry::note_end(g.header());
+    crate::debug::leak_note_end(g.header());
     // Completing may run user destructors (a closure dropped unrun; a result that panics when
     // dropped aborts in `join::free` instead), which must not unwind into the scheduler.
     let completed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
@@ -488,16 +500,21 @@ fn switch_out(why: Switch) -> bool {
     true
 }
 
-/// `park()` for a goroutine. False if the caller is not a goroutine.
-pub(crate) fn park_current_goroutine() -> bool {
+/// `park()` for a goroutine, recording `wait` (a packed `debug/wait.rs` word) for the dump.
+/// False if the caller is not a goroutine.
+#[inline]
+pub(crate) fn park_current_goroutine(wait: impl FnOnce() -> u64) -> bool {
     let h = current_header();
     if h.is_null() {
         return false;
     }
     // SAFETY: the running goroutine's header is alive while it runs.
-    if unsafe { (*h).park.try_consume_token() } {
+    let h = unsafe { &*h };
+    if h.park.try_consume_token() {
         return true;
     }
+    // Only the goroutine itself writes its wait word (`debug/wait.rs`).
+    h.wait.store(wait(), Ordering::Relaxed);
     switch_out(Switch::Park)
 }
 

@@ -35,6 +35,7 @@
 
 use std::sync::Arc;
 
+use crate::debug::WaitReason;
 use crate::goroutine::GRef;
 use crate::loom::{AtomicU32, Ordering};
 
@@ -224,7 +225,21 @@ pub fn unparker() -> Unparker {
 /// sched::park();
 /// ```
 pub fn park() {
-    if !crate::machine::park_current_goroutine() {
+    park_for(WaitReason::Park, None);
+}
+
+/// [`park`], telling the goroutine dump what the goroutine waits for (`reason`, and `detail`
+/// such as a file descriptor). gort's channels, locks, sockets and timers park this way.
+///
+/// ```
+/// use sched::debug::WaitReason;
+/// let u = sched::unparker();
+/// u.unpark();
+/// sched::park_for(WaitReason::ChanReceive, None);
+/// ```
+#[inline]
+pub fn park_for(reason: WaitReason, detail: Option<u64>) {
+    if !crate::machine::park_current_goroutine(|| crate::debug::wait::pack(reason, detail)) {
         ThreadParker::current().park(None);
     }
 }
@@ -240,6 +255,23 @@ pub fn park() {
 /// assert!(timed_out.join().unwrap());
 /// ```
 pub fn park_timeout(timeout: std::time::Duration) -> bool {
+    park_timeout_for(timeout, WaitReason::Timer, None)
+}
+
+/// [`park_timeout`], telling the goroutine dump what the goroutine waits for ([`park_for`]).
+///
+/// ```
+/// use sched::debug::WaitReason;
+/// use std::time::Duration;
+/// let nap = Duration::from_millis(1);
+/// let slept = sched::spawn(move || !sched::park_timeout_for(nap, WaitReason::Sleep, None));
+/// assert!(slept.join().unwrap());
+/// ```
+pub fn park_timeout_for(
+    timeout: std::time::Duration,
+    reason: WaitReason,
+    detail: Option<u64>,
+) -> bool {
     let Some(g) = crate::machine::current_goroutine() else {
         return ThreadParker::current().park(Some(timeout));
     };
@@ -256,7 +288,7 @@ pub fn park_timeout(timeout: std::time::Duration) -> bool {
     // Saturating: a timeout too long for `Instant` (`Duration::MAX`) means "never".
     let deadline = crate::timer::deadline_after(std::time::Instant::now(), timeout);
     let timer = crate::timer::at(deadline, move || me.unpark());
-    park();
+    park_for(reason, detail);
     // If the timer fired, report a timeout even if someone else also woke us: callers
     // re-check their condition either way.
     timer.stop() || !timer.fired()

@@ -56,6 +56,21 @@ struct Counters {
     /// Goroutines spawned / ended on this P, summed over all Ps by `num_goroutine`.
     spawned: AtomicU64,
     exited: AtomicU64,
+    /// Goroutines this P ran (each resumption counts), parked, and stole from other Ps
+    /// (`stats()`, the schedtrace).
+    schedules: AtomicU64,
+    parks: AtomicU64,
+    steals: AtomicU64,
+}
+
+/// One P's counters, as `stats()` sums them.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct PCounts {
+    pub(crate) spawned: u64,
+    pub(crate) exited: u64,
+    pub(crate) schedules: u64,
+    pub(crate) parks: u64,
+    pub(crate) steals: u64,
 }
 
 impl ProcShared {
@@ -67,6 +82,9 @@ impl ProcShared {
                 schedtick: AtomicU32::new(0),
                 spawned: AtomicU64::new(0),
                 exited: AtomicU64::new(0),
+                schedules: AtomicU64::new(0),
+                parks: AtomicU64::new(0),
+                steals: AtomicU64::new(0),
             }),
         }
     }
@@ -83,6 +101,19 @@ impl ProcShared {
             c.spawned.load(Ordering::Relaxed),
             c.exited.load(Ordering::Relaxed),
         )
+    }
+
+    /// All of this P's counters.
+    pub(crate) fn counts(&self) -> PCounts {
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        PCounts {
+            spawned: get(&c.spawned),
+            exited: get(&c.exited),
+            schedules: get(&c.schedules),
+            parks: get(&c.parks),
+            steals: get(&c.steals),
+        }
     }
 
     /// Goroutines in the queue (not counting `runnext`).
@@ -270,8 +301,19 @@ impl Processor {
         bump(&self.shared().counters.exited);
     }
 
+    /// Counts a goroutine that parked on this P.
+    pub(crate) fn count_park(&mut self) {
+        bump(&self.shared().counters.parks);
+    }
+
+    /// Counts a goroutine stolen from another P.
+    pub(crate) fn count_steal(&mut self) {
+        bump(&self.shared().counters.steals);
+    }
+
     /// Records one scheduling round.
     pub(crate) fn tick(&mut self) -> u32 {
+        bump(&self.shared().counters.schedules);
         self.schedtick = self.schedtick.wrapping_add(1);
         self.shared()
             .counters

@@ -4,6 +4,7 @@
 //! `goroutine.rs`) and queues it (`scheduler/submit.rs`); it takes no stack (that happens when it
 //! first runs) and never blocks. The first spawn starts the runtime.
 
+use crate::debug::Origin;
 use crate::goroutine::{GRef, Panic};
 use crate::join::JoinHandle;
 use crate::scheduler;
@@ -19,6 +20,7 @@ use crate::scheduler;
 /// let sum: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
 /// assert_eq!(sum, 285);
 /// ```
+#[track_caller]
 pub fn spawn<F, T>(f: F) -> JoinHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,
@@ -68,6 +70,11 @@ impl Builder {
     /// Starts the goroutine. If no stack can be had for it when it first runs (the kernel's
     /// mapping limit, or address space), it ends without running and `join` returns the
     /// [`StackError`](crate::StackError) as its panic payload.
+    ///
+    /// The caller's source location is recorded as the goroutine's spawn site (goroutine dumps:
+    /// [`debug`](crate::debug)); wrappers that spawn for their caller should be
+    /// `#[track_caller]` too.
+    #[track_caller]
     pub fn spawn<F, T>(self, f: F) -> JoinHandle<T>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -75,7 +82,9 @@ impl Builder {
     {
         let name = self.name.map(std::sync::Arc::new);
         let stack_size = self.stack_size;
-        let packet = scheduler::spawn(move |id, cells| GRef::new(cells, id, name, stack_size, f));
+        let origin = Origin::here(std::panic::Location::caller());
+        let packet =
+            scheduler::spawn(move |id, cells| GRef::new(cells, id, name, stack_size, origin, f));
         JoinHandle::new(packet)
     }
 }
@@ -91,6 +100,7 @@ impl Builder {
 /// let answer = sched::run(|| sched::spawn(|| 42).join().unwrap());
 /// assert_eq!(answer, 42);
 /// ```
+#[track_caller]
 pub fn run<F, T>(f: F) -> T
 where
     F: FnOnce() -> T + Send + 'static,

@@ -1,6 +1,8 @@
 //! Counters the program can read (`stats()`): what the scheduler and sysmon did. Events counted
-//! here are rare (a preemption, a hand-off), so each is one relaxed add on a process-wide
-//! atomic; per-P counters (goroutines spawned and ended) are summed on read.
+//! here are rare (a preemption, a hand-off, a poll, a batch of timers), so each is one relaxed
+//! add on a process-wide atomic; frequent ones (spawns, ends, schedules, parks, steals) are
+//! per-P counters that only their P writes (a load and a store, `processor.rs`), summed on
+//! read. Cheap enough to leave on: nothing here can be turned off.
 
 use crate::loom::std_only::AtomicU64;
 use crate::loom::Ordering;
@@ -17,6 +19,8 @@ pub(crate) static REFUSED_IN_RUNTIME: AtomicU64 = AtomicU64::new(0);
 pub(crate) static REFUSED_NOT_GOROUTINE: AtomicU64 = AtomicU64::new(0);
 pub(crate) static REFUSED_NO_P: AtomicU64 = AtomicU64::new(0);
 pub(crate) static SYSMON_ROUNDS: AtomicU64 = AtomicU64::new(0);
+pub(crate) static POLLS: AtomicU64 = AtomicU64::new(0);
+pub(crate) static TIMERS_FIRED: AtomicU64 = AtomicU64::new(0);
 
 #[inline]
 pub(crate) fn count(c: &AtomicU64) {
@@ -41,8 +45,24 @@ pub(crate) fn count_refusal(outcome: u64) {
 pub struct Stats {
     /// Goroutines alive (spawned and not yet ended).
     pub goroutines: usize,
+    /// Goroutines ever spawned.
+    pub goroutines_created: u64,
+    /// Times a P started or resumed a goroutine (context switches into goroutines).
+    pub schedules: u64,
+    /// Times a goroutine parked (blocked on a channel, lock, timer, socket...).
+    pub parks: u64,
+    /// Times a P took work from another P's queue.
+    pub steals: u64,
+    /// Polls of the netpoller (blocking or not).
+    pub polls: u64,
+    /// Timers fired (sleeps, timeouts, `after`, tickers).
+    pub timers_fired: u64,
+    /// Timers in the heap now, live or stopped and not yet swept.
+    pub timers_pending: usize,
     /// OS threads the scheduler started (Ms; they never exit).
     pub threads: usize,
+    /// Ms idle now.
+    pub idle_threads: usize,
     /// Times sysmon asked a goroutine that ran a whole time slice to yield.
     pub preempt_requests: u64,
     /// Times a goroutine yielded at a preemption point because it was asked to.
@@ -79,13 +99,23 @@ pub struct Stats {
 /// sched::spawn(|| ()).join().unwrap();
 /// let after = sched::stats();
 /// assert!(after.threads >= 1);
+/// assert!(after.goroutines_created > before.goroutines_created);
 /// assert!(after.preempt_requests >= before.preempt_requests);
 /// ```
 pub fn stats() -> Stats {
     let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    let view = crate::scheduler::view();
     Stats {
         goroutines: crate::scheduler::num_goroutine(),
-        threads: crate::scheduler::threads(),
+        goroutines_created: view.counts.spawned,
+        schedules: view.counts.schedules,
+        parks: view.counts.parks,
+        steals: view.counts.steals,
+        polls: get(&POLLS),
+        timers_fired: get(&TIMERS_FIRED),
+        timers_pending: crate::timer::entries_now(),
+        threads: view.threads,
+        idle_threads: view.idle_threads,
         preempt_requests: get(&PREEMPT_REQUESTS),
         cooperative_yields: get(&COOP_YIELDS),
         signal_stops: get(&SIGNAL_STOPS),

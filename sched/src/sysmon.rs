@@ -83,6 +83,11 @@ pub(crate) fn register(home: &'static Home) {
     NMACHINES.fetch_add(1, Ordering::Release);
 }
 
+/// Every M started so far, in start order (the goroutine dump's way to every M).
+pub(crate) fn machines() -> Vec<&'static Home> {
+    crate::loom::lock_std(&MACHINES).clone()
+}
+
 /// True while sysmon sleeps because every P is idle (`sleep_while_idle`).
 static ASLEEP: AtomicBool = AtomicBool::new(false);
 /// What `sleep_while_idle` waits on, and `p_taken` notifies under.
@@ -186,6 +191,7 @@ fn run() {
         if delay == MAX_DELAY && retake::all_idle() {
             // Nothing runs and nothing has for a while: sleep until a P is taken (Go's
             // `sysmonwait`), so an idle program does not wake 100 times a second.
+            crate::debug::wait::tick_coarse_clock(false);
             sleep_while_idle();
             if !retake::all_idle() {
                 (delay, quiet_rounds) = (MIN_DELAY, 0);
@@ -198,6 +204,7 @@ fn run() {
             ms = crate::loom::lock_std(&MACHINES).clone();
         }
         let now = Instant::now();
+        crate::debug::wait::tick_coarse_clock(true);
         seen.resize_with(ms.len(), || Seen::new(0, now, None));
         let mut round = Round::default();
         for (home, seen) in ms.iter().zip(seen.iter_mut()) {

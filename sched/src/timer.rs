@@ -350,6 +350,9 @@ pub(crate) fn run_due() -> usize {
     }
     // Timers that just fired are no longer live: stopped entries may now outnumber the rest.
     sweep_if_mostly_dead();
+    if ran > 0 {
+        crate::stats::TIMERS_FIRED.fetch_add(ran as u64, Ordering::Relaxed);
+    }
     ran
 }
 
@@ -358,6 +361,11 @@ pub(crate) fn run_due() -> usize {
 #[doc(hidden)]
 pub fn timer_entries() -> usize {
     lock().entries.len()
+}
+
+/// `timer_entries` without the heap's lock (the mirror kept under it).
+pub(crate) fn entries_now() -> usize {
+    ENTRIES.load(Ordering::Relaxed)
 }
 
 fn publish_next(heap: &Heap) {

@@ -92,6 +92,7 @@ use std::time::{Duration, Instant};
 use super::sema::Sema;
 use super::waiter::{GiveUp, Outcome};
 use crate::waiter::deadline_after;
+use sched::debug::WaitReason;
 
 const LOCKED: u32 = 1;
 const WOKEN: u32 = 2;
@@ -127,7 +128,7 @@ impl RawMutex {
     pub(crate) const fn new() -> RawMutex {
         RawMutex {
             state: AtomicU32::new(0),
-            sema: Sema::new(),
+            sema: Sema::new(WaitReason::Mutex),
         }
     }
 

@@ -27,6 +27,7 @@ use std::ops::{Deref, DerefMut};
 
 use super::mutex::RawMutex;
 use super::sema::Sema;
+use sched::debug::WaitReason;
 
 /// Readers allowed at once; also the bias a pending writer subtracts from `readers`.
 const MAX_READERS: i32 = 1 << 30;
@@ -77,8 +78,8 @@ impl<T> RwMutex<T> {
     pub const fn new(value: T) -> RwMutex<T> {
         RwMutex {
             writer: RawMutex::new(),
-            writer_sema: Sema::new(),
-            reader_sema: Sema::new(),
+            writer_sema: Sema::new(WaitReason::Mutex),
+            reader_sema: Sema::new(WaitReason::RwMutexRead),
             readers: AtomicI32::new(0),
             departing: AtomicI32::new(0),
             data: UnsafeCell::new(value),

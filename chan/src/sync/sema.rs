@@ -18,9 +18,12 @@
 
 use super::shim::Lock;
 use super::waiter::{unpark_all, wake_front, GiveUp, Outcome, Queued, WaitList, Waiter};
+use sched::debug::WaitReason;
 
 pub(crate) struct Sema {
     state: Lock<SemaState>,
+    /// What its waiters wait for, as the goroutine dump shows it (the owner's kind).
+    reason: WaitReason,
 }
 
 #[derive(Default)]
@@ -34,12 +37,14 @@ fn waiters(s: &mut SemaState) -> &mut WaitList {
 }
 
 impl Sema {
-    pub(crate) const fn new() -> Sema {
+    /// A semaphore whose waiters wait for `reason` (the owner's kind: `Mutex`, ...).
+    pub(crate) const fn new(reason: WaitReason) -> Sema {
         Sema {
             state: Lock::new(SemaState {
                 permits: 0,
                 waiters: WaitList::new(),
             }),
+            reason,
         }
     }
 
@@ -55,7 +60,7 @@ impl Sema {
     /// the queue in O(1) (`Withdrew`), unless a permit was handed to it first
     /// (`HandedWhileLeaving`: it holds that permit).
     pub(crate) fn acquire_until(&self, lifo: bool, give_up: &GiveUp<'_>) -> Outcome {
-        let me = Waiter::new(0);
+        let me = Waiter::new(0, self.reason);
         let mut s = self.state.lock();
         if s.permits > 0 {
             s.permits -= 1;

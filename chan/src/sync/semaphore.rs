@@ -36,6 +36,7 @@ use super::shim::{Lock, Unparker};
 use super::waiter::{unpark_all, wake_front, GiveUp, Queued, WaitList, Waiter};
 use crate::loom::{AtomicUsize, Ordering};
 use crate::waiter::deadline_after;
+use sched::debug::WaitReason;
 
 const QUEUED: usize = 1 << (usize::BITS - 1);
 /// More permits than this cannot be held at once.
@@ -254,7 +255,7 @@ impl Semaphore {
     /// Queues for `n` permits and waits for them, or until `give_up` is due; true if taken.
     #[cold]
     fn acquire_slow(&self, n: usize, give_up: &GiveUp<'_>) -> bool {
-        let me = Waiter::new(n);
+        let me = Waiter::new(n, WaitReason::Semaphore);
         let mut queue = self.queue.lock();
         let mut s = self.state.load(Ordering::Relaxed);
         loop {

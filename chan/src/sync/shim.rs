@@ -11,7 +11,7 @@
 //! Invariant: a `Lock` is held only around queue manipulation; nobody parks, unparks or runs
 //! user code while holding one (see `mod.rs`).
 
-pub(crate) use crate::shim::{park, unparker, Unparker};
+pub(crate) use crate::shim::{park_for, park_timeout_for, unparker, Unparker};
 pub(crate) use imp::{Lock, LockGuard};
 
 #[cfg(not(loom))]

@@ -28,10 +28,10 @@ use std::cell::UnsafeCell;
 use std::mem::ManuallyDrop;
 use std::time::{Duration, Instant};
 
-use super::shim::{park, unparker, Lock, Unparker};
+use super::shim::{park_for, park_timeout_for, unparker, Lock, Unparker};
 use crate::list::{List, Node};
 use crate::loom::{AtomicBool, Ordering};
-use crate::shim::park_timeout;
+use sched::debug::WaitReason;
 
 /// A queued waiter: the node the lists link.
 pub(crate) type WaitNode = Node<Waiter>;
@@ -49,6 +49,8 @@ pub(crate) struct Waiter {
     woken: AtomicBool,
     /// What the waiter asks for (a `Semaphore`'s permits; unused elsewhere).
     pub(crate) need: usize,
+    /// What the goroutine dump says it waits for (`sched::debug`).
+    reason: WaitReason,
 }
 
 // SAFETY: other threads reach a `Waiter` only as the value of a queued node, under the queue's
@@ -67,19 +69,21 @@ impl Drop for Waiter {
 }
 
 impl Waiter {
-    /// A waiter for the calling goroutine or thread, asking for `need` (see [`Waiter::need`]).
-    pub(crate) fn new(need: usize) -> WaitNode {
+    /// A waiter for the calling goroutine or thread, asking for `need` (see [`Waiter::need`]),
+    /// waiting for `reason` (as the goroutine dump shows it).
+    pub(crate) fn new(need: usize, reason: WaitReason) -> WaitNode {
         Node::new(Waiter {
             unparker: UnsafeCell::new(ManuallyDrop::new(unparker())),
             woken: AtomicBool::new(false),
             need,
+            reason,
         })
     }
 
     /// Parks until a waker has woken this waiter. Only the waiter itself calls this.
     pub(crate) fn wait(&self) {
         while !self.is_woken() {
-            park();
+            park_for(self.reason);
         }
     }
 
@@ -95,10 +99,10 @@ impl Waiter {
                 return false;
             }
             match give_up.deadline {
-                None => park(),
+                None => park_for(self.reason),
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
-                    park_timeout(left.min(MAX_PARK));
+                    park_timeout_for(left.min(MAX_PARK), self.reason);
                 }
             }
         }

@@ -25,6 +25,7 @@ use std::sync::Arc;
 
 use super::sema::Sema;
 use crate::loom::{AtomicU64, Ordering};
+use sched::debug::WaitReason;
 
 /// Waits for a collection of goroutines (or threads) to finish, like Go's `sync.WaitGroup`:
 /// [`add`](WaitGroup::add) the number to wait for, each calls [`done`](WaitGroup::done), and
@@ -68,7 +69,7 @@ impl Default for Inner {
     fn default() -> Inner {
         Inner {
             state: AtomicU64::new(0),
-            sema: Sema::new(),
+            sema: Sema::new(WaitReason::WaitGroup),
         }
     }
 }

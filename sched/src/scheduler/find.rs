@@ -159,6 +159,7 @@ fn poll_now() -> usize {
     }
     let n = poller.poll(Some(std::time::Duration::ZERO));
     crate::poller::end_poll();
+    crate::stats::count(&crate::stats::POLLS);
     n
 }
 

@@ -46,6 +46,8 @@ pub(crate) struct Handoff<P, G> {
     idle: AtomicBool,
     /// What sysmon and the preemption signal handler see of this M (`preempt.rs`).
     pub(crate) monitor: crate::preempt::Monitor,
+    /// The goroutines homed to this M that have switched out (`debug/registry.rs`).
+    pub(crate) registry: crate::debug::registry::Registry,
 }
 
 struct Slot<P> {
@@ -72,6 +74,7 @@ impl<P, G> Handoff<P, G> {
             nremote: AtomicUsize::new(0),
             idle: AtomicBool::new(false),
             monitor: crate::preempt::Monitor::new(),
+            registry: crate::debug::registry::Registry::new(),
         }
     }
 

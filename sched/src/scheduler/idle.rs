@@ -519,9 +519,10 @@ impl<P, G> IdleSet<P, G> {
         self.put_p(&mut l, p)
     }
 
-    /// Ms ever started.
-    pub(crate) fn threads(&self) -> usize {
-        self.lock().nm
+    /// Ms ever started, and those idle now.
+    pub(crate) fn thread_counts(&self) -> (usize, usize) {
+        let l = self.lock();
+        (l.nm, l.machines.len())
     }
 
     /// Counts a new M that starts without a P (it lists itself idle as it starts).

@@ -111,6 +111,8 @@ fn init_sched() -> &'static Scheduler {
             tracing::debug!(maxprocs = s.nprocs(), "gort runtime start")
         });
         crate::sysmon::start();
+        crate::debug::sigquit::install();
+        crate::debug::schedtrace::start();
     }
     s
 }
@@ -195,7 +197,55 @@ pub(crate) fn count_exit_without_p() {
     sched().foreign_exited.fetch_add(1, Ordering::Relaxed);
 }
 
-/// OS threads the scheduler started (Ms).
-pub(crate) fn threads() -> usize {
-    SCHED.get().map_or(0, |s| s.idle.threads())
+/// The scheduler as `stats()` and `GORT_DEBUG=schedtrace` show it. Read field by field, not
+/// atomically.
+#[derive(Default)]
+pub(crate) struct View {
+    pub(crate) maxprocs: usize,
+    pub(crate) idle_procs: usize,
+    pub(crate) threads: usize,
+    pub(crate) spinning: usize,
+    pub(crate) idle_threads: usize,
+    /// Goroutines in the global queue.
+    pub(crate) global: usize,
+    /// Goroutines in each P's queue (`runnext` included), P 0 first.
+    pub(crate) local: Vec<usize>,
+    /// The per-P counters summed, plus the goroutines spawned and ended off any P.
+    pub(crate) counts: crate::processor::PCounts,
+}
+
+/// The scheduler now (all zero before it starts).
+pub(crate) fn view() -> View {
+    let Some(s) = SCHED.get() else {
+        return View::default();
+    };
+    let maxprocs = s.nprocs();
+    let mut counts = crate::processor::PCounts {
+        spawned: s.foreign_spawned.load(Ordering::Relaxed),
+        exited: s.foreign_exited.load(Ordering::Relaxed),
+        ..Default::default()
+    };
+    for p in s.procs.iter() {
+        let c = p.counts();
+        counts.spawned += c.spawned;
+        counts.exited += c.exited;
+        counts.schedules += c.schedules;
+        counts.parks += c.parks;
+        counts.steals += c.steals;
+    }
+    let local = s.procs[..maxprocs]
+        .iter()
+        .map(|p| p.queue_len() + usize::from(!p.runnext.is_empty()))
+        .collect();
+    let (threads, idle_threads) = s.idle.thread_counts();
+    View {
+        maxprocs,
+        idle_procs: s.idle.npidle(),
+        threads,
+        spinning: s.idle.nmspinning(),
+        idle_threads,
+        global: s.global.len(),
+        local,
+        counts,
+    }
 }

@@ -42,6 +42,7 @@ pub(super) fn steal_work(s: &Scheduler, p: &mut Processor) -> Option<(GRef, Opti
                 continue;
             }
             if let Some(g) = steal_from(s, p, victim, last) {
+                p.count_steal();
                 return Some((g, Some(victim)));
             }
         }
@@ -148,6 +149,7 @@ pub(super) fn take_from_stalled(s: &Scheduler, p: &mut Processor) -> Option<(GRe
             continue;
         }
         if let Some(g) = steal_from(s, p, victim, false).or_else(|| shared.take_runnext()) {
+            p.count_steal();
             return Some((g, victim));
         }
     }

@@ -126,6 +126,7 @@ fn poll_once<P, G>(
         let timeout = world
             .next_deadline()
             .map(|d: Instant| d.saturating_duration_since(Instant::now()));
+        crate::stats::count(&crate::stats::POLLS);
         poller.poll(timeout)
     };
     me.set_in_poll(false);

@@ -1,0 +1,68 @@
+//! Seeing inside the runtime: goroutine dumps, leak checks and the scheduler trace (issue 14).
+//!
+//! | file            | job                                                                 |
+//! |-----------------|---------------------------------------------------------------------|
+//! | `wait.rs`       | [`WaitReason`]: what a parked goroutine waits for, and since when    |
+//! | `registry.rs`   | every goroutine that has switched out, listed per M (Go's `allgs`)   |
+//! | `dump.rs`       | [`goroutines`] (a snapshot) and [`dump`] (Go's traceback text, grouped) |
+//! | `leak.rs`       | [`LeakCheck`]: goroutines started in a scope and still alive after it (goleak) |
+//! | `sigquit.rs`    | the dump on `SIGQUIT`                                               |
+//! | `schedtrace.rs` | `GORT_DEBUG=schedtrace=<ms>`: Go's `SCHED` line every period          |
+//!
+//! What it costs a goroutine: 48 bytes of header ([`Origin`], the wait word, the registry
+//! slot); a park stores its wait word (a relaxed load and store); the first switch-out of a
+//! goroutine lists it and its end unlists it (an uncontended lock each); a spawn reads the
+//! spawner's scope (one branch when no leak check is running). Nothing else runs unless a
+//! dump, a check or the trace asks. `docs/DEBUGGING.md` says how to use each.
+
+mod dump;
+mod leak;
+pub(crate) mod registry;
+pub(crate) mod schedtrace;
+pub(crate) mod sigquit;
+pub(crate) mod wait;
+
+pub(crate) use dump::write_dump;
+pub use dump::{dump, goroutines, GoroutineInfo, State};
+pub(crate) use leak::note_end as leak_note_end;
+pub use leak::{verify_none, LeakCheck, Leaked};
+pub use wait::WaitReason;
+
+use std::panic::Location;
+use std::sync::Arc;
+
+/// Where a goroutine came from: the spawn call's source location (`#[track_caller]`), the
+/// spawning goroutine, and the leak-check scope it belongs to. Immutable after spawn.
+pub(crate) struct Origin {
+    pub(crate) site: &'static Location<'static>,
+    /// The spawning goroutine's id, 0 if a plain thread spawned it.
+    pub(crate) parent: u64,
+    /// The leak check it counts in (`leak.rs`), inherited from its spawner.
+    pub(crate) scope: Option<Arc<leak::Scope>>,
+}
+
+impl Origin {
+    /// The origin of a goroutine spawned here, now, by the calling goroutine or thread.
+    #[inline]
+    pub(crate) fn here(site: &'static Location<'static>) -> Origin {
+        let h = crate::machine::current_header();
+        // SAFETY: the running goroutine's header is alive while it runs.
+        let spawner = (!h.is_null()).then(|| unsafe { &*h });
+        Origin {
+            site,
+            parent: spawner.map_or(0, |h| h.id),
+            scope: leak::scope_for_spawn(spawner),
+        }
+    }
+
+    /// An origin for unit tests that build goroutines by hand.
+    #[cfg(test)]
+    #[track_caller]
+    pub(crate) fn test() -> Origin {
+        Origin {
+            site: Location::caller(),
+            parent: 0,
+            scope: None,
+        }
+    }
+}
