@@ -148,6 +148,18 @@ impl<'a, T: Send> SendCase<'a, T> {
     pub fn take(&mut self) -> Result<(), SendError<T>> {
         self.result.take().expect("select case fired")
     }
+
+    /// The value, if this case did not fire: called after the select returned (another case
+    /// won, or its deadline or `default`), so the value was never sent and comes back.
+    pub fn take_unsent(&mut self) -> Option<T> {
+        if self.fired() {
+            return None;
+        }
+        // SAFETY: `run_select` has returned, and with it every entry of this case was
+        // withdrawn from its channel (the selection's drop guards: `waiter.rs`): no peer can
+        // reach the slot any more, so it is ours again, as before registration.
+        unsafe { self.slot.take() }
+    }
 }
 
 impl<T: Send> RecvCase<'_, T> {

@@ -87,12 +87,18 @@ fn send_is_cancelled_and_times_out() {
         let r = cancel_while_waiting(move |ctx| context::send(&ctx, &tx2, "a".to_string()));
         assert_eq!(
             r,
-            Err(SendError::Done(ContextError::Canceled)),
+            Err(SendError::Done(ContextError::Canceled, "a".to_string())),
             "at maxprocs {procs}"
         );
         let tx2 = tx.clone();
         let r = deadline_while_waiting(move |ctx| context::send(ctx, &tx2, "b".to_string()));
-        assert_eq!(r, Err(SendError::Done(ContextError::DeadlineExceeded)));
+        assert_eq!(
+            r,
+            Err(SendError::Done(
+                ContextError::DeadlineExceeded,
+                "b".to_string()
+            ))
+        );
         assert_eq!(tx.queue_lens(), (0, 0));
         // A receiver that comes takes the value; a closed channel hands it back.
         let taker = gort::go!(move || rx.recv().unwrap());

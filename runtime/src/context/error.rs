@@ -112,23 +112,22 @@ impl Error for RecvError {}
 /// ```
 /// use gort::context::{ContextError, SendError};
 /// assert_eq!(SendError::Closed(5).to_string(), "sending on a closed channel");
-/// assert_eq!(SendError::<u8>::Done(ContextError::Canceled).to_string(), "context canceled");
-/// assert_eq!(SendError::Closed(5).into_value(), Some(5));
+/// assert_eq!(SendError::Done(ContextError::Canceled, 6).to_string(), "context canceled");
+/// assert_eq!(SendError::Closed(5).into_value(), 5);
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum SendError<T> {
     /// The channel is closed; the value comes back.
     Closed(T),
-    /// The context was done first; the value was dropped (see [`send`](super::send)).
-    Done(ContextError),
+    /// The context was done first; the value comes back.
+    Done(ContextError, T),
 }
 
 impl<T> SendError<T> {
-    /// The value that was not sent, if it came back.
-    pub fn into_value(self) -> Option<T> {
+    /// The value that was not sent.
+    pub fn into_value(self) -> T {
         match self {
-            SendError::Closed(v) => Some(v),
-            SendError::Done(_) => None,
+            SendError::Closed(v) | SendError::Done(_, v) => v,
         }
     }
 }
@@ -137,7 +136,7 @@ impl<T> fmt::Debug for SendError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SendError::Closed(_) => f.write_str("Closed(..)"),
-            SendError::Done(e) => f.debug_tuple("Done").field(e).finish(),
+            SendError::Done(e, _) => f.debug_tuple("Done").field(e).finish(),
         }
     }
 }
@@ -146,7 +145,7 @@ impl<T> fmt::Display for SendError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SendError::Closed(_) => f.write_str("sending on a closed channel"),
-            SendError::Done(e) => e.fmt(f),
+            SendError::Done(e, _) => e.fmt(f),
         }
     }
 }

@@ -59,11 +59,9 @@ pub fn recv<T: Send + 'static>(ctx: &Context, rx: &Receiver<T>) -> Result<T, Rec
 /// `select { case ch <- v: case <-ctx.Done(): return ctx.Err() }`. If both are ready, either
 /// may win, as in Go's `select`.
 ///
-/// A value that cannot be sent at once waits in a `select!` case, and when `done` wins, the
-/// case drops it: chan's case objects do not hand an unsent value back, so
-/// [`SendError::Done`] carries no value. A closed channel returns it
-/// ([`SendError::Closed`]). To keep a value a cancelled send would drop, send a cheap handle
-/// to it (an `Arc`, an index).
+/// The value is never lost: a closed channel returns it ([`SendError::Closed`]), and so does a
+/// context that is done first ([`SendError::Done`]), as Go's caller still holds a value its
+/// `select` did not send.
 ///
 /// ```
 /// use gort::context::{self, ContextError, SendError};
@@ -71,7 +69,7 @@ pub fn recv<T: Send + 'static>(ctx: &Context, rx: &Receiver<T>) -> Result<T, Rec
 /// let (ctx, cancel) = context::with_cancel(&context::background());
 /// assert_eq!(context::send(&ctx, &tx, 1), Ok(())); // room in the buffer
 /// cancel.cancel();
-/// assert_eq!(context::send(&ctx, &tx, 2), Err(SendError::Done(ContextError::Canceled)));
+/// assert_eq!(context::send(&ctx, &tx, 2), Err(SendError::Done(ContextError::Canceled, 2)));
 /// drop(rx);
 /// assert_eq!(context::send(&context::background(), &tx, 3), Err(SendError::Closed(3)));
 /// ```
@@ -81,9 +79,17 @@ pub fn send<T: Send + 'static>(ctx: &Context, tx: &Sender<T>, v: T) -> Result<()
         Err(TrySendError::Closed(v)) => return Err(SendError::Closed(v)),
         Err(TrySendError::Full(v)) => v,
     };
-    chan::select! {
-        send(tx, v) -> r => r.map_err(|e| SendError::Closed(e.0)),
-        recv(ctx.done()) -> _ => Err(SendError::Done(done_err(ctx))),
+    // `select!`'s expansion, by hand, to get an unsent value back from its case.
+    let mut send = chan::internal::SendCase::new(Some(tx), v);
+    let mut done = chan::internal::RecvCase::new(Some(ctx.done()));
+    match chan::internal::run_select(&mut [&mut send, &mut done], false, None) {
+        Some(0) => send.take().map_err(|e| SendError::Closed(e.0)),
+        _ => {
+            let v = send
+                .take_unsent()
+                .expect("a send that did not fire keeps its value");
+            Err(SendError::Done(done_err(ctx), v))
+        }
     }
 }
 
