@@ -23,7 +23,7 @@
 //! size class (`stack.rs`), whose dirty list is released only in bulk, when an M goes idle.
 
 use crate::loom::std_only::OnceLock;
-use crate::loom::{AtomicU32, AtomicU64, Ordering};
+use crate::loom::{AtomicU64, Ordering};
 use std::ptr::NonNull;
 
 use crossbeam_deque::{Stealer, Worker};
@@ -51,14 +51,14 @@ pub(crate) struct ProcShared {
 
 /// Written only by the owner (load + store, no RMW); read now and then by others.
 struct Counters {
-    /// The owner's schedule count (relaxed; a progress signal for thieves, not a lock).
-    schedtick: AtomicU32,
+    /// The owner's schedule count (relaxed; a progress signal for thieves, not a lock; and
+    /// `stats()`'s schedules).
+    schedtick: AtomicU64,
     /// Goroutines spawned / ended on this P, summed over all Ps by `num_goroutine`.
     spawned: AtomicU64,
     exited: AtomicU64,
-    /// Goroutines this P ran (each resumption counts), parked, and stole from other Ps
-    /// (`stats()`, the schedtrace).
-    schedules: AtomicU64,
+    /// Goroutines that parked on this P, and that this P stole from other Ps (`stats()`, the
+    /// schedtrace).
     parks: AtomicU64,
     steals: AtomicU64,
 }
@@ -79,10 +79,9 @@ impl ProcShared {
             stealer: CachePadded::new(OnceLock::new()),
             runnext: CachePadded::new(RunNext::new()),
             counters: CachePadded::new(Counters {
-                schedtick: AtomicU32::new(0),
+                schedtick: AtomicU64::new(0),
                 spawned: AtomicU64::new(0),
                 exited: AtomicU64::new(0),
-                schedules: AtomicU64::new(0),
                 parks: AtomicU64::new(0),
                 steals: AtomicU64::new(0),
             }),
@@ -91,7 +90,7 @@ impl ProcShared {
 
     /// The owner's schedule count (see `scheduler::steal_runnext`).
     pub(crate) fn schedtick(&self) -> u32 {
-        self.counters.schedtick.load(Ordering::Relaxed)
+        self.counters.schedtick.load(Ordering::Relaxed) as u32
     }
 
     /// Goroutines spawned and ended on this P so far.
@@ -110,7 +109,7 @@ impl ProcShared {
         PCounts {
             spawned: get(&c.spawned),
             exited: get(&c.exited),
-            schedules: get(&c.schedules),
+            schedules: get(&c.schedtick),
             parks: get(&c.parks),
             steals: get(&c.steals),
         }
@@ -140,7 +139,7 @@ pub(crate) struct Processor {
     /// This P's entry in the scheduler's `ProcShared` array.
     shared: &'static ProcShared,
     runq: Worker<GRef>,
-    pub(crate) schedtick: u32,
+    pub(crate) schedtick: u64,
     stacks: Vec<Stack>,
     rng: u64,
     /// Consecutive goroutines taken from `runnext` (see `runq_get`).
@@ -313,13 +312,12 @@ impl Processor {
 
     /// Records one scheduling round.
     pub(crate) fn tick(&mut self) -> u32 {
-        bump(&self.shared().counters.schedules);
         self.schedtick = self.schedtick.wrapping_add(1);
         self.shared()
             .counters
             .schedtick
             .store(self.schedtick, Ordering::Relaxed);
-        self.schedtick
+        self.schedtick as u32
     }
 
     /// A fast pseudo-random number (xorshift*), for victim selection.

@@ -117,6 +117,9 @@ fn sleep_while_idle() {
 #[inline]
 pub(crate) fn p_taken() {
     if ASLEEP.load(Ordering::SeqCst) {
+        // Parks stamp their waits with sysmon's clock, stale while it slept: bring it up to
+        // date before the goroutine this P runs can park (`debug/wait.rs`).
+        crate::debug::wait::tick_coarse_clock();
         let _g = IDLE_WAIT.lock().unwrap_or_else(|e| e.into_inner());
         IDLE_WAKE.notify_one();
     }
@@ -191,7 +194,6 @@ fn run() {
         if delay == MAX_DELAY && retake::all_idle() {
             // Nothing runs and nothing has for a while: sleep until a P is taken (Go's
             // `sysmonwait`), so an idle program does not wake 100 times a second.
-            crate::debug::wait::tick_coarse_clock(false);
             sleep_while_idle();
             if !retake::all_idle() {
                 (delay, quiet_rounds) = (MIN_DELAY, 0);
@@ -204,7 +206,7 @@ fn run() {
             ms = crate::loom::lock_std(&MACHINES).clone();
         }
         let now = Instant::now();
-        crate::debug::wait::tick_coarse_clock(true);
+        crate::debug::wait::tick_coarse_clock();
         seen.resize_with(ms.len(), || Seen::new(0, now, None));
         let mut round = Round::default();
         for (home, seen) in ms.iter().zip(seen.iter_mut()) {

@@ -39,7 +39,7 @@ pub enum State {
         reason: WaitReason,
         /// A detail of the reason: the file descriptor of an I/O wait.
         detail: Option<u64>,
-        /// How long it has waited (to within one sysmon round: `wait.rs`).
+        /// How long it has waited (to within one sysmon round, 10 ms: `wait.rs`).
         waited: Duration,
     },
 }

@@ -5,19 +5,19 @@
 //! one so that 0 means none) and the park time in milliseconds of the runtime's coarse clock
 //! (32 bits: 49 days, after which it wraps and the dump's durations are modulo that).
 //!
-//! The coarse clock is sysmon's (`coarse_millis`): sysmon stores the time at every round, so a
-//! park costs a relaxed load and a relaxed store, no clock read. While sysmon sleeps (every P
-//! idle) or is off (`GORT_SYSMON=off`) it stores 0 and parks read the real clock. The stamp is
-//! late by at most one sysmon round (10 ms at most while any P is busy): the dump's "how long"
-//! is accurate to that, which is all it promises.
+//! The clock is sysmon's (`coarse_millis`): sysmon stores the time (`tick_coarse_clock`) after
+//! every sleep, and so does whoever wakes it from its idle sleep (`sysmon::p_taken`, before a
+//! goroutine can run again); so a park costs a relaxed load and a relaxed store, no clock read,
+//! and the stamp is late by at most one sysmon round (10 ms at most). Without sysmon
+//! (`GORT_SYSMON=off`) the clock is never stored and parks read the kernel's coarse clock
+//! (`now_millis`, a few instructions in the vDSO).
 //!
 //! Invariant: only the goroutine itself writes its word, on its own stack, before it switches
 //! out; a reader that finds the goroutine PARKED (park state, acquire) reads the word of that
 //! park, or of a later one.
 
-use crate::loom::std_only::{AtomicU64, OnceLock};
+use crate::loom::std_only::AtomicU64;
 use crate::loom::Ordering;
-use std::time::Instant;
 
 /// What a parked goroutine waits for, as the goroutine dump shows it (Go's `waitReason`).
 ///
@@ -144,20 +144,36 @@ pub(crate) fn unpack(word: u64) -> (Option<WaitReason>, Option<u64>, std::time::
     )
 }
 
-/// Sysmon's last reading, in milliseconds since `EPOCH` plus one; 0 while nobody keeps it.
+/// Milliseconds on the kernel's coarse monotonic clock (`CLOCK_MONOTONIC_COARSE`: a read of the
+/// vDSO's last tick, no TSC read, resolution one scheduler tick, 1 to 4 ms), wrapping at 2^32.
+#[cfg(target_os = "linux")]
+#[inline]
+pub(crate) fn now_millis() -> u32 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer; CLOCK_MONOTONIC_COARSE exists on every Linux gort
+    // runs on (2.6.32+), and the call cannot fail with a valid clock and pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    (ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000) as u32
+}
+
+/// Milliseconds since the first call (no coarse clock off Linux: std's monotonic clock).
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn now_millis() -> u32 {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    EPOCH
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis() as u32
+}
+
+/// The last time sysmon stored, in milliseconds plus one; 0 until it first does.
 static COARSE: AtomicU64 = AtomicU64::new(0);
 
-fn epoch() -> Instant {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    *EPOCH.get_or_init(Instant::now)
-}
-
-/// Milliseconds since the runtime's epoch, from the real clock.
-pub(crate) fn now_millis() -> u32 {
-    epoch().elapsed().as_millis() as u32
-}
-
-/// The coarse clock: sysmon's last reading, or the real clock when sysmon is not keeping it.
+/// The time for a park's stamp: sysmon's last reading, or the kernel's coarse clock if sysmon
+/// never stored one (it is off).
 #[inline]
 pub(crate) fn coarse_millis() -> u32 {
     match COARSE.load(Ordering::Relaxed) {
@@ -166,15 +182,9 @@ pub(crate) fn coarse_millis() -> u32 {
     }
 }
 
-/// Sysmon, each round (`running`): the clock reads `now_millis()` until the next round. As
-/// sysmon goes to sleep (not `running`), parks go back to reading the real clock.
-pub(crate) fn tick_coarse_clock(running: bool) {
-    let v = if running {
-        u64::from(now_millis()) + 1
-    } else {
-        0
-    };
-    COARSE.store(v, Ordering::Relaxed);
+/// Stores the time for `coarse_millis`: sysmon after each sleep, and its waker.
+pub(crate) fn tick_coarse_clock() {
+    COARSE.store(u64::from(now_millis()) + 1, Ordering::Relaxed);
 }
 
 #[cfg(test)]
