@@ -42,8 +42,9 @@ pub use chan::{
 
 pub mod context;
 /// Seeing inside the runtime: goroutine dumps ([`debug::dump`], also on SIGQUIT), snapshots
-/// ([`debug::goroutines`]) and leak checks for tests ([`debug::LeakCheck`],
-/// [`debug::verify_none`]); `docs/DEBUGGING.md` shows each, with `GORT_DEBUG=schedtrace`.
+/// ([`debug::goroutines`]), leak checks for tests ([`debug::LeakCheck`],
+/// [`debug::verify_none`]) and the execution trace ([`debug::trace`], `GORT_TRACE`);
+/// `docs/DEBUGGING.md` shows each, with `GORT_DEBUG=schedtrace`.
 pub mod debug {
     pub use sched::debug::*;
 }

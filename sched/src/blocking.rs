@@ -171,8 +171,12 @@ where
         slot: (&slot as *const Slot<F, R>).cast(),
         run: run_slot::<F, R>,
     };
+    trace_record!(BlockingEnter, crate::machine::current_id().unwrap_or(0), 0);
+    trace_event!(goid = crate::machine::current_id(), "blocking enter");
     pool().start(job)?;
     wait_done(&slot.done);
+    trace_record!(BlockingExit, crate::machine::current_id().unwrap_or(0), 0);
+    trace_event!(goid = crate::machine::current_id(), "blocking exit");
     // SAFETY: `done` was read true with acquire ordering: the pool thread wrote `out` before its
     // release store of `done` and touches the slot no more after it.
     match unsafe { (*slot.out.get()).take() } {

@@ -322,16 +322,23 @@ fn execute(m: &Machine, g: GRef) {
             h.id, m.id
         ));
     }
+    let goid = h.id;
+    trace_event!(goid, m = m.id, "run");
     m.current.set(g.as_ptr());
     // SAFETY: the name lives in the header, which our reference keeps alive until we reset
     // the guard info below.
     unsafe { signal::set_current(Some(guard_info(h))) };
-    let goid = h.id;
     m.handoff.monitor.enter(goid);
+    trace_record!(Start, goid, 0);
+    // The parked goroutine's wait word, read while it is still ours (for the `park` event).
+    let mut wait = 0;
     let yielded = loop {
         match co.resume(()) {
             corosensei::CoroutineResult::Yield(Switch::Park) => {
                 crate::debug::registry::note_switch_out(h);
+                wait = h.wait.load(Ordering::Relaxed);
+                // Before the commit: after it, another M may run the goroutine at once.
+                trace_record!(Park, goid, wait);
                 if h.park.commit_park() {
                     // The park state now owns our reference (see park.rs); the unparker that
                     // wins PARKED→RUNNING takes it back with `GRef::from_raw`. Nothing runs
@@ -345,12 +352,15 @@ fn execute(m: &Machine, g: GRef) {
                     break None;
                 }
                 // A token arrived while it was switching out: run it again at once.
+                trace_record!(Start, goid, 0);
             }
             corosensei::CoroutineResult::Yield(Switch::Yield) => {
                 crate::debug::registry::note_switch_out(h);
+                trace_record!(Yield, goid, 0);
                 break Some(g);
             }
             corosensei::CoroutineResult::Return(()) => {
+                trace_record!(Exit, goid, 0);
                 m.handoff.monitor.leave();
                 // SAFETY: `None` carries no pointer.
                 unsafe { signal::set_current(None) };
@@ -374,6 +384,7 @@ fn execute(m: &Machine, g: GRef) {
     m.current.set(std::ptr::null());
     // Only now, with `current` cleared, may user code run.
     if let Some(g) = yielded {
+        trace_event!(goid, "yield");
         if m.take_check_timers() {
             // It yielded to a preemption request: fire due timers first, so what they ready
             // runs before it again (a busy M otherwise fires them every 61 schedules).
@@ -381,7 +392,11 @@ fn execute(m: &Machine, g: GRef) {
         }
         scheduler::requeue_yielded(m, g);
     } else {
-        trace_event!(goid, "park");
+        trace_event!(
+            goid,
+            reason = crate::debug::trace::reason_name(wait),
+            "park"
+        );
     }
 }
 

@@ -161,6 +161,8 @@ impl Unparker {
                     // SAFETY: we won PARKED→RUNNING, so we own the reference the parked
                     // goroutine's park state was holding (see `machine::execute`).
                     let owned = unsafe { GRef::from_raw(std::ptr::NonNull::from(g.header())) };
+                    // Before it is queued, so the unpark precedes the run it causes.
+                    trace_record!(Unpark, g.header().id, 0);
                     ready(owned);
                     // After the goroutine is queued (trace.rs); our own reference keeps the
                     // header alive for the id.

@@ -370,6 +370,8 @@ fn preempt_point_slow() {
         return;
     }
     crate::stats::count(&crate::stats::COOP_YIELDS);
+    trace_record!(CoopPreempt, crate::machine::current_id().unwrap_or(0), 0);
+    trace_event!(goid = crate::machine::current_id(), "preempt");
     m.set_check_timers();
     crate::machine::yield_now();
 }

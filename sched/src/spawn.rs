@@ -83,8 +83,10 @@ impl Builder {
         let name = self.name.map(std::sync::Arc::new);
         let stack_size = self.stack_size;
         let origin = Origin::here(std::panic::Location::caller());
-        let packet =
-            scheduler::spawn(move |id, cells| GRef::new(cells, id, name, stack_size, origin, f));
+        let packet = scheduler::spawn(move |id, cells| {
+            trace_record!(Create, id, origin.parent);
+            GRef::new(cells, id, name, stack_size, origin, f)
+        });
         JoinHandle::new(packet)
     }
 }

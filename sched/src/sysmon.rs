@@ -381,6 +381,7 @@ fn take_released(home: &'static Home, seen: &mut Seen, round: &mut Round) {
     } else {
         stats::count(&stats::SIGNAL_DETACHES);
     }
+    trace_record!(SignalPreempt, home.id as u64, u64::from(stopped));
     retake::give_away(home, p, stopped);
     trace_event!(m = home.id, stopped, "sysmon took a P");
 }

@@ -8,6 +8,7 @@
 //! | `leak.rs`       | [`LeakCheck`]: goroutines started in a scope and still alive after it (goleak) |
 //! | `sigquit.rs`    | the dump on `SIGQUIT`                                               |
 //! | `schedtrace.rs` | `GORT_DEBUG=schedtrace=<ms>`: Go's `SCHED` line every period          |
+//! | `trace.rs`      | [`trace`]: the execution trace (`GORT_TRACE`), Perfetto's JSON       |
 //!
 //! What it costs a goroutine: 48 bytes of header ([`Origin`], the wait word, the registry
 //! slot); a park stores its wait word (a relaxed load of sysmon's clock and a relaxed
@@ -21,6 +22,7 @@ mod leak;
 pub(crate) mod registry;
 pub(crate) mod schedtrace;
 pub(crate) mod sigquit;
+pub mod trace;
 pub(crate) mod wait;
 
 pub(crate) use dump::write_dump;

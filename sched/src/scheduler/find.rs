@@ -85,6 +85,7 @@ pub(crate) fn find_runnable(m: &Machine) -> GRef {
             if let Some((g, from)) = steal::steal_work(s, unsafe { m.p() }.expect("held")) {
                 // With the P's borrow over (trace.rs).
                 if let Some(from) = from {
+                    trace_record!(Steal, g.header().id, from as u64);
                     trace_event!(from, to = id, goid = g.header().id, "steal");
                 }
                 return found(s, m, g);
@@ -126,6 +127,7 @@ fn periodic_checks(s: &Scheduler, m: &Machine) -> Option<GRef> {
     }
     // SAFETY: on the M's own thread, with no other borrow of its P live.
     let (g, from) = steal::take_from_stalled(s, unsafe { m.p() }.expect("held"))?;
+    trace_record!(TakeOver, g.header().id, from as u64);
     trace_event!(from, goid = g.header().id, "take over stalled");
     Some(g)
 }
@@ -160,6 +162,10 @@ fn poll_now() -> usize {
     let n = poller.poll(Some(std::time::Duration::ZERO));
     crate::poller::end_poll();
     crate::stats::count(&crate::stats::POLLS);
+    if n > 0 {
+        trace_record!(Netpoll, n as u64, 0);
+        trace_event!(readied = n, blocking = false, "netpoll");
+    }
     n
 }
 

@@ -110,6 +110,7 @@ fn init_sched() -> &'static Scheduler {
         crate::config::contain("a tracing subscriber", || {
             tracing::debug!(maxprocs = s.nprocs(), "gort runtime start")
         });
+        crate::debug::trace::start_from_env();
         crate::sysmon::start();
         crate::debug::sigquit::install();
         crate::debug::schedtrace::start();

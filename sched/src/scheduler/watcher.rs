@@ -131,6 +131,10 @@ fn poll_once<P, G>(
     };
     me.set_in_poll(false);
     world.end_poll();
+    if readied > 0 {
+        trace_record!(Netpoll, readied as u64, 1);
+        trace_event!(readied, blocking = true, "netpoll");
+    }
     if let Some(handed) = me.take() {
         return Some(handed);
     }
