@@ -53,6 +53,10 @@ static GLOBAL: [Mutex<Vec<FreeCell>>; CLASSES] = [const { Mutex::new(Vec::new())
 /// finds both its P's list and the pool empty, as in a burst of spawns, takes no lock).
 static GLOBAL_LEN: [AtomicUsize; CLASSES] = [const { AtomicUsize::new(0) }; CLASSES];
 
+/// The shortest each global pool has been since the scavenger's last `trim_idle` (written
+/// under the pool's lock): the cells below it sat idle all that time.
+static GLOBAL_LOW: [AtomicUsize; CLASSES] = [const { AtomicUsize::new(0) }; CLASSES];
+
 /// One P's free cells.
 pub(crate) struct CellCache {
     free: [Vec<NonNull<u8>>; CLASSES],
@@ -77,6 +81,8 @@ impl CellCache {
             let at = global.len() - take;
             list.extend(global.drain(at..).map(|c| c.0));
             GLOBAL_LEN[class].store(global.len(), Ordering::Relaxed);
+            let low = GLOBAL_LOW[class].load(Ordering::Relaxed).min(global.len());
+            GLOBAL_LOW[class].store(low, Ordering::Relaxed);
         }
         list.pop()
     }
@@ -99,6 +105,69 @@ impl CellCache {
         list.push(ptr);
         Ok(())
     }
+}
+
+/// For the scavenger, once per period: frees the cells at the bottom of each global pool that
+/// no P took since the previous call (below the pool's low-water mark: idle for a whole
+/// period), and starts the next period. The pools keep what the program took from them during
+/// the period. Returns how many cells it freed. Frees outside the lock; the per-P lists (at most
+/// `LOCAL_MAX` cells per class per P) are their P's and are left alone.
+pub(crate) fn trim_idle() -> usize {
+    let mut idle = Vec::new();
+    for class in 0..CLASSES {
+        if GLOBAL_LEN[class].load(Ordering::Relaxed) == 0 {
+            continue;
+        }
+        let mut global = crate::loom::lock_std(&GLOBAL[class]);
+        let take = GLOBAL_LOW[class].load(Ordering::Relaxed).min(global.len());
+        idle.extend(global.drain(..take));
+        GLOBAL_LEN[class].store(global.len(), Ordering::Relaxed);
+        GLOBAL_LOW[class].store(global.len(), Ordering::Relaxed);
+    }
+    let freed = idle.len();
+    if freed > 0 {
+        TRIMS.fetch_add(1, Ordering::Release);
+    }
+    for cell in idle {
+        // SAFETY: the pools hold only memory from `mi_malloc_aligned` (`alloc_in`) that no one
+        // uses, and `cell` has left its pool.
+        unsafe { libmimalloc_sys::mi_free(cell.0.as_ptr().cast()) };
+    }
+    freed
+}
+
+/// `trim_idle` calls that freed cells, so far.
+static TRIMS: AtomicUsize = AtomicUsize::new(0);
+
+std::thread_local! {
+    /// `TRIMS` when this thread last had mimalloc return its free pages.
+    static TRIMS_SEEN: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+extern "C" {
+    /// mimalloc's collection of the calling thread's heap (`force`: free pages are returned to
+    /// the system now, not after mimalloc's purge delay). Not bound by `libmimalloc-sys`
+    /// without its `extended` feature; the symbol is in the library linked for `mi_malloc`.
+    fn mi_collect(force: bool);
+}
+
+/// Called by an M going idle (`stack::scavenge`, from `stopm`): if the scavenger freed pooled
+/// cells since this thread last looked, has mimalloc return this thread's free pages to the
+/// system. Only the thread that owns a mimalloc page can give it back: cells the scavenger
+/// frees from the sysmon thread wait on their page's cross-thread free list until the owner
+/// collects. One atomic load and a thread-local read otherwise.
+pub(crate) fn return_freed_pages() {
+    let trims = TRIMS.load(Ordering::Acquire);
+    if TRIMS_SEEN.with(|seen| seen.replace(trims)) != trims {
+        // SAFETY: `mi_collect` has no preconditions; it only touches the calling thread's heap
+        // and mimalloc's shared arenas, under mimalloc's own synchronisation.
+        unsafe { mi_collect(true) };
+    }
+}
+
+/// Cells in the global pools, over all classes (read without their locks: a hint).
+pub(crate) fn pooled_globally() -> usize {
+    GLOBAL_LEN.iter().map(|n| n.load(Ordering::Relaxed)).sum()
 }
 
 /// The class of `layout`, if cells of it are cached.

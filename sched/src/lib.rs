@@ -39,6 +39,7 @@ mod poller;
 mod preempt;
 mod processor;
 mod runnext;
+mod scavenger;
 mod scheduler;
 mod signal;
 mod spawn;

@@ -71,6 +71,7 @@
 
 use crate::loom::std_only::{AtomicUsize, Mutex, OnceLock};
 use crate::loom::Ordering;
+use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::ptr;
@@ -171,78 +172,137 @@ impl Stack {
         (self.lo(), self.usable_lo())
     }
 
-    /// Gives the usable area back to the kernel, except its topmost page (where the next
-    /// goroutine's first frames will land), so that an idle stack costs at most one page.
-    ///
-    /// The contents become zero (Linux) or undefined; call it only on a stack nothing runs on.
-    /// Holding `&Stack` guarantees that: a coroutine owns or mutably borrows its stack.
-    pub(crate) fn release_memory(&self) {
-        let keep = page_size();
-        let len = self.usable_size().saturating_sub(keep);
-        if len == 0 {
-            return;
-        }
-        let lo = self.usable_lo() as *mut c_void;
-        // SAFETY: `[usable_lo, top - page)` lies inside this slot, which `self` owns, and no
-        // coroutine runs on it (see above), so no live data is lost; the range is RW anonymous
-        // memory of our slab. DONTNEED leaves the mapping and the guard below it in place.
-        let rc = unsafe { libc::madvise(lo, len, libc::MADV_DONTNEED) };
-        debug_assert_eq!(
-            rc,
-            0,
-            "madvise(MADV_DONTNEED): {}",
-            io::Error::last_os_error()
-        );
+    /// Gives the whole usable area back to the kernel (one `madvise`): the test suite's way to
+    /// release one stack as the scavenger releases a run.
+    #[cfg(test)]
+    fn release_memory(&self) {
+        release_range(self.usable_lo(), self.top);
     }
+}
+
+/// Gives `[lo, hi)`, page-aligned slots of one slab that nothing runs on, back to the kernel
+/// (`MADV_DONTNEED`: the pages read as zero on the next touch). The range may hold guards
+/// (a run of adjacent slots): both kinds survive, as the tests check.
+fn release_range(lo: usize, hi: usize) {
+    // SAFETY: `[lo, hi)` lies inside one slab (a run of adjacent slots of one class, which are
+    // only ever adjacent inside a slab, or slabs that happen to be adjacent: both mapped RW
+    // anonymous memory of ours or guard ranges); every slot in it is pooled, so no coroutine
+    // runs on it and no live data is lost. DONTNEED leaves the mapping and guards in place.
+    let rc = unsafe { libc::madvise(lo as *mut c_void, hi - lo, libc::MADV_DONTNEED) };
+    debug_assert_eq!(
+        rc,
+        0,
+        "madvise(MADV_DONTNEED): {}",
+        io::Error::last_os_error()
+    );
 }
 
 impl Drop for Stack {
     /// Returns the slot to its class's dirty list: no system call here (module docs: releasing
-    /// at free time cost a TLB shootdown per stack). `scavenge` releases the stacks beyond
-    /// `DIRTY_CAP` later, in bulk.
+    /// at free time cost a TLB shootdown per stack). The scavenger releases it later, in bulk.
     fn drop(&mut self) {
         LIVE.fetch_sub(1, Ordering::Relaxed);
         let slot = Stack {
             top: self.top,
             class: self.class,
         };
-        self.class.lock().dirty.push(slot);
+        self.class.lock().dirty.push_back(slot);
         DIRTY.fetch_add(1, Ordering::Relaxed);
     }
 }
 
-/// Freed stacks kept per size class without releasing their memory. Bounds what idle stacks
-/// can hold resident: `DIRTY_CAP` × the class's stack size at worst (64 MiB for the default
-/// 256 KiB), a page or two each in practice.
+/// Freed stacks kept per size class by the inline fallback (`scavenge`, when sysmon does not
+/// run) without releasing their memory: `DIRTY_CAP` × the class's stack size at worst (64 MiB
+/// for the default 256 KiB), a page or two each in practice.
 const DIRTY_CAP: usize = 256;
+
+/// Stacks released per `madvise` at most: bounds one call (and the time the scavenger works
+/// between two looks at its budget) to 256 slots' worth of zapping.
+const RUN_MAX: usize = 256;
+
+/// Stacks the cold end of a dirty list gives up per hold of its class's lock (`take_idle`), so
+/// an allocation never waits for more than a short copy.
+const TAKE_CHUNK: usize = 4096;
 
 /// Freed stacks not yet released, over all classes (a hint for `scavenge`).
 static DIRTY: AtomicUsize = AtomicUsize::new(0);
 
-/// Releases the memory of freed stacks beyond `DIRTY_CAP` per class, one stack at a time,
-/// until done or until `stop` says the caller is needed elsewhere (the rest waits for the next
-/// call). Called by an M about to go idle (`scheduler/sleep.rs`, `stopm`), so bursts of exits
-/// never wait for it; that M is not yet listed idle, so nothing it is needed for can reach it
-/// meanwhile but through `stop`. 100,000 stacks take 0.4-0.5 s of `madvise` (issue 17).
+/// Stacks on free lists: released, resident memory nothing (a statistic for tests).
+static RELEASED: AtomicUsize = AtomicUsize::new(0);
+
+/// The inline fallback of the background scavenger (`scavenger.rs`), for a program without
+/// sysmon (`GORT_SYSMON=off`): releases the memory of freed stacks beyond `DIRTY_CAP` per
+/// class, in runs of adjacent slots, until done or until `stop` says the caller is needed
+/// elsewhere (the rest waits for the next call). Called by an M about to go idle
+/// (`scheduler/sleep.rs`, `stopm`); that M is not yet listed idle, so nothing it is needed for
+/// can reach it meanwhile but through `stop`. With sysmon running it only has the M hand
+/// mimalloc pages freed by the scavenger back (`cellcache::return_freed_pages`) and returns:
+/// the scavenger does the rest, paced, and also releases what `DIRTY_CAP` keeps here.
 pub(crate) fn scavenge(stop: impl Fn() -> bool) {
-    if DIRTY.load(Ordering::Relaxed) <= DIRTY_CAP {
+    crate::cellcache::return_freed_pages();
+    if crate::sysmon::threads() != 0 || DIRTY.load(Ordering::Relaxed) <= DIRTY_CAP {
         return;
     }
+    let mut batch = Vec::with_capacity(RUN_MAX);
     for class in CLASSES.iter().filter_map(OnceLock::get) {
-        while let Some(stack) = (!stop()).then(|| class.take_excess_dirty()).flatten() {
-            stack.release_memory();
-            class.lock().free.push(stack_slot(&stack));
-            std::mem::forget(stack);
+        while !stop() {
+            class.take_excess_dirty(&mut batch);
+            if batch.is_empty() {
+                break;
+            }
+            sort_for_release(&mut batch);
+            while !batch.is_empty() {
+                release_run(&mut batch);
+            }
         }
     }
 }
 
-/// A copy of `stack`'s slot (the original is then forgotten, not dropped).
-fn stack_slot(stack: &Stack) -> Stack {
-    Stack {
-        top: stack.top,
-        class: stack.class,
+/// For the scavenger, once per period: moves into `out` the stacks at the cold end of every
+/// class's dirty list that no allocation reached since the previous call (those below the
+/// list's low-water mark: idle for a whole period), and starts the next period. What stays is
+/// the retained target: the stacks the program took from the pool during the period.
+pub(crate) fn take_idle(out: &mut Vec<Stack>) {
+    for class in CLASSES.iter().filter_map(OnceLock::get) {
+        class.take_idle(out);
     }
+}
+
+/// Orders stacks for [`release_run`]: by class, then by address, so adjacent slots sit next to
+/// each other and leave the vector from the top down.
+pub(crate) fn sort_for_release(stacks: &mut [Stack]) {
+    stacks.sort_unstable_by_key(|s| (s.class as *const SizeClass as usize, s.top));
+}
+
+/// Releases the memory of the run of adjacent slots at the end of `stacks` (sorted by
+/// [`sort_for_release`]; at most `RUN_MAX` slots) with one `madvise`, and moves them to their
+/// class's free list. Returns how many stacks it released.
+pub(crate) fn release_run(stacks: &mut Vec<Stack>) -> usize {
+    let Some(last) = stacks.last() else {
+        return 0;
+    };
+    let (class, hi) = (last.class, last.top);
+    let mut lo_slot = stacks.len() - 1;
+    while lo_slot > 0 && stacks.len() - lo_slot < RUN_MAX {
+        let below = &stacks[lo_slot - 1];
+        if !ptr::eq(below.class, class) || below.top + class.slot_size != stacks[lo_slot].top {
+            break;
+        }
+        lo_slot -= 1;
+    }
+    release_range(stacks[lo_slot].usable_lo(), hi);
+    let run = stacks.len() - lo_slot;
+    class.lock().free.extend(stacks.drain(lo_slot..));
+    RELEASED.fetch_add(run, Ordering::Relaxed);
+    run
+}
+
+/// Pooled stacks: (dirty, their memory still resident; released, on free lists).
+pub(crate) fn pooled_stacks() -> (usize, usize) {
+    (
+        DIRTY.load(Ordering::Relaxed),
+        RELEASED.load(Ordering::Relaxed),
+    )
 }
 
 impl fmt::Debug for Stack {
@@ -320,9 +380,12 @@ struct SizeClass {
 
 /// The slots of a class that are not in a live `Stack`.
 struct ClassState {
-    /// Freed but not yet released (their touched pages still resident); handed out first, as
-    /// the warmest. `scavenge` releases the ones beyond `DIRTY_CAP`, off the hot path.
-    dirty: Vec<Stack>,
+    /// Freed but not yet released (their touched pages still resident), newest at the back;
+    /// handed out first from the back, as the warmest. The scavenger releases the cold front.
+    dirty: VecDeque<Stack>,
+    /// The shortest `dirty` has been since the scavenger's last `take_idle`: the stacks below
+    /// it sat idle all that time.
+    dirty_low: usize,
     /// Guarded, released, ready to hand out (LIFO: the most recently freed is the warmest).
     free: Vec<Stack>,
     /// Slots of mapped slabs not yet carved (no guard yet).
@@ -359,7 +422,8 @@ impl SizeClass {
             guard_size,
             slab_size,
             state: Mutex::new(ClassState {
-                dirty: Vec::new(),
+                dirty: VecDeque::new(),
+                dirty_low: 0,
                 free: Vec::new(),
                 fresh: Vec::new(),
             }),
@@ -391,25 +455,43 @@ impl SizeClass {
         }
     }
 
-    /// A dirty stack beyond `DIRTY_CAP`, if any (for `scavenge`).
-    fn take_excess_dirty(&self) -> Option<Stack> {
+    /// Up to `RUN_MAX` dirty stacks beyond `DIRTY_CAP`, the coldest, into `out` (for
+    /// `scavenge`).
+    fn take_excess_dirty(&self, out: &mut Vec<Stack>) {
         let mut state = self.lock();
-        if state.dirty.len() <= DIRTY_CAP {
-            return None;
+        let take = state.dirty.len().saturating_sub(DIRTY_CAP).min(RUN_MAX);
+        out.extend(state.dirty.drain(..take));
+        state.dirty_low = state.dirty_low.min(state.dirty.len());
+        DIRTY.fetch_sub(take, Ordering::Relaxed);
+    }
+
+    /// The cold front of `dirty` below its low-water mark into `out`, `TAKE_CHUNK` stacks per
+    /// hold of the lock; then the mark restarts at the list's length.
+    fn take_idle(&self, out: &mut Vec<Stack>) {
+        loop {
+            let mut state = self.lock();
+            let idle = state.dirty_low.min(state.dirty.len());
+            let take = idle.min(TAKE_CHUNK);
+            out.extend(state.dirty.drain(..take));
+            DIRTY.fetch_sub(take, Ordering::Relaxed);
+            if take == idle {
+                state.dirty_low = state.dirty.len();
+                return;
+            }
+            state.dirty_low = idle - take;
         }
-        let stack = state.dirty.pop()?;
-        DIRTY.fetch_sub(1, Ordering::Relaxed);
-        Some(stack)
     }
 
     /// Pops a dirty or free stack, else reserves an uncarved slot, under one short lock.
     fn take(&self) -> Take {
         let mut state = self.lock();
-        if let Some(stack) = state.dirty.pop() {
+        if let Some(stack) = state.dirty.pop_back() {
+            state.dirty_low = state.dirty_low.min(state.dirty.len());
             DIRTY.fetch_sub(1, Ordering::Relaxed);
             return Take::Pooled(stack);
         }
         if let Some(stack) = state.free.pop() {
+            RELEASED.fetch_sub(1, Ordering::Relaxed);
             return Take::Pooled(stack);
         }
         let Some(range) = state.fresh.last_mut() else {
@@ -891,7 +973,7 @@ pub(crate) mod tests {
     #[cfg(target_os = "linux")]
     mod linux {
         use super::super::*;
-        use super::{is_child, run_child, touch_all};
+        use super::{assert_killed_by_fault, is_child, run_child, touch_all, write_in_child};
         use std::collections::HashSet;
 
         const MANY_STACKS: usize = 200_000;
@@ -991,9 +1073,61 @@ pub(crate) mod tests {
                  KiB, released {rss2} KiB",
                 Bytes(size)
             );
-            assert!(left <= 1, "{left} pages resident after release_memory");
-            // The topmost page is the one kept.
-            assert_eq!(resident_pages(stack.top - page_size(), stack.top), left);
+            assert_eq!(left, 0, "{left} pages resident after release_memory");
+        }
+
+        /// The scavenger's path: stacks freed together sit idle for a whole period (between two
+        /// `take_idle` calls no allocation reaches them) and are taken, except those an
+        /// allocation used meanwhile; adjacent slots go back to the kernel in one run; guards,
+        /// including those inside the run, survive. Runs again in a child process with the
+        /// mprotect fallback forced (`release_run_keeps_guards_mprotect`).
+        #[test]
+        fn idle_stacks_released_in_runs_keep_guards() {
+            const N: usize = 8;
+            // A size no other test uses: this class's lists are this test's alone.
+            let size = round_stack_size(40 << 10);
+            let class = SizeClass::get(size).unwrap();
+            let stacks: Vec<Stack> = (0..N).map(|_| alloc_stack(size).unwrap()).collect();
+            stacks.iter().for_each(touch_all);
+            let usable: Vec<(usize, usize)> =
+                stacks.iter().map(|s| (s.usable_lo(), s.top)).collect();
+            let guards: Vec<usize> = stacks.iter().map(|s| s.guard_range().0).collect();
+            drop(stacks);
+            let mut idle = Vec::new();
+            // The first call only starts a period; then 3 of the N are used and freed again.
+            class.take_idle(&mut idle);
+            assert!(idle.is_empty(), "nothing has been idle for a period yet");
+            let used: Vec<Stack> = (0..3).map(|_| alloc_stack(size).unwrap()).collect();
+            drop(used);
+            class.take_idle(&mut idle);
+            assert_eq!(idle.len(), N - 3, "the 3 used in the period stay pooled");
+            class.take_idle(&mut idle);
+            assert_eq!(idle.len(), N, "idle for the next period: taken too");
+            sort_for_release(&mut idle);
+            let mut runs = 0;
+            while !idle.is_empty() {
+                release_run(&mut idle);
+                runs += 1;
+            }
+            assert_eq!(runs, 1, "{N} adjacent slots in one madvise");
+            for &(lo, hi) in &usable {
+                assert_eq!(resident_pages(lo, hi), 0, "released stack still resident");
+            }
+            for &g in &guards {
+                assert_killed_by_fault(write_in_child(g));
+            }
+            // Released stacks are handed out again, zeroed, with their guard.
+            let again = alloc_stack(size).unwrap();
+            assert!(guards.contains(&again.guard_range().0));
+            assert_killed_by_fault(write_in_child(again.guard_range().0));
+        }
+
+        #[test]
+        fn release_run_keeps_guards_mprotect() {
+            let name = "idle_stacks_released_in_runs_keep_guards";
+            let out = run_child(module_path!(), name, &[(FORCE_MPROTECT, "1")]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "child failed: {stderr}");
         }
 
         /// With the mprotect fallback forced (in a child process), allocating stacks until the

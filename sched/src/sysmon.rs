@@ -94,16 +94,19 @@ static ASLEEP: AtomicBool = AtomicBool::new(false);
 static IDLE_WAIT: Mutex<()> = Mutex::new(());
 static IDLE_WAKE: Condvar = Condvar::new();
 
-/// Sleeps until a P is taken from the idle list (`p_taken`), or a second passed. The idle set
+/// The longest sysmon sleeps at a time while every P is idle.
+const IDLE_NAP: Duration = Duration::from_secs(1);
+
+/// Sleeps until a P is taken from the idle list (`p_taken`), or `nap` passed. The idle set
 /// lowers `npidle` and then reads `ASLEEP`; this sets `ASLEEP` and then reads `npidle` (through
 /// `all_idle`), all SeqCst, under `IDLE_WAIT`: one of the two sees the other, and the
 /// notification cannot fall between the check and the wait.
-fn sleep_while_idle() {
+fn sleep_while_idle(nap: Duration) {
     let mut g = IDLE_WAIT.lock().unwrap_or_else(|e| e.into_inner());
     ASLEEP.store(true, Ordering::SeqCst);
     if retake::all_idle() {
         g = IDLE_WAKE
-            .wait_timeout(g, Duration::from_secs(1))
+            .wait_timeout(g, nap)
             .unwrap_or_else(|e| e.into_inner())
             .0;
     }
@@ -194,7 +197,7 @@ fn run() {
         if delay == MAX_DELAY && retake::all_idle() {
             // Nothing runs and nothing has for a while: sleep until a P is taken (Go's
             // `sysmonwait`), so an idle program does not wake 100 times a second.
-            sleep_while_idle();
+            sleep_while_idle(crate::scavenger::tick_idle(Instant::now(), IDLE_NAP));
             if !retake::all_idle() {
                 (delay, quiet_rounds) = (MIN_DELAY, 0);
             }
@@ -223,6 +226,7 @@ fn run() {
         if !round.yield_pending {
             preempt::clear_requested();
         }
+        crate::scavenger::tick(now);
         stats::count(&stats::SYSMON_ROUNDS);
         (delay, quiet_rounds) = next_delay(delay, quiet_rounds, &round);
     }

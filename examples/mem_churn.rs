@@ -1,0 +1,151 @@
+//! Spawns and ends goroutines in bursts, then idles, and prints the process's resident memory
+//! before, at the peak and at intervals afterwards: whether memory comes back (issue 15).
+//!
+//! `cargo run --release --example mem_churn -- [--total N] [--burst B] [--after-ms T]
+//! [--every-ms E]`
+//!
+//! Defaults: 1,000,000 goroutines in bursts of 100,000, RSS read every 250 ms for 2,000 ms after
+//! the last burst. In a burst every goroutine parks on one channel's receive until the burst is
+//! full (so B stacks and B goroutine cells are really taken at once), then the channel's only
+//! sender is dropped, which wakes and ends them all, and the next burst starts. RSS is
+//! `/proc/self/statm`'s resident pages; the peak is the largest reading taken with a burst
+//! parked. Each line after the bursts gives the RSS and its ratio to the reading before the first
+//! burst. The Go twin is `benches/go/cmd/mem_churn` (same flags, same lines).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+struct Args {
+    total: usize,
+    burst: usize,
+    after: Duration,
+    every: Duration,
+}
+
+fn main() {
+    let args = parse_args();
+    gort::run(move || churn(&args));
+}
+
+fn churn(args: &Args) {
+    let before = rss_bytes();
+    println!(
+        "mem_churn: maxprocs={} total={} burst={} rss_before_mib={:.1}",
+        gort::maxprocs(),
+        args.total,
+        args.burst,
+        mib(before)
+    );
+    let start = Instant::now();
+    let mut peak = 0;
+    let mut done = 0;
+    while done < args.total {
+        let n = args.burst.min(args.total - done);
+        peak = peak.max(burst(n));
+        done += n;
+    }
+    println!(
+        "mem_churn: bursts_ms={:.0} rss_peak_mib={:.1} peak/before={:.2}",
+        start.elapsed().as_secs_f64() * 1e3,
+        mib(peak),
+        peak as f64 / before as f64
+    );
+    let idle_start = Instant::now();
+    let mut waited = Duration::ZERO;
+    loop {
+        let rss = rss_bytes();
+        println!(
+            "mem_churn: after_ms={} rss_mib={:.1} rss/before={:.2}",
+            waited.as_millis(),
+            mib(rss),
+            rss as f64 / before as f64
+        );
+        if waited >= args.after {
+            break;
+        }
+        waited = (waited + args.every).min(args.after);
+        gort::time::sleep_until(idle_start + waited);
+    }
+}
+
+/// Runs `n` goroutines parked at once on one channel, reads RSS while they are all parked,
+/// then ends them all. Returns that reading.
+fn burst(n: usize) -> usize {
+    let (tx, rx) = gort::chan::<()>(0);
+    let parked = Arc::new(AtomicUsize::new(0));
+    let ended = gort::sync::WaitGroup::new();
+    ended.add(n as i64);
+    for _ in 0..n {
+        let (rx, parked, ended) = (rx.clone(), parked.clone(), ended.clone());
+        drop(gort::go!(move || {
+            parked.fetch_add(1, Ordering::Relaxed);
+            // Err once the sender is dropped: the burst is over.
+            let _ = rx.recv();
+            ended.done();
+        }));
+    }
+    drop(rx);
+    while parked.load(Ordering::Relaxed) < n {
+        gort::yield_now();
+    }
+    // Let the last goroutines reach their receive.
+    for _ in 0..100 {
+        gort::yield_now();
+    }
+    let rss = rss_bytes();
+    drop(tx);
+    ended.wait();
+    rss
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        total: 1_000_000,
+        burst: 100_000,
+        after: Duration::from_millis(2000),
+        every: Duration::from_millis(250),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || -> u64 {
+            it.next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| usage(&format!("{flag} needs a number")))
+        };
+        match flag.as_str() {
+            "--total" => args.total = value() as usize,
+            "--burst" => args.burst = value() as usize,
+            "--after-ms" => args.after = Duration::from_millis(value()),
+            "--every-ms" => args.every = Duration::from_millis(value()),
+            _ => usage(&format!("unknown flag {flag}")),
+        }
+    }
+    if args.burst == 0 || args.every.is_zero() {
+        usage("--burst and --every-ms must be positive");
+    }
+    args
+}
+
+fn usage(why: &str) -> ! {
+    eprintln!("mem_churn: {why}");
+    eprintln!("usage: mem_churn [--total N] [--burst B] [--after-ms T] [--every-ms E]");
+    std::process::exit(2);
+}
+
+/// Resident set size of this process, from `/proc/self/statm` (pages × page size).
+fn rss_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("read /proc/self/statm");
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .expect("statm's second field");
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+    pages * page
+}
+
+fn mib(bytes: usize) -> f64 {
+    bytes as f64 / (1 << 20) as f64
+}

@@ -1,0 +1,157 @@
+//! Memory comes back (issue 15): after a burst of 100,000 goroutines that parked and then ended,
+//! the process's resident memory falls back towards where it was before the burst, without the
+//! program doing anything but idle. Before the background scavenger the stacks' pages (one per
+//! stack at least) and the goroutine cells stayed resident forever.
+//!
+//! Each run is a child process (this binary rerun with `GORT_TEST_MEM_CHILD` set), so its RSS is
+//! the burst's alone and its runtime quiet: at maxprocs 1, 2 and 4, and once with
+//! `GORT_SYSMON=off` (no background scavenger: an M going idle releases the stacks itself). The
+//! assertion is not a timing one: memory must fall to within a quarter of the burst's growth
+//! within `RETURN_BOUND` (the scavenger needs one to two of its 500 ms periods; the bound leaves
+//! room for a loaded machine), and the child prints what it saw for the log.
+
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Env var: this process is a child run of `child_burst`.
+const CHILD: &str = "GORT_TEST_MEM_CHILD";
+/// Goroutines in the burst.
+const BURST: usize = 100_000;
+/// How long the child waits for memory to come back.
+const RETURN_BOUND: Duration = Duration::from_secs(10);
+/// How long a child may run at all before it counts as hung.
+const CHILD_DEADLINE: Duration = Duration::from_secs(90);
+
+#[test]
+fn memory_returns_after_a_burst() {
+    for procs in [1, 2, 4] {
+        check_child(&[("GORT_MAXPROCS", &procs.to_string())]);
+    }
+}
+
+#[test]
+fn memory_returns_without_sysmon() {
+    check_child(&[("GORT_MAXPROCS", "2"), ("GORT_SYSMON", "off")]);
+}
+
+/// Runs `child_burst` in a child process with `env` and checks it passed.
+fn check_child(env: &[(&str, &str)]) {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--exact",
+        "child_burst",
+        "--nocapture",
+        "--test-threads",
+        "1",
+    ])
+    .env(CHILD, "1")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = wait_bounded(cmd.spawn().expect("run child"), env);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("child {env:?}: {}", stdout.trim());
+    assert!(
+        out.status.success(),
+        "child {env:?} failed: {stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("memory returned"), "{stdout}\n{stderr}");
+}
+
+/// Waits for `child` for at most `CHILD_DEADLINE`, killing it (and failing) past that.
+fn wait_bounded(mut child: Child, env: &[(&str, &str)]) -> Output {
+    let start = Instant::now();
+    while child.try_wait().expect("wait for child").is_none() {
+        if start.elapsed() > CHILD_DEADLINE {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("collect child");
+            panic!(
+                "child {env:?} still running after {CHILD_DEADLINE:?}: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("collect child")
+}
+
+/// The child: a burst, then idle until RSS is back within a quarter of the burst's growth.
+#[test]
+fn child_burst() {
+    if std::env::var_os(CHILD).is_none() {
+        return;
+    }
+    gort::run(|| {
+        let before = rss_bytes();
+        let peak = burst(BURST);
+        let grown = peak.saturating_sub(before);
+        assert!(
+            grown > BURST * 4096,
+            "the burst grew RSS by {grown} bytes only: no stack was touched?"
+        );
+        let start = Instant::now();
+        let mut now = rss_bytes();
+        while now.saturating_sub(before) > grown / 4 && start.elapsed() < RETURN_BOUND {
+            gort::time::sleep(Duration::from_millis(50));
+            now = rss_bytes();
+        }
+        let line = format!(
+            "before {} KiB, peak {} KiB, after {} ms {} KiB",
+            before >> 10,
+            peak >> 10,
+            start.elapsed().as_millis(),
+            now >> 10
+        );
+        assert!(
+            now.saturating_sub(before) <= grown / 4,
+            "memory did not come back within {RETURN_BOUND:?}: {line}"
+        );
+        println!("memory returned: {line}");
+    });
+}
+
+/// Runs `n` goroutines parked at once on one channel, reads RSS while they are all parked, then
+/// ends them all and waits for them. Returns that reading.
+fn burst(n: usize) -> usize {
+    let (tx, rx) = gort::chan::<()>(0);
+    let parked = Arc::new(AtomicUsize::new(0));
+    let ended = gort::sync::WaitGroup::new();
+    ended.add(n as i64);
+    for _ in 0..n {
+        let (rx, parked, ended) = (rx.clone(), parked.clone(), ended.clone());
+        drop(gort::go!(move || {
+            parked.fetch_add(1, Ordering::Relaxed);
+            let _ = rx.recv();
+            ended.done();
+        }));
+    }
+    drop(rx);
+    while parked.load(Ordering::Relaxed) < n {
+        gort::yield_now();
+    }
+    for _ in 0..100 {
+        gort::yield_now();
+    }
+    let rss = rss_bytes();
+    drop(tx);
+    ended.wait();
+    rss
+}
+
+/// Resident set size of this process, from `/proc/self/statm`.
+fn rss_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("read /proc/self/statm");
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .expect("statm's second field");
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+    pages * page
+}

@@ -1,0 +1,139 @@
+//! The background scavenger: gives the memory of idle pooled stacks and goroutine cells back to
+//! the kernel, in batches, off the hot path (Go's `bgscavenge`, mgcscavenge.go). It runs on the
+//! sysmon thread (`sysmon.rs` calls [`tick`] every round and before it sleeps for lack of work),
+//! so it adds no thread for the deadlock check to know about.
+//!
+//! # What it returns, and the retained target
+//!
+//! Time is cut into periods of `PERIOD`. A freed stack goes to its class's dirty list
+//! (`stack.rs`: a push, no system call) and a freed cell to its P's list and then a global pool
+//! (`cellcache.rs`); allocations take from the warm end of each. Each list tracks its low-water
+//! mark, the shortest it has been during the period: what sat below it was not taken by any
+//! allocation for the whole period. At the end of a period the scavenger takes exactly that
+//! part, the *idle* stacks and cells, and starts the next period.
+//!
+//! So the **retained target** of a pool is its working set: the stacks (cells) the program
+//! took from it in the last period, whatever their number. A program churning goroutines keeps
+//! warm stacks for its churn and pays no fault or `madvise` for them; a burst that ended leaves
+//! its stacks idle, and they go back within one to two periods; an idle program keeps nothing
+//! but the per-P caches (16 stacks and up to 128 cells per class per P). A fixed target (a
+//! number of stacks, or bytes) would be wrong for one of the two: too small for a server whose
+//! churn exceeds it, too large for a quiet program whose RSS it pads. Go's scavenger retains the
+//! heap goal plus 10 %, which is also a measure of recent use.
+//!
+//! Idle stacks are released with `MADV_DONTNEED` of their whole usable area, sorted by address
+//! so adjacent slots go in one call (`stack::release_run`, up to 256 slots: a burst's stacks are
+//! mostly adjacent, so 100,000 stacks take a few hundred calls, not 100,000 TLB shootdowns), and
+//! then sit on the free lists costing no resident memory. Idle cells go back to mimalloc.
+//!
+//! # Pacing
+//!
+//! While any P is busy the scavenger earns `BUSY_SHARE` (1 %, Go's target) of one CPU's time as
+//! credit, up to `MAX_CREDIT`, and releases runs only while it has credit; an overrun is paid
+//! back. While every P is idle (the burst ended and everyone parked), nothing can be hurt: it
+//! releases everything idle at once, stopping between runs as soon as a P is taken. Either way
+//! the work happens on the sysmon thread: a run is one `madvise` of at most 256 slots.
+//!
+//! sysmon sleeps up to a second at a time while every P is idle (`sleep_while_idle`); it calls
+//! [`tick`] before each such sleep, so stacks freed by a burst come back at the first tick one
+//! period after the burst ended: within about `PERIOD` + 1 s.
+//!
+//! Without sysmon (`GORT_SYSMON=off`) nothing runs here: an M going idle releases the dirty
+//! stacks beyond a fixed cap itself (`stack::scavenge`).
+
+use std::time::{Duration, Instant};
+
+use crate::loom::std_only::Mutex;
+use crate::scheduler::retake;
+use crate::stack::{self, Stack};
+
+/// A pooled stack or cell that no allocation reached for this long is idle.
+const PERIOD: Duration = Duration::from_millis(500);
+/// The share of one CPU the scavenger may use while the program runs.
+const BUSY_SHARE: f64 = 0.01;
+/// Most credit saved up while busy: the longest the scavenger works in one go then.
+const MAX_CREDIT: Duration = Duration::from_millis(1);
+/// The shortest sleep `tick_idle` asks of sysmon.
+const MIN_NAP: Duration = Duration::from_millis(1);
+
+/// The scavenger's state; only the sysmon thread touches it (the lock is never contended).
+static STATE: Mutex<Option<Scavenger>> = Mutex::new(None);
+
+struct Scavenger {
+    /// When the current period began.
+    period_start: Instant,
+    /// The last look, from which credit accrues.
+    last: Instant,
+    /// Work time the scavenger may still spend while busy, in nanoseconds (negative: overrun
+    /// to pay back).
+    credit_ns: i64,
+    /// Idle stacks taken from the pools, sorted for `release_run`, not yet released.
+    pending: Vec<Stack>,
+    /// Idle cells were freed since the last idle look: their pages wait for an M to collect.
+    cells_freed: bool,
+}
+
+/// One look while the program runs (sysmon's round): at the end of a period, takes the idle
+/// stacks and frees the idle cells; then releases taken stacks while it has credit.
+pub(crate) fn tick(now: Instant) {
+    let mut state = crate::loom::lock_std(&STATE);
+    let s = look(&mut state, now);
+    while !s.pending.is_empty() && s.credit_ns > 0 {
+        let start = Instant::now();
+        stack::release_run(&mut s.pending);
+        s.credit_ns -= start.elapsed().as_nanos() as i64;
+    }
+}
+
+/// One look before sysmon sleeps because every P is idle: as [`tick`], but releases every
+/// taken stack at once, stopping only if a P is taken meanwhile; if idle cells were freed, wakes
+/// one idle M, which finds nothing to run and, going idle again, has mimalloc return the pages
+/// (`cellcache::return_freed_pages`). Returns how long sysmon may sleep, at most `longest`:
+/// until the end of the period while anything is pooled beyond the per-P caches (so what a
+/// burst left behind comes back one or two periods after it, not `longest` later), else
+/// `longest`.
+pub(crate) fn tick_idle(now: Instant, longest: Duration) -> Duration {
+    let mut state = crate::loom::lock_std(&STATE);
+    let s = look(&mut state, now);
+    while !s.pending.is_empty() && retake::all_idle() {
+        stack::release_run(&mut s.pending);
+    }
+    if std::mem::take(&mut s.cells_freed) && retake::all_idle() {
+        retake::wakep();
+    }
+    let pooled = !s.pending.is_empty()
+        || stack::pooled_stacks().0 > 0
+        || crate::cellcache::pooled_globally() > 0;
+    if !pooled {
+        return longest;
+    }
+    let period_end = s.period_start + PERIOD;
+    period_end
+        .saturating_duration_since(now)
+        .clamp(MIN_NAP, longest)
+}
+
+/// The state, with the credit earned since the last look and, at the end of a period, the idle
+/// stacks taken and the idle cells freed.
+fn look(state: &mut Option<Scavenger>, now: Instant) -> &mut Scavenger {
+    let s = state.get_or_insert_with(|| Scavenger {
+        period_start: now,
+        last: now,
+        credit_ns: 0,
+        pending: Vec::new(),
+        cells_freed: false,
+    });
+    let earned = now.saturating_duration_since(s.last).mul_f64(BUSY_SHARE);
+    s.credit_ns = (s.credit_ns + earned.as_nanos() as i64).min(MAX_CREDIT.as_nanos() as i64);
+    s.last = now;
+    if now.saturating_duration_since(s.period_start) >= PERIOD {
+        s.period_start = now;
+        let before = s.pending.len();
+        stack::take_idle(&mut s.pending);
+        if s.pending.len() != before {
+            stack::sort_for_release(&mut s.pending);
+        }
+        s.cells_freed |= crate::cellcache::trim_idle() > 0;
+    }
+    s
+}
