@@ -71,6 +71,8 @@ struct Scavenger {
     pending: Vec<Stack>,
     /// Idle cells were freed since the last idle look: their pages wait for an M to collect.
     cells_freed: bool,
+    /// Stacks were taken this period: once they are released, look for idle slabs to unmap.
+    unmap_due: bool,
 }
 
 /// One look while the program runs (sysmon's round): at the end of a period, takes the idle
@@ -81,6 +83,11 @@ pub(crate) fn tick(now: Instant) {
     while !s.pending.is_empty() && s.credit_ns > 0 {
         let start = Instant::now();
         stack::release_run(&mut s.pending);
+        s.credit_ns -= start.elapsed().as_nanos() as i64;
+    }
+    if s.pending.is_empty() && s.credit_ns > 0 && std::mem::take(&mut s.unmap_due) {
+        let start = Instant::now();
+        stack::unmap_idle_slabs();
         s.credit_ns -= start.elapsed().as_nanos() as i64;
     }
 }
@@ -97,6 +104,9 @@ pub(crate) fn tick_idle(now: Instant, longest: Duration) -> Duration {
     let s = look(&mut state, now);
     while !s.pending.is_empty() && retake::all_idle() {
         stack::release_run(&mut s.pending);
+    }
+    if s.pending.is_empty() && std::mem::take(&mut s.unmap_due) {
+        stack::unmap_idle_slabs();
     }
     if std::mem::take(&mut s.cells_freed) && retake::all_idle() {
         retake::wakep();
@@ -122,6 +132,7 @@ fn look(state: &mut Option<Scavenger>, now: Instant) -> &mut Scavenger {
         credit_ns: 0,
         pending: Vec::new(),
         cells_freed: false,
+        unmap_due: false,
     });
     let earned = now.saturating_duration_since(s.last).mul_f64(BUSY_SHARE);
     s.credit_ns = (s.credit_ns + earned.as_nanos() as i64).min(MAX_CREDIT.as_nanos() as i64);
@@ -132,6 +143,7 @@ fn look(state: &mut Option<Scavenger>, now: Instant) -> &mut Scavenger {
         stack::take_idle(&mut s.pending);
         if s.pending.len() != before {
             stack::sort_for_release(&mut s.pending);
+            s.unmap_due = true;
         }
         s.cells_freed |= crate::cellcache::trim_idle() > 0;
     }

@@ -292,9 +292,31 @@ pub(crate) fn release_run(stacks: &mut Vec<Stack>) -> usize {
     }
     release_range(stacks[lo_slot].usable_lo(), hi);
     let run = stacks.len() - lo_slot;
-    class.lock().free.extend(stacks.drain(lo_slot..));
+    let mut state = class.lock();
+    for stack in stacks.drain(lo_slot..) {
+        state.slab_of(stack.lo()).out -= 1;
+        state.free.push(stack);
+    }
     RELEASED.fetch_add(run, Ordering::Relaxed);
     run
+}
+
+/// Idle slabs a class keeps mapped (`unmap_idle_slabs`): a program whose use of one class
+/// swings within a slab never maps and unmaps it over and over.
+const IDLE_SLABS_KEPT: usize = 1;
+
+/// For the scavenger, once everything it took is released: unmaps the slabs of each class
+/// with no slot in use (all released or never carved) beyond `IDLE_SLABS_KEPT` per class,
+/// which gives back their page tables (released stacks keep them: about slot size / 512 bytes
+/// each, 51 MB after a burst of 100,000 256 KiB stacks, `docs/BENCHMARKS.md`) and address
+/// space. Their slots leave the free and uncarved lists under the class's lock; the `munmap`
+/// runs after it. Returns how many slabs it unmapped.
+pub(crate) fn unmap_idle_slabs() -> usize {
+    CLASSES
+        .iter()
+        .filter_map(OnceLock::get)
+        .map(SizeClass::unmap_idle_slabs)
+        .sum()
 }
 
 /// Pooled stacks: (dirty, their memory still resident; released, on free lists).
@@ -390,6 +412,24 @@ struct ClassState {
     free: Vec<Stack>,
     /// Slots of mapped slabs not yet carved (no guard yet).
     fresh: Vec<Fresh>,
+    /// Every mapped slab of the class, by address, with its slots out of the free list.
+    slabs: Vec<SlabUse>,
+}
+
+/// One mapped slab and how many of its slots are carved and not on the free list (live, in a
+/// cache, dirty, or taken by the scavenger). At 0 every slot is free or uncarved: nothing in
+/// the slab is in use, and it may be unmapped (`unmap_idle_slabs`).
+struct SlabUse {
+    lo: usize,
+    out: usize,
+}
+
+impl ClassState {
+    /// The slab holding `addr` (which is in one of the class's slabs).
+    fn slab_of(&mut self, addr: usize) -> &mut SlabUse {
+        let at = self.slabs.partition_point(|s| s.lo <= addr);
+        &mut self.slabs[at - 1]
+    }
 }
 
 /// Uncarved slots `next, next + slot_size, ..` up to `end` (exclusive), all in one slab.
@@ -426,6 +466,7 @@ impl SizeClass {
                 dirty_low: 0,
                 free: Vec::new(),
                 fresh: Vec::new(),
+                slabs: Vec::new(),
             }),
         };
         // Cells fill in order; a racing registration of another size makes us move on.
@@ -449,7 +490,16 @@ impl SizeClass {
                 Take::Empty => {
                     // Racing threads may each map a slab; the spare one is simply used later.
                     let slab = self.map_slab()?;
-                    self.lock().fresh.push(slab);
+                    let mut state = self.lock();
+                    let at = state.slabs.partition_point(|s| s.lo < slab.next);
+                    state.slabs.insert(
+                        at,
+                        SlabUse {
+                            lo: slab.next,
+                            out: 0,
+                        },
+                    );
+                    state.fresh.push(slab);
                 }
             }
         }
@@ -482,6 +532,54 @@ impl SizeClass {
         }
     }
 
+    /// `unmap_idle_slabs` for this class.
+    fn unmap_idle_slabs(&self) -> usize {
+        let idle = self.remove_idle_slabs();
+        for &lo in &idle {
+            // SAFETY: `[lo, lo + slab_size)` is one of our slabs, which `remove_idle_slabs`
+            // has just forgotten: none of its slots is in use or in any list, so nothing
+            // refers to the memory any more.
+            let rc = unsafe { libc::munmap(lo as *mut c_void, self.slab_size) };
+            debug_assert_eq!(rc, 0, "munmap: {}", io::Error::last_os_error());
+        }
+        idle.len()
+    }
+
+    /// Forgets the slabs with no slot in use beyond the first `IDLE_SLABS_KEPT`: drops their
+    /// slots from the free list and their uncarved ranges; returns their addresses, for the
+    /// caller to unmap.
+    fn remove_idle_slabs(&self) -> Vec<usize> {
+        let mut state = self.lock();
+        let mut idle: Vec<usize> = state
+            .slabs
+            .iter()
+            .filter(|s| s.out == 0)
+            .map(|s| s.lo)
+            .skip(IDLE_SLABS_KEPT)
+            .collect();
+        if idle.is_empty() {
+            return idle;
+        }
+        idle.sort_unstable();
+        let slab_size = self.slab_size;
+        let in_idle = |addr: usize| {
+            let at = idle.partition_point(|&lo| lo <= addr);
+            at > 0 && addr < idle[at - 1] + slab_size
+        };
+        let state = &mut *state;
+        let (gone, kept): (Vec<Stack>, Vec<Stack>) = std::mem::take(&mut state.free)
+            .into_iter()
+            .partition(|s| in_idle(s.lo()));
+        state.free = kept;
+        RELEASED.fetch_sub(gone.len(), Ordering::Relaxed);
+        // Not dropped: dropping a `Stack` frees it to the dirty list. The slots simply cease
+        // to exist with their slab.
+        gone.into_iter().for_each(std::mem::forget);
+        state.fresh.retain(|f| !in_idle(f.next));
+        state.slabs.retain(|s| !in_idle(s.lo));
+        idle
+    }
+
     /// Pops a dirty or free stack, else reserves an uncarved slot, under one short lock.
     fn take(&self) -> Take {
         let mut state = self.lock();
@@ -492,6 +590,7 @@ impl SizeClass {
         }
         if let Some(stack) = state.free.pop() {
             RELEASED.fetch_sub(1, Ordering::Relaxed);
+            state.slab_of(stack.lo()).out += 1;
             return Take::Pooled(stack);
         }
         let Some(range) = state.fresh.last_mut() else {
@@ -502,6 +601,7 @@ impl SizeClass {
         if range.next == range.end {
             state.fresh.pop();
         }
+        state.slab_of(lo).out += 1;
         Take::Uncarved(lo)
     }
 
@@ -514,10 +614,13 @@ impl SizeClass {
                 class: self,
             }),
             Err(err) => {
-                self.lock().fresh.push(Fresh {
+                let mut state = self.lock();
+                state.fresh.push(Fresh {
                     next: lo,
                     end: lo + self.slot_size,
                 });
+                state.slab_of(lo).out -= 1;
+                drop(state);
                 let kind = match err.raw_os_error() {
                     // ENOMEM from mprotect: splitting the slab needs a mapping over the limit.
                     Some(libc::ENOMEM)
@@ -1120,6 +1223,56 @@ pub(crate) mod tests {
             let again = alloc_stack(size).unwrap();
             assert!(guards.contains(&again.guard_range().0));
             assert_killed_by_fault(write_in_child(again.guard_range().0));
+        }
+
+        /// Slabs whose every slot is released are unmapped, all but `IDLE_SLABS_KEPT`; the
+        /// class goes on handing out stacks afterwards.
+        #[test]
+        fn idle_slabs_are_unmapped() {
+            // A size no other test uses; 16 slots a slab (`MIN_SLAB_SLOTS`).
+            let size = round_stack_size(6 << 20);
+            let class = SizeClass::get(size).unwrap();
+            let per_slab = class.slab_size / class.slot_size;
+            let n = 2 * per_slab + 1;
+            let stacks: Vec<Stack> = (0..n).map(|_| alloc_stack(size).unwrap()).collect();
+            for s in &stacks {
+                // SAFETY: the top word of a stack this test owns and runs nothing on.
+                unsafe { ((s.top - 8) as *mut u64).write_volatile(7) };
+            }
+            let slabs: Vec<usize> = class.lock().slabs.iter().map(|s| s.lo).collect();
+            assert_eq!(slabs.len(), 3);
+            assert_eq!(class.unmap_idle_slabs(), 0, "every slab has a live stack");
+            drop(stacks);
+            let mut idle = Vec::new();
+            class.take_idle(&mut idle);
+            class.take_idle(&mut idle);
+            assert_eq!(idle.len(), n);
+            assert_eq!(class.unmap_idle_slabs(), 0, "the scavenger holds them");
+            sort_for_release(&mut idle);
+            while !idle.is_empty() {
+                release_run(&mut idle);
+            }
+            assert_eq!(class.unmap_idle_slabs(), 3 - IDLE_SLABS_KEPT);
+            let kept: Vec<usize> = class.lock().slabs.iter().map(|s| s.lo).collect();
+            assert_eq!(kept.len(), IDLE_SLABS_KEPT);
+            for lo in slabs.into_iter().filter(|lo| !kept.contains(lo)) {
+                let mut vec = [0u8; 1];
+                // SAFETY: mincore only reads the page tables; `vec` has room for one page.
+                let rc = unsafe { libc::mincore(lo as *mut c_void, page_size(), vec.as_mut_ptr()) };
+                assert_eq!(rc, -1, "slab at {lo:#x} still mapped");
+            }
+            let again: Vec<Stack> = (0..n).map(|_| alloc_stack(size).unwrap()).collect();
+            let distinct: HashSet<usize> = again.iter().map(|s| s.top).collect();
+            assert_eq!(distinct.len(), n);
+            for s in &again {
+                // SAFETY: as above; a stack from a kept or a new slab reads zero, then holds
+                // what is written.
+                unsafe {
+                    let top = (s.top - 8) as *mut u64;
+                    assert_eq!(top.read_volatile(), 0);
+                    top.write_volatile(9);
+                }
+            }
         }
 
         #[test]
