@@ -9,8 +9,11 @@
 //! lock per `BATCH` cells, as Go's `gfput`/`gfget`). The global pool keeps at most `GLOBAL_MAX`
 //! cells per class; beyond that, and on a thread without a P, cells go back to the global
 //! allocator. So the memory the caches hold is bounded by
-//! `(Ps × LOCAL_MAX + GLOBAL_MAX) × class size` per class in use. The caches only ever hold
-//! memory allocated with the class layout, so handing a cell back to the allocator is sound.
+//! `(Ps × LOCAL_MAX + GLOBAL_MAX) × class size` per class in use, and the background scavenger
+//! (`scavenger.rs`) frees the global pools' cells that no P took for a whole period
+//! (`trim_idle`, by each pool's low-water mark), after which an M going idle has mimalloc give
+//! its free pages back (`return_freed_pages`). The caches only ever hold memory allocated with
+//! the class layout, so handing a cell back to the allocator is sound.
 //!
 //! The allocator behind the caches is mimalloc (`libmimalloc-sys`, its C library, used
 //! directly for cells only; the program's global allocator is left alone). A burst of spawns

@@ -1,45 +1,22 @@
 //! The background scavenger: gives the memory of idle pooled stacks and goroutine cells back to
 //! the kernel, in batches, off the hot path (Go's `bgscavenge`, mgcscavenge.go). It runs on the
-//! sysmon thread (`sysmon.rs` calls [`tick`] every round and before it sleeps for lack of work),
-//! so it adds no thread for the deadlock check to know about.
+//! sysmon thread (`sysmon.rs` calls [`tick`] every round and [`tick_idle`] before it sleeps for
+//! lack of work), so it adds no thread for the deadlock check to count. `docs/ARCHITECTURE.md`
+//! §7 says what is idle (below a pool's low-water mark for a whole `PERIOD`), what the
+//! retained target is and why, and how the work is paced; this file is that policy, and
+//! `stack.rs` (`take_idle`, `release_run`, `unmap_idle_slabs`) and `cellcache.rs` (`trim_idle`,
+//! `return_freed_pages`) are the mechanisms.
 //!
-//! # What it returns, and the retained target
+//! One look, at the end of a period: take the idle stacks of every class (sorted by address,
+//! they wait in `pending`), free the idle cells of every global pool. Every look: release
+//! `pending` a run at a time, on credit while the program runs (`BUSY_SHARE` of the time since
+//! the last look, at most `MAX_CREDIT` saved; an overrun is paid back), all of it while every P
+//! idles (stopping if a P is taken). Once `pending` is empty after a period that took stacks,
+//! unmap the slabs left with nothing in use.
 //!
-//! Time is cut into periods of `PERIOD`. A freed stack goes to its class's dirty list
-//! (`stack.rs`: a push, no system call) and a freed cell to its P's list and then a global pool
-//! (`cellcache.rs`); allocations take from the warm end of each. Each list tracks its low-water
-//! mark, the shortest it has been during the period: what sat below it was not taken by any
-//! allocation for the whole period. At the end of a period the scavenger takes exactly that
-//! part, the *idle* stacks and cells, and starts the next period.
-//!
-//! So the **retained target** of a pool is its working set: the stacks (cells) the program
-//! took from it in the last period, whatever their number. A program churning goroutines keeps
-//! warm stacks for its churn and pays no fault or `madvise` for them; a burst that ended leaves
-//! its stacks idle, and they go back within one to two periods; an idle program keeps nothing
-//! but the per-P caches (16 stacks and up to 128 cells per class per P). A fixed target (a
-//! number of stacks, or bytes) would be wrong for one of the two: too small for a server whose
-//! churn exceeds it, too large for a quiet program whose RSS it pads. Go's scavenger retains the
-//! heap goal plus 10 %, which is also a measure of recent use.
-//!
-//! Idle stacks are released with `MADV_DONTNEED` of their whole usable area, sorted by address
-//! so adjacent slots go in one call (`stack::release_run`, up to 256 slots: a burst's stacks are
-//! mostly adjacent, so 100,000 stacks take a few hundred calls, not 100,000 TLB shootdowns), and
-//! then sit on the free lists costing no resident memory. Idle cells go back to mimalloc.
-//!
-//! # Pacing
-//!
-//! While any P is busy the scavenger earns `BUSY_SHARE` (1 %, Go's target) of one CPU's time as
-//! credit, up to `MAX_CREDIT`, and releases runs only while it has credit; an overrun is paid
-//! back. While every P is idle (the burst ended and everyone parked), nothing can be hurt: it
-//! releases everything idle at once, stopping between runs as soon as a P is taken. Either way
-//! the work happens on the sysmon thread: a run is one `madvise` of at most 256 slots.
-//!
-//! sysmon sleeps up to a second at a time while every P is idle (`sleep_while_idle`); it calls
-//! [`tick`] before each such sleep, so stacks freed by a burst come back at the first tick one
-//! period after the burst ended: within about `PERIOD` + 1 s.
-//!
-//! Without sysmon (`GORT_SYSMON=off`) nothing runs here: an M going idle releases the dirty
-//! stacks beyond a fixed cap itself (`stack::scavenge`).
+//! Invariants: only the sysmon thread calls in (the state's lock is never contended); a stack
+//! in `pending` is out of every pool list and counts as in use for its slab, so its slab is not
+//! unmapped under it; no pool lock is held across a system call.
 
 use std::time::{Duration, Instant};
 

@@ -1,9 +1,10 @@
 //! Goroutine stacks, carved from large slabs.
 //!
-//! Length: about 690 lines of code, a third of them comments (the design, the guard
-//! mechanism per platform), and 330 of tests. Slabs, size classes, guards and the dirty list are
-//! one data structure; the platform guard probe (`guard_install_supported` and the `mprotect`
-//! fallback) is the part to move to a file of its own if it grows.
+//! Length: about 880 lines of code, a third of them comments (the design, the guard
+//! mechanism per platform), and 470 of tests. Slabs, size classes, guards, the pools and the
+//! slab counts are one data structure; the platform guard probe (`guard_install_supported` and
+//! the `mprotect` fallback) is the part to move to a file of its own if it grows. When to
+//! release is `scavenger.rs`'s; how is here.
 //!
 //! # Design
 //!
@@ -30,16 +31,22 @@
 //!   value and the fix rather than a panic.
 //! * **No huge pages.** Every slab gets `madvise(MADV_NOHUGEPAGE)`: with transparent huge pages a
 //!   goroutine touching one page of its stack could fault in 2 MiB.
-//! * **Recycling, never unmapping.** A freed stack ([`free_stack`], or dropping the [`Stack`])
-//!   goes to its class's dirty list, untouched, and is handed out again first. When an M goes
-//!   idle, [`scavenge`] releases (`MADV_DONTNEED` of the usable area except the topmost page)
-//!   the dirty stacks beyond `DIRTY_CAP` per class and moves them to the free list, where an
-//!   idle stack costs at most one page of memory (plus its share of page tables). Releasing at
-//!   free time cost a TLB shootdown per exiting goroutine (`docs/BENCHMARKS.md`). Slots are
-//!   never unmapped: unmapping one slot would split the slab mapping (defeating the point of
-//!   slabs), and a slab is only unmappable once all its slots are free, which needs per-slab
-//!   bookkeeping that the scheduler's steady state (stacks are reused) does not pay for. The
-//!   address space of the peak number of stacks therefore stays reserved.
+//! * **Recycling; memory back in bulk.** A freed stack ([`free_stack`], or dropping the
+//!   [`Stack`]) goes to the back of its class's dirty list, untouched, and is handed out again
+//!   first: a push under the class's lock, no system call (releasing at free time cost a TLB
+//!   shootdown per exiting goroutine, `docs/BENCHMARKS.md`). The background scavenger
+//!   (`scavenger.rs`, on the sysmon thread) takes the stacks at the cold front of a dirty list
+//!   that no allocation reached for a whole period ([`take_idle`]: below the list's low-water
+//!   mark), releases them whole (`MADV_DONTNEED` of the usable area) in runs of adjacent slots,
+//!   one call per run ([`release_run`]), and puts them on the free list, where a stack costs no
+//!   resident memory, only its share of page tables. Without sysmon, an M going idle releases
+//!   the dirty stacks beyond `DIRTY_CAP` itself ([`scavenge`]).
+//! * **Slabs, not slots, are unmapped.** Unmapping one slot would split the slab mapping
+//!   (defeating the point of slabs), so a class counts per slab the slots out of its free list
+//!   (`SlabUse`); a slab at zero holds nothing in use, and the scavenger unmaps such slabs beyond
+//!   `IDLE_SLABS_KEPT` per class ([`unmap_idle_slabs`]), which gives back their page tables
+//!   and address space. The count changes on the free-list, carve and release paths only, never
+//!   on a dirty push or pop.
 //!
 //! Guard markers and `PROT_NONE` both survive `MADV_DONTNEED`, so a recycled stack keeps its
 //! guard; the tests check this on the running kernel.
@@ -53,18 +60,26 @@
 //!   goroutine's stack). `GUARD_PAGES` trades address space for a wider guard.
 //! * `MAP_NORESERVE` is ignored under strict overcommit (`vm.overcommit_memory = 2`): there every
 //!   slab is charged in full against the commit limit.
-//! * An idle stack also keeps its share of page tables: one 4 KiB page-table page per 2 MiB of
-//!   slab that was ever touched, about 140 bytes per 64 KiB stack.
+//! * A pooled stack keeps its share of page tables (one 4 KiB page-table page per 2 MiB of slab
+//!   that was ever touched, about 140 bytes per 64 KiB stack: the guard markers keep them from
+//!   being freed by `MADV_DONTNEED`) until its whole slab is idle and unmapped. One stack in use
+//!   keeps its slab, and with it the slab's page tables, mapped: stacks are handed out LIFO,
+//!   not packed into the fullest slab.
 //!
 //! # Invariants
 //!
-//! * Every slot belongs to exactly one of: its class's uncarved ranges (`ClassState::fresh`, no
-//!   guard yet), a live [`Stack`] value, its class's dirty list (`ClassState::dirty`: freed,
-//!   memory not yet released) or its free list (`ClassState::free`: released).
+//! * Every slot of a mapped slab belongs to exactly one of: its class's uncarved ranges
+//!   (`ClassState::fresh`, no guard yet), a live [`Stack`] value (running, parked, in a P's
+//!   cache, or taken by the scavenger and not yet released), its class's dirty list
+//!   (`ClassState::dirty`: freed, memory not yet released) or its free list (`ClassState::free`:
+//!   released).
+//! * A slab's `SlabUse::out` counts its slots in neither `fresh` nor `free`; a slab is unmapped
+//!   only at 0, under its class's lock, after its slots left both lists.
 //! * A slot that has left `fresh` has its guard installed for the rest of the process.
 //! * Both ends of every slot are page-aligned, hence aligned to corosensei's `STACK_ALIGNMENT`.
-//! * Locks: one `Mutex` per size class, held only to push or pop a `Vec`; no system call runs
-//!   under it.
+//! * Locks: one `Mutex` per size class, held to push or pop (or, for the scavenger, to move at
+//!   most `TAKE_CHUNK` stacks, or to forget an idle slab's slots); no system call runs under
+//!   it.
 //!
 //! The scheduler keeps a per-processor cache of stacks on top of this module; the global path
 //! here is the slow path.
