@@ -12,7 +12,8 @@
 //! `pending` a run at a time, on credit while the program runs (`BUSY_SHARE` of the time since
 //! the last look, at most `MAX_CREDIT` saved; an overrun is paid back), all of it while every P
 //! idles (stopping if a P is taken). Once `pending` is empty after a period that took stacks,
-//! unmap the slabs left with nothing in use.
+//! unmap the slabs left with nothing in use, and, if every P is idle, have the C allocator
+//! return its free pages (`trim_malloc`).
 //!
 //! Invariants: only the sysmon thread calls in (the state's lock is never contended); a stack
 //! in `pending` is out of every pool list and counts as in use for its slab, so its slab is not
@@ -50,6 +51,8 @@ struct Scavenger {
     cells_freed: bool,
     /// Stacks were taken this period: once they are released, look for idle slabs to unmap.
     unmap_due: bool,
+    /// Stacks were taken since the last `trim_malloc`: trim at the next idle look.
+    trim_due: bool,
 }
 
 /// One look while the program runs (sysmon's round): at the end of a period, takes the idle
@@ -70,8 +73,9 @@ pub(crate) fn tick(now: Instant) {
 }
 
 /// One look before sysmon sleeps because every P is idle: as [`tick`], but releases every
-/// taken stack at once, stopping only if a P is taken meanwhile; if idle cells were freed, wakes
-/// one idle M, which finds nothing to run and, going idle again, has mimalloc return the pages
+/// taken stack at once, stopping only if a P is taken meanwhile, then unmaps idle slabs and
+/// trims the C allocator (`trim_malloc`); if idle cells were freed, wakes one idle M, which
+/// finds nothing to run and, going idle again, has mimalloc return the pages
 /// (`cellcache::return_freed_pages`). Returns how long sysmon may sleep, at most `longest`:
 /// until the end of the period while anything is pooled beyond the per-P caches (so what a
 /// burst left behind comes back one or two periods after it, not `longest` later), else
@@ -84,6 +88,9 @@ pub(crate) fn tick_idle(now: Instant, longest: Duration) -> Duration {
     }
     if s.pending.is_empty() && std::mem::take(&mut s.unmap_due) {
         stack::unmap_idle_slabs();
+    }
+    if s.pending.is_empty() && retake::all_idle() && std::mem::take(&mut s.trim_due) {
+        trim_malloc();
     }
     if std::mem::take(&mut s.cells_freed) && retake::all_idle() {
         retake::wakep();
@@ -110,6 +117,7 @@ fn look(state: &mut Option<Scavenger>, now: Instant) -> &mut Scavenger {
         pending: Vec::new(),
         cells_freed: false,
         unmap_due: false,
+        trim_due: false,
     });
     let earned = now.saturating_duration_since(s.last).mul_f64(BUSY_SHARE);
     s.credit_ns = (s.credit_ns + earned.as_nanos() as i64).min(MAX_CREDIT.as_nanos() as i64);
@@ -121,8 +129,25 @@ fn look(state: &mut Option<Scavenger>, now: Instant) -> &mut Scavenger {
         if s.pending.len() != before {
             stack::sort_for_release(&mut s.pending);
             s.unmap_due = true;
+            s.trim_due = true;
         }
         s.cells_freed |= crate::cellcache::trim_idle() > 0;
     }
     s
 }
+
+/// After a burst's stacks went back while the program idles: has the C allocator return its
+/// free memory too (glibc's `malloc_trim`, which also releases free pages inside its arenas).
+/// The queues and lists the rest of the runtime grew for the burst live in the program's
+/// allocator (std's, glibc's `malloc` by default), and glibc gives back only the top of its
+/// main heap on its own: after 100,000 goroutines ended, about 5 MB stayed (`docs/BENCHMARKS.md`).
+/// Once per period that took stacks, and only while every P is idle.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn trim_malloc() {
+    // SAFETY: `malloc_trim` has no preconditions; glibc takes each arena's lock itself.
+    unsafe { libc::malloc_trim(0) };
+}
+
+/// Other C libraries have no `malloc_trim`.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn trim_malloc() {}
