@@ -16,6 +16,7 @@
 //! | `waiter.rs`     | one blocked goroutine or thread: a list node on its stack (unparker, "woken" flag), its drop guard, and when a wait gives up (`GiveUp`) |
 //! | `sema.rs`       | a per-object semaphore with a FIFO queue (Go's `sema.go`, per object) |
 //! | `mutex.rs`      | [`Mutex`]: Go's state word (locked, woken, starving, waiters) on a `Sema` |
+//! | `mutex_loom_models.rs` | its loom models (a child module of `mutex.rs`)          |
 //! | `rwmutex.rs`    | [`RwMutex`]: Go's reader count / reader wait on two `Sema`s + a mutex |
 //! | `waitgroup.rs`  | [`WaitGroup`]: counter and waiter count in one word, a `Sema` (loom model) |
 //! | `locker.rs`     | [`Locker`]: one trait for a lock (a guard that unlocks on drop), for `Mutex`, `RwMutex` and its read side ([`ReadLocker`]) |

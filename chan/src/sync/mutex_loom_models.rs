@@ -1,0 +1,307 @@
+//! loom models of the mutex's mode switch (`mutex.rs`, module docs, "Loom"), a child module
+//! of `mutex.rs` kept in its own file. A lost wake-up or a stranded waiter leaves a thread
+//! parked for good, which loom reports as a deadlock.
+
+use super::*;
+use crate::loom::AtomicBool;
+use loom::thread;
+use std::sync::{Arc, OnceLock};
+
+/// `loom::model` with at most `preemptions` preemptions per execution (unless
+/// `LOOM_MAX_PREEMPTIONS` says otherwise). A lock or unlock that waits is a few dozen loom
+/// operations, and the unbounded space of these models takes longer than CI can wait (the
+/// first one ran for over 15 minutes). The bounds below keep each model to seconds and
+/// reach every failure listed in the commit that added them; the second model needs 3 for
+/// starvation mode to engage at all.
+fn model(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(preemptions);
+    }
+    builder.check(f);
+}
+
+/// The mutex of the models: its data is who held it, in order.
+type Log = Mutex<Vec<char>>;
+
+/// `who` has just taken `m` (`g`): the state word is that of a held mutex, and a starving
+/// mutex has waiters (`unlock` relies on it). Logs `who`; returns the state.
+fn took(m: &Log, g: &mut MutexGuard<'_, Vec<char>>, who: char) -> u32 {
+    let s = m.raw.state.load(Ordering::Relaxed);
+    assert!(
+        s & LOCKED != 0,
+        "{who} holds a mutex not marked LOCKED: {s:#b}"
+    );
+    assert!(
+        s & STARVING == 0 || s >> WAITER_SHIFT != 0,
+        "starving with no waiter: {s:#b}, {g:?}"
+    );
+    g.push(who);
+    s
+}
+
+fn starving(m: &Log) -> bool {
+    m.raw.state.load(Ordering::Relaxed) & STARVING != 0
+}
+
+/// H holds the mutex while W queues for it, keeps it past the threshold, then unlocks and
+/// takes it twice more at once, barging in as a running goroutine does; W waits long, so
+/// the first time it is woken and loses, it turns the mutex starving. Checks:
+/// - when H unlocks a starving mutex with W queued, W gets it next (the hand-off): H's
+///   next lock comes after W's (before W has queued, H may get it first: module docs);
+/// - the mutex ends free, in normal mode, with nobody queued (W, the last waiter, took it
+///   out of starvation mode), and a starving mutex always had a waiter;
+/// - nobody parks for good (loom: no deadlock);
+/// - starvation mode engages in some interleaving (so the first check is not vacuous).
+fn starving_waiter_gets_it_next(spin: bool) {
+    static ENGAGED: OnceLock<()> = OnceLock::new();
+    model(4, move || {
+        env::set_spin(spin);
+        let m = Arc::new(Mutex::new(Vec::new()));
+        let mut g = m.lock();
+        took(&m, &mut g, 'H');
+        let w = {
+            let m = m.clone();
+            thread::spawn(move || {
+                let mut g = m.lock();
+                took(&m, &mut g, 'W');
+            })
+        };
+        // H keeps the mutex past the threshold each time it holds it.
+        let hold = |g: MutexGuard<'_, Vec<char>>| {
+            env::advance(2 * STARVATION_THRESHOLD);
+            let handoff = starving(&m) && m.queue_len() == 1;
+            drop(g);
+            handoff
+        };
+        let mut handoff = hold(g);
+        for _ in 0..2 {
+            let mut g = m.lock();
+            let s = took(&m, &mut g, 'H');
+            if handoff {
+                assert!(g.contains(&'W'), "H took a starving mutex before W: {g:?}");
+            }
+            if handoff || s & STARVING != 0 {
+                let _ = ENGAGED.set(());
+            }
+            handoff = hold(g);
+        }
+        w.join().unwrap();
+        assert_eq!(
+            m.raw.state.load(Ordering::Relaxed),
+            0,
+            "left held, starving or waited on"
+        );
+        assert_eq!(m.queue_len(), 0, "a waiter stranded in the queue");
+    });
+    assert!(ENGAGED.get().is_some(), "starvation mode never engaged");
+}
+
+/// W1 queues behind H, which keeps the mutex past the threshold (W1's wait is long); then
+/// W2 comes, and H unlocks and locks once more. H or W2 may barge in ahead of the woken
+/// W1, which then turns the mutex starving and is handed it, keeping starvation mode while
+/// W2 waits; W1 locks a second time. Every wait but W1's first is short, so once W1 has
+/// had the mutex nobody starves: whoever takes it next by hand-off, the last waiter or not
+/// (W2, with W1 queued again behind it), returns it to normal mode. Checks: nobody holds a
+/// starving mutex once W1 has had it; the mutex ends free, in normal mode, with nobody
+/// queued; nobody parks for good; starvation mode engages in some interleaving.
+#[test]
+fn loom_short_wait_returns_it_to_normal() {
+    static ENGAGED: OnceLock<()> = OnceLock::new();
+    model(3, || {
+        let m = Arc::new(Mutex::new(Vec::new()));
+        let w1_had_it = Arc::new(AtomicBool::new(false));
+        let mut g = m.lock();
+        took(&m, &mut g, 'H');
+        let spawn = |who: char, times: usize| {
+            let (m, had) = (m.clone(), w1_had_it.clone());
+            thread::spawn(move || {
+                for _ in 0..times {
+                    let mut g = m.lock();
+                    let s = took(&m, &mut g, who);
+                    // W1 has had the mutex (its only long wait is over).
+                    let w1_done = had.load(Ordering::SeqCst);
+                    if s & STARVING != 0 {
+                        let _ = ENGAGED.set(());
+                        assert!(!w1_done, "{who} holds a starving mutex after W1: {g:?}");
+                    }
+                    if who == '1' {
+                        had.store(true, Ordering::SeqCst);
+                    }
+                }
+            })
+        };
+        let w1 = spawn('1', 2);
+        env::advance(2 * STARVATION_THRESHOLD);
+        let w2 = spawn('2', 1);
+        drop(g);
+        // H barges in once more (W1, woken, may lose to it and turn the mutex starving).
+        let mut g = m.lock();
+        let s = took(&m, &mut g, 'H');
+        if s & STARVING != 0 {
+            let _ = ENGAGED.set(());
+            assert!(
+                !w1_had_it.load(Ordering::SeqCst),
+                "H holds a starving mutex after W1"
+            );
+        }
+        drop(g);
+        w1.join().unwrap();
+        w2.join().unwrap();
+        assert_eq!(
+            m.raw.state.load(Ordering::Relaxed),
+            0,
+            "left held or starving"
+        );
+        assert_eq!(m.queue_len(), 0, "a waiter stranded in the queue");
+    });
+    assert!(ENGAGED.get().is_some(), "starvation mode never engaged");
+}
+
+/// A waiter that gives up when `stop` is set: W publishes its unparker, then locks with a
+/// stop check; `cancel` sets the flag, then unparks W if it has published (if not, W
+/// sees the flag before it parks). The shape of a context's cancellation.
+struct Cancel {
+    stop: AtomicBool,
+    waiter: loom::sync::Mutex<Option<crate::shim::Unparker>>,
+}
+
+impl Cancel {
+    fn new() -> Arc<Cancel> {
+        Arc::new(Cancel {
+            stop: AtomicBool::new(false),
+            waiter: loom::sync::Mutex::new(None),
+        })
+    }
+
+    /// Locks `m` as W unless cancelled first; logs `who` if it got it.
+    fn lock(&self, m: &Log, who: char) {
+        *self.waiter.lock().unwrap() = Some(crate::shim::unparker());
+        if let Some(mut g) = m.lock_until(None, &|| self.stop.load(Ordering::SeqCst)) {
+            took(m, &mut g, who);
+        }
+    }
+
+    fn cancel(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(u) = self.waiter.lock().unwrap().take() {
+            u.unpark();
+        }
+    }
+}
+
+/// Checks a model's end: the mutex free and normal, nobody counted or queued, and no
+/// wake-up left stored in `sema` for a later waiter to take by mistake.
+fn assert_clean(m: &Log) {
+    assert_eq!(
+        m.raw.state.load(Ordering::Relaxed),
+        0,
+        "left held, starving or counted"
+    );
+    assert_eq!(m.queue_len(), 0, "a waiter stranded in the queue");
+    assert_eq!(m.raw.sema.stored(), 0, "a wake-up left stored");
+}
+
+/// W gives up while H unlocks, which may wake W or leave a wake-up on its way to it.
+/// Whichever wins, nobody parks for good and the mutex ends clean.
+#[test]
+fn loom_give_up_vs_unlock() {
+    model(3, || {
+        let m = Arc::new(Mutex::new(Vec::new()));
+        let cancel = Cancel::new();
+        let mut g = m.lock();
+        took(&m, &mut g, 'H');
+        let w = {
+            let (m, cancel) = (m.clone(), cancel.clone());
+            thread::spawn(move || cancel.lock(&m, 'W'))
+        };
+        let c = {
+            let cancel = cancel.clone();
+            thread::spawn(move || cancel.cancel())
+        };
+        drop(g);
+        w.join().unwrap();
+        c.join().unwrap();
+        assert_clean(&m);
+    });
+}
+
+/// W waits long, is woken, loses to H barging in and turns the mutex starving; then it is
+/// cancelled while H holds the mutex, and H's unlock hands the mutex to W, the only
+/// waiter, as W gives up. W must take that hand-off and pass it on (module docs, "Giving
+/// up"), or the mutex is left starving with a hand-off stored for nobody.
+#[test]
+fn loom_give_up_as_the_mutex_is_handed_over() {
+    static ENGAGED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    model(3, || {
+        let m = Arc::new(Mutex::new(Vec::new()));
+        let cancel = Cancel::new();
+        let mut g = m.lock();
+        took(&m, &mut g, 'H');
+        let w = {
+            let (m, cancel) = (m.clone(), cancel.clone());
+            thread::spawn(move || cancel.lock(&m, 'W'))
+        };
+        env::advance(2 * STARVATION_THRESHOLD);
+        drop(g);
+        let mut g = m.lock();
+        took(&m, &mut g, 'H');
+        let c = {
+            let (m, cancel) = (m.clone(), cancel.clone());
+            thread::spawn(move || {
+                if starving(&m) {
+                    let _ = ENGAGED.set(());
+                }
+                cancel.cancel()
+            })
+        };
+        drop(g);
+        w.join().unwrap();
+        c.join().unwrap();
+        assert_clean(&m);
+    });
+    assert!(ENGAGED.get().is_some(), "starvation mode never engaged");
+}
+
+/// As `loom_give_up_vs_unlock`, with a second waiter W2 and H keeping the mutex past the
+/// starvation threshold, then barging in once more before it cancels W: W may give up as
+/// a normal wake-up or a starvation hand-off comes its way, or after W2 has turned the
+/// mutex starving. W2 always gets the mutex (else it parks for good: a loom deadlock), and
+/// the mutex ends clean.
+#[test]
+fn loom_give_up_beside_a_waiter() {
+    model(2, || {
+        let m = Arc::new(Mutex::new(Vec::new()));
+        let cancel = Cancel::new();
+        let mut g = m.lock();
+        took(&m, &mut g, 'H');
+        let spawn = |f: fn(&Log, &Cancel)| {
+            let (m, cancel) = (m.clone(), cancel.clone());
+            thread::spawn(move || f(&m, &cancel))
+        };
+        let w = spawn(|m, cancel| cancel.lock(m, 'W'));
+        let w2 = spawn(|m, _| {
+            let mut g = m.lock();
+            took(m, &mut g, '2');
+        });
+        env::advance(2 * STARVATION_THRESHOLD);
+        drop(g);
+        let mut g = m.lock();
+        took(&m, &mut g, 'H');
+        drop(g);
+        cancel.cancel();
+        w.join().unwrap();
+        w2.join().unwrap();
+        assert_clean(&m);
+    });
+}
+
+#[test]
+fn loom_starving_waiter_gets_it_next() {
+    starving_waiter_gets_it_next(false);
+}
+
+#[test]
+fn loom_starving_waiter_gets_it_next_spinning() {
+    starving_waiter_gets_it_next(true);
+}
