@@ -166,6 +166,12 @@ fn check(name: &str, args: &[&str], expect: Expect) {
                         .contains("fatal error: all goroutines are asleep - deadlock!"),
                     "{what}: Go's deadlock message; {shown}"
                 );
+                // The goroutine dump before it (issue 14) names each blocked goroutine's
+                // spawn site.
+                assert!(
+                    r.stderr.contains("spawned at examples/deadlock.rs:"),
+                    "{what}: spawn sites in the dump; {shown}"
+                );
             }
         }
     }
