@@ -270,8 +270,50 @@ fn child_workload() {
             h.join().unwrap();
             println!("child: carried on");
         }),
+        Ok("parkstacks") => gort::run(|| {
+            let (tx, rx) = gort::chan::<()>(0);
+            let h = gort::Builder::new()
+                .name("deep")
+                .spawn(move || parked_in_a_named_function(rx));
+            wait_for_state("deep", WaitReason::ChanReceive);
+            let mut out = Vec::new();
+            debug::dump(&mut out).unwrap();
+            std::io::stdout().write_all(&out).unwrap();
+            drop(tx);
+            h.join().unwrap();
+        }),
         _ => {}
     }
+}
+
+/// Where the `parkstacks` child's goroutine parks: its name must show in the dump.
+#[inline(never)]
+fn parked_in_a_named_function(rx: gort::Receiver<()>) {
+    let _ = rx.recv();
+}
+
+#[test]
+fn parkstacks_show_where_a_goroutine_parked() {
+    for procs in [1, 2] {
+        let c = child("parkstacks", procs, &[("GORT_DEBUG", "parkstacks")]);
+        let (code, out, err) = finish(c, "parkstacks");
+        assert_eq!(code, Some(0), "{err}");
+        let at = out
+            .find(" (deep) [chan receive, ")
+            .expect("the goroutine in the dump");
+        let entry = &out[at..out[at..].find("\n\n").map_or(out.len(), |e| at + e)];
+        assert!(entry.contains("parked_in_a_named_function"), "{entry}");
+        assert!(entry.contains("Receiver<T>::recv"), "{entry}");
+        assert!(
+            !entry.contains("force_capture"),
+            "capture frames cut: {entry}"
+        );
+    }
+    // Off by default: no frames.
+    let c = child("parkstacks", 1, &[]);
+    let (code, out, err) = finish(c, "parkstacks off");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!out.contains("parked_in_a_named_function"), "{out}");
 }
 
 fn child(kind: &str, procs: usize, env: &[(&str, &str)]) -> std::process::Child {

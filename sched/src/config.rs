@@ -7,7 +7,7 @@
 //! | `GORT_DEADLOCK`   | `off` disables deadlock detection; `strict` reports deadlocks despite unknown threads (`deadlock.rs`) | on |
 //! | `GORT_SYSMON`     | `off` disables sysmon: no preemption, no hand-off of blocked Ps (`docs/PREEMPTION.md`) | on |
 //! | `GORT_PREEMPT_SIGNAL` | `off`: sysmon only asks goroutines to yield, never signals a thread | on |
-//! | `GORT_DEBUG`      | comma-separated: `preempt` (sysmon's reports and decisions also on stderr), `schedtrace=<ms>` (Go's `SCHED` line every period: `debug/schedtrace.rs`) | off |
+//! | `GORT_DEBUG`      | comma-separated: `preempt` (sysmon's reports and decisions also on stderr), `schedtrace=<ms>` (Go's `SCHED` line every period: `debug/schedtrace.rs`), `parkstacks` (each park records its backtrace for the dump: `debug/stacks.rs`) | off |
 //! | `GORT_SIGQUIT`    | `exit`: dump every goroutine on SIGQUIT and exit 2 (Go's); `continue`: dump and go on; `off` (`debug/sigquit.rs`) | `exit` |
 //! | `GORT_MAX_BLOCKING_THREADS`, `GORT_BLOCKING_KEEPALIVE_MS` | the blocking pool's cap and idle time (`docs/BLOCKING.md`) | 10,000; 10 s |
 //!

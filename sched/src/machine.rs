@@ -413,6 +413,7 @@ fn finish(m: &Machine, g: GRef) {
     // leak check must count the goroutine gone by the time its joiner wakes.
     crate::debug::registry::note_end(g.header());
     crate::debug::leak_note_end(g.header());
+    crate::debug::stacks::note_end(goid);
     // Completing may run user destructors (a closure dropped unrun; a result that panics when
     // dropped aborts in `join::free` instead), which must not unwind into the scheduler.
     let completed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
@@ -530,6 +531,9 @@ pub(crate) fn park_current_goroutine(wait: impl FnOnce() -> u64) -> bool {
     }
     // Only the goroutine itself writes its wait word (`debug/wait.rs`).
     h.wait.store(wait(), Ordering::Relaxed);
+    if crate::debug::stacks::enabled() {
+        crate::debug::stacks::note_park(h.id);
+    }
     switch_out(Switch::Park)
 }
 

@@ -11,9 +11,11 @@
 //! goroutine may change state while the dump is written. No backtraces of the goroutines'
 //! own stacks: the dump names the spawn site and the wait instead (docs/DEBUGGING.md says why).
 
+use std::backtrace::Backtrace;
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::panic::Location;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::goroutine::Header;
@@ -60,6 +62,8 @@ pub struct GoroutineInfo {
     pub parent: u64,
     /// The M it stays on for life (none in migrate mode).
     pub home: Option<usize>,
+    /// Its own backtrace at its latest park, with `GORT_DEBUG=parkstacks` (`stacks.rs`).
+    pub backtrace: Option<Arc<Backtrace>>,
 }
 
 /// Every goroutine that has parked or yielded at least once, as it is now.
@@ -102,6 +106,12 @@ pub(crate) fn snapshot(mut keep: impl FnMut(&Header) -> bool) -> Vec<GoroutineIn
         }
     });
     out.sort_by_key(|g| g.id);
+    // Outside the registry's lock (the side table has its own).
+    for g in &mut out {
+        if matches!(g.state, State::Waiting { .. }) {
+            g.backtrace = super::stacks::of(g.id);
+        }
+    }
     out
 }
 
@@ -137,6 +147,7 @@ fn info(h: &Header, running: &HashMap<u64, usize>) -> GoroutineInfo {
         spawned_at: h.origin.site,
         parent: h.origin.parent,
         home: h.home().map(|home| home.id),
+        backtrace: None,
     }
 }
 
@@ -236,16 +247,30 @@ fn write_group(w: &mut impl Write, g: &[&GoroutineInfo]) -> io::Result<()> {
             0 => "a thread".to_string(),
             p => format!("goroutine {p}"),
         };
-        writeln!(w, "\tspawned at {} by {by}\n", site(first.spawned_at))?;
-        return Ok(());
+        writeln!(w, "\tspawned at {} by {by}", site(first.spawned_at))?;
+        write_backtrace(w, first)?;
+        return writeln!(w);
     }
     const IDS: usize = 10;
     let ids: Vec<String> = g.iter().take(IDS).map(|x| x.id.to_string()).collect();
     let more = if g.len() > IDS { ", ..." } else { "" };
     writeln!(w, "{} goroutines [{}]:", g.len(), describe(g))?;
     writeln!(w, "\tids {}{more}", ids.join(", "))?;
-    writeln!(w, "\tspawned at {}\n", site(first.spawned_at))
+    writeln!(w, "\tspawned at {}", site(first.spawned_at))?;
+    write_backtrace(w, first)?;
+    writeln!(w)
 }
+
+/// The frames a goroutine recorded at its park (`GORT_DEBUG=parkstacks`), if any.
+fn write_backtrace(w: &mut impl Write, g: &GoroutineInfo) -> io::Result<()> {
+    match &g.backtrace {
+        Some(bt) => w.write_all(super::stacks::render(bt, MAX_FRAMES).as_bytes()),
+        None => Ok(()),
+    }
+}
+
+/// Frames shown of a parked goroutine's backtrace.
+const MAX_FRAMES: usize = 24;
 
 /// `file:line:column`, with `dir/../` steps folded (an example built by another package shows
 /// as `runtime/../examples/x.rs`).
@@ -312,6 +337,7 @@ mod tests {
             spawned_at: Location::caller(),
             parent: 1,
             home: None,
+            backtrace: None,
         }
     }
 

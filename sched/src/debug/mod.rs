@@ -7,6 +7,7 @@
 //! | `dump.rs`       | [`goroutines`] (a snapshot) and [`dump`] (Go's traceback text, grouped) |
 //! | `leak.rs`       | [`LeakCheck`]: goroutines started in a scope and still alive after it (goleak) |
 //! | `sigquit.rs`    | the dump on `SIGQUIT`                                               |
+//! | `stacks.rs`     | `GORT_DEBUG=parkstacks`: each parked goroutine's backtrace, captured as it parks |
 //! | `schedtrace.rs` | `GORT_DEBUG=schedtrace=<ms>`: Go's `SCHED` line every period          |
 //! | `trace.rs`      | [`trace`]: the execution trace (`GORT_TRACE`), Perfetto's JSON       |
 //!
@@ -22,6 +23,7 @@ mod leak;
 pub(crate) mod registry;
 pub(crate) mod schedtrace;
 pub(crate) mod sigquit;
+pub(crate) mod stacks;
 pub mod trace;
 pub(crate) mod wait;
 
