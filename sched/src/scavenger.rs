@@ -15,13 +15,13 @@
 //! unmap the slabs left with nothing in use, and, if every P is idle, have the C allocator
 //! return its free pages (`trim_malloc`).
 //!
-//! Invariants: only the sysmon thread calls in (the state's lock is never contended); a stack
+//! Invariants: only the sysmon thread calls in (the state is its thread-local); a stack
 //! in `pending` is out of every pool list and counts as in use for its slab, so its slab is not
 //! unmapped under it; no pool lock is held across a system call.
 
+use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
-use crate::loom::std_only::Mutex;
 use crate::scheduler::retake;
 use crate::stack::{self, Stack};
 
@@ -34,8 +34,11 @@ const MAX_CREDIT: Duration = Duration::from_millis(1);
 /// The shortest sleep `tick_idle` asks of sysmon.
 const MIN_NAP: Duration = Duration::from_millis(1);
 
-/// The scavenger's state; only the sysmon thread touches it (the lock is never contended).
-static STATE: Mutex<Option<Scavenger>> = Mutex::new(None);
+std::thread_local! {
+    /// The scavenger's state: a thread-local of the sysmon thread, the only one that calls in,
+    /// so no lock (and no place in the lock order) is needed.
+    static STATE: RefCell<Option<Scavenger>> = const { RefCell::new(None) };
+}
 
 struct Scavenger {
     /// When the current period began.
@@ -58,8 +61,10 @@ struct Scavenger {
 /// One look while the program runs (sysmon's round): at the end of a period, takes the idle
 /// stacks and frees the idle cells; then releases taken stacks while it has credit.
 pub(crate) fn tick(now: Instant) {
-    let mut state = crate::loom::lock_std(&STATE);
-    let s = look(&mut state, now);
+    STATE.with_borrow_mut(|state| tick_in(look(state, now)));
+}
+
+fn tick_in(s: &mut Scavenger) {
     while !s.pending.is_empty() && s.credit_ns > 0 {
         let start = Instant::now();
         stack::release_run(&mut s.pending);
@@ -81,8 +86,10 @@ pub(crate) fn tick(now: Instant) {
 /// burst left behind comes back one or two periods after it, not `longest` later), else
 /// `longest`.
 pub(crate) fn tick_idle(now: Instant, longest: Duration) -> Duration {
-    let mut state = crate::loom::lock_std(&STATE);
-    let s = look(&mut state, now);
+    STATE.with_borrow_mut(|state| tick_idle_in(look(state, now), now, longest))
+}
+
+fn tick_idle_in(s: &mut Scavenger, now: Instant, longest: Duration) -> Duration {
     while !s.pending.is_empty() && retake::all_idle() {
         stack::release_run(&mut s.pending);
     }
