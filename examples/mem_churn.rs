@@ -2,7 +2,7 @@
 //! before, at the peak and at intervals afterwards: whether memory comes back (issue 15).
 //!
 //! `cargo run --release --example mem_churn -- [--total N] [--burst B] [--after-ms T]
-//! [--every-ms E]`
+//! [--every-ms E] [--busy]`
 //!
 //! Defaults: 1,000,000 goroutines in bursts of 100,000, RSS read every 250 ms for 2,000 ms after
 //! the last burst. In a burst every goroutine parks on one channel's receive until the burst is
@@ -10,9 +10,11 @@
 //! sender is dropped, which wakes and ends them all, and the next burst starts. RSS is
 //! `/proc/self/statm`'s resident pages; the peak is the largest reading taken with a burst
 //! parked. Each line after the bursts gives the RSS and its ratio to the reading before the first
-//! burst. The Go twin is `benches/go/cmd/mem_churn` (same flags, same lines).
+//! burst. With `--busy` one goroutine keeps a P busy (computing, with preemption points) from
+//! the end of the bursts on, so the program never idles: memory then comes back at the paced
+//! rate of a busy program. The Go twin is `benches/go/cmd/mem_churn` (same flags, same lines).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +23,7 @@ struct Args {
     burst: usize,
     after: Duration,
     every: Duration,
+    busy: bool,
 }
 
 fn main() {
@@ -51,6 +54,11 @@ fn churn(args: &Args) {
         mib(peak),
         peak as f64 / before as f64
     );
+    let stop = Arc::new(AtomicBool::new(false));
+    if args.busy {
+        let stop = stop.clone();
+        drop(gort::go!(move || spin_until(&stop)));
+    }
     let idle_start = Instant::now();
     let mut waited = Duration::ZERO;
     loop {
@@ -66,6 +74,18 @@ fn churn(args: &Args) {
         }
         waited = (waited + args.every).min(args.after);
         gort::time::sleep_until(idle_start + waited);
+    }
+    stop.store(true, Ordering::Relaxed);
+}
+
+/// Computes until `stop`, passing preemption points so the other goroutines still run.
+fn spin_until(stop: &AtomicBool) {
+    let mut x = 1u64;
+    while !stop.load(Ordering::Relaxed) {
+        for _ in 0..1000 {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+        gort::preempt_point();
     }
 }
 
@@ -105,6 +125,7 @@ fn parse_args() -> Args {
         burst: 100_000,
         after: Duration::from_millis(2000),
         every: Duration::from_millis(250),
+        busy: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -118,6 +139,7 @@ fn parse_args() -> Args {
             "--burst" => args.burst = value() as usize,
             "--after-ms" => args.after = Duration::from_millis(value()),
             "--every-ms" => args.every = Duration::from_millis(value()),
+            "--busy" => args.busy = true,
             _ => usage(&format!("unknown flag {flag}")),
         }
     }
@@ -129,7 +151,7 @@ fn parse_args() -> Args {
 
 fn usage(why: &str) -> ! {
     eprintln!("mem_churn: {why}");
-    eprintln!("usage: mem_churn [--total N] [--burst B] [--after-ms T] [--every-ms E]");
+    eprintln!("usage: mem_churn [--total N] [--burst B] [--after-ms T] [--every-ms E] [--busy]");
     std::process::exit(2);
 }
 

@@ -61,7 +61,7 @@ struct Scavenger {
 /// One look while the program runs (sysmon's round): at the end of a period, takes the idle
 /// stacks and frees the idle cells; then releases taken stacks while it has credit.
 pub(crate) fn tick(now: Instant) {
-    STATE.with_borrow_mut(|state| tick_in(look(state, now)));
+    STATE.with_borrow_mut(|state| tick_in(look(state, now, true)));
 }
 
 fn tick_in(s: &mut Scavenger) {
@@ -86,7 +86,7 @@ fn tick_in(s: &mut Scavenger) {
 /// burst left behind comes back one or two periods after it, not `longest` later), else
 /// `longest`.
 pub(crate) fn tick_idle(now: Instant, longest: Duration) -> Duration {
-    STATE.with_borrow_mut(|state| tick_idle_in(look(state, now), now, longest))
+    STATE.with_borrow_mut(|state| tick_idle_in(look(state, now, false), now, longest))
 }
 
 fn tick_idle_in(s: &mut Scavenger, now: Instant, longest: Duration) -> Duration {
@@ -115,8 +115,10 @@ fn tick_idle_in(s: &mut Scavenger, now: Instant, longest: Duration) -> Duration 
 }
 
 /// The state, with the credit earned since the last look and, at the end of a period, the idle
-/// stacks taken and the idle cells freed.
-fn look(state: &mut Option<Scavenger>, now: Instant) -> &mut Scavenger {
+/// stacks taken and the idle cells freed. While the program runs (`busy`), that work is paid
+/// from the credit too, so the scavenger's average stays at `BUSY_SHARE` even when one period
+/// takes a large burst (sorting a million stacks and freeing the pooled cells take tens of ms).
+fn look(state: &mut Option<Scavenger>, now: Instant, busy: bool) -> &mut Scavenger {
     let s = state.get_or_insert_with(|| Scavenger {
         period_start: now,
         last: now,
@@ -139,6 +141,9 @@ fn look(state: &mut Option<Scavenger>, now: Instant) -> &mut Scavenger {
             s.trim_due = true;
         }
         s.cells_freed |= crate::cellcache::trim_idle() > 0;
+        if busy {
+            s.credit_ns -= now.elapsed().as_nanos() as i64;
+        }
     }
     s
 }

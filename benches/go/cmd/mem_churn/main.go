@@ -7,9 +7,10 @@
 // (sync.WaitGroup) before the next burst. RSS is /proc/self/statm's resident pages times the page
 // size; the peak is the largest reading taken with a burst blocked. No runtime.GC or
 // debug.FreeOSMemory is called: what comes back is what Go's own GC pacing and background
-// scavenger return while the program sleeps.
+// scavenger return while the program sleeps. With -busy one goroutine computes from the end of
+// the bursts on, so the program never idles.
 //
-// Usage: mem_churn [-total N] [-burst B] [-after-ms T] [-every-ms E]
+// Usage: mem_churn [-total N] [-burst B] [-after-ms T] [-every-ms E] [-busy]
 // (also spelled --total etc., as gort's example takes them).
 package main
 
@@ -30,6 +31,7 @@ func main() {
 	burst := flag.Int("burst", 100_000, "goroutines per burst")
 	afterMs := flag.Int("after-ms", 2000, "how long to watch RSS after the last burst (ms)")
 	everyMs := flag.Int("every-ms", 250, "interval between RSS readings (ms)")
+	busy := flag.Bool("busy", false, "keep one goroutine computing after the bursts")
 	flag.Parse()
 	if *burst <= 0 || *everyMs <= 0 {
 		fmt.Fprintln(os.Stderr, "mem_churn: -burst and -every-ms must be positive")
@@ -51,6 +53,10 @@ func main() {
 
 	after := time.Duration(*afterMs) * time.Millisecond
 	every := time.Duration(*everyMs) * time.Millisecond
+	var stop atomic.Bool
+	if *busy {
+		go spinUntil(&stop)
+	}
 	idleStart := time.Now()
 	var waited time.Duration
 	for {
@@ -63,7 +69,21 @@ func main() {
 		waited = min(waited+every, after)
 		time.Sleep(time.Until(idleStart.Add(waited)))
 	}
+	stop.Store(true)
 }
+
+// spinUntil computes until stop is set (Go preempts it asynchronously).
+func spinUntil(stop *atomic.Bool) {
+	x := uint64(1)
+	for !stop.Load() {
+		for i := 0; i < 1000; i++ {
+			x = x*6364136223846793005 + 1
+		}
+	}
+	sink = x
+}
+
+var sink uint64
 
 // runBurst runs n goroutines blocked at once on one channel, reads RSS while they are all
 // blocked, then ends them all. It returns that reading.
