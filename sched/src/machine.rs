@@ -77,6 +77,9 @@ struct Own {
     later: VecDeque<GRef>,
 }
 
+/// Slots an empty own queue keeps when its M goes idle (`Machine::trim_queues`).
+const KEEP_QUEUE: usize = 1024;
+
 /// Goroutines taken from `next` in a row before the queues get a turn (as `runnext`'s).
 const NEXT_STREAK: u32 = 16;
 
@@ -198,6 +201,17 @@ impl Machine {
         let g = own.local.pop_front()?;
         own.streak = 0;
         Some(g)
+    }
+
+    /// Gives back the capacity a burst left in this M's own queues, once they are empty (an M
+    /// going idle: `stopm`). Below `KEEP_QUEUE` slots they keep what they have.
+    pub(crate) fn trim_queues(&self) {
+        let own = &mut *self.own.borrow_mut();
+        for q in [&mut own.local, &mut own.later] {
+            if q.is_empty() && q.capacity() > KEEP_QUEUE {
+                *q = VecDeque::new();
+            }
+        }
     }
 
     /// What is left of this M's own goroutines once its queues and its P's are empty: `later`,

@@ -37,6 +37,9 @@ unsafe impl Send for Registry {}
 // SAFETY: as above; every access goes through the mutex.
 unsafe impl Sync for Registry {}
 
+/// Slots a list keeps however empty it gets.
+const KEEP: usize = 1024;
+
 /// The list of migrate mode, where goroutines have no home.
 static HOMELESS: Registry = Registry::new();
 
@@ -75,6 +78,11 @@ impl Registry {
                 .store(i as u32 + 1, Ordering::Relaxed);
         }
         h.slot.store(0, Ordering::Relaxed);
+        // After a burst, give the room back (halving at a quarter full: amortised O(1)).
+        if list.capacity() > KEEP && list.len() < list.capacity() / 4 {
+            let half = list.capacity() / 2;
+            list.shrink_to(half);
+        }
     }
 }
 

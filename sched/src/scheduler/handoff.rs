@@ -29,6 +29,9 @@ use std::time::Instant;
 
 use crate::loom::{fence, lock, AtomicBool, AtomicUsize, Condvar, Mutex, Ordering};
 
+/// Slots the remote queue keeps once drained (more is a burst's, given back).
+const KEEP_REMOTE: usize = 1024;
+
 /// The shared part of an M: where it is handed a P, what it sleeps on, and the goroutines homed
 /// to it that other threads readied. `G` is what the remote queue holds (a `GRef`).
 pub(crate) struct Handoff<P, G> {
@@ -106,6 +109,10 @@ impl<P, G> Handoff<P, G> {
         let mut remote = lock(&self.remote);
         self.nremote.fetch_sub(remote.len(), Ordering::SeqCst);
         into.append(&mut remote);
+        if remote.capacity() > KEEP_REMOTE {
+            // A burst's room, given back (it is empty now).
+            *remote = VecDeque::new();
+        }
     }
 
     /// Marks this M idle (listed, no P) or running again. Setting it is followed by a SeqCst

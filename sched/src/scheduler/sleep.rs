@@ -27,10 +27,13 @@ pub(super) fn release_p_and_sleep(s: &'static Scheduler, m: &Machine) {
 /// gave its P to a hungry M, or lost it to `set_maxprocs`), `m` is hungry: the next free P is
 /// its. On return `m` holds a P.
 pub(super) fn stopm(s: &'static Scheduler, m: &Machine) {
-    // Going idle: release the memory of stacks freed in bulk meanwhile (off the hot path).
-    // Stopped as soon as a goroutine homed here is readied (it waits for this M) or a timer is
-    // due (this M may be the one to fire it): unlisted, this M cannot be woken for either.
+    // Going idle: hand back what only this thread can (mimalloc pages the scavenger freed;
+    // without sysmon, the stacks freed meanwhile too: `stack::scavenge`). Stopped as soon as a
+    // goroutine homed here is readied (it waits for this M) or a timer is due (this M may be
+    // the one to fire it): unlisted, this M cannot be woken for either. Then its own queues
+    // give back the room a burst made them grow.
     crate::stack::scavenge(|| m.handoff.has_remote() || crate::timer::due());
+    m.trim_queues();
     let watch = s.idle.stop_m(m.handoff, m.has_own_work(), &Runtime(s));
     trace_event!(m = m.id, watch, "machine sleep");
     let (p, spinning) = if watch {
