@@ -70,10 +70,19 @@ fn tick_in(s: &mut Scavenger) {
         stack::release_run(&mut s.pending);
         s.credit_ns -= start.elapsed().as_nanos() as i64;
     }
+    give_back_pending(s);
     if s.pending.is_empty() && s.credit_ns > 0 && std::mem::take(&mut s.unmap_due) {
         let start = Instant::now();
         stack::unmap_idle_slabs();
         s.credit_ns -= start.elapsed().as_nanos() as i64;
+    }
+}
+
+/// Once `pending` is empty, the room a burst's worth of stacks made it take goes back to the
+/// allocator (before `trim_malloc`, which can only return what is free).
+fn give_back_pending(s: &mut Scavenger) {
+    if s.pending.is_empty() && s.pending.capacity() > stack::KEEP_LIST {
+        s.pending = Vec::new();
     }
 }
 
@@ -93,6 +102,7 @@ fn tick_idle_in(s: &mut Scavenger, now: Instant, longest: Duration) -> Duration 
     while !s.pending.is_empty() && retake::all_idle() {
         stack::release_run(&mut s.pending);
     }
+    give_back_pending(s);
     if s.pending.is_empty() && std::mem::take(&mut s.unmap_due) {
         stack::unmap_idle_slabs();
     }

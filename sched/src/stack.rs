@@ -415,6 +415,17 @@ struct SizeClass {
     state: Mutex<ClassState>,
 }
 
+/// Slots a stack list keeps however short it gets (`shrink_if_sparse`).
+pub(crate) const KEEP_LIST: usize = 1024;
+
+/// Gives back the room of a list a burst made long, once it is under a quarter full (down to
+/// twice its length: amortised O(1), and a list that grows again regrows by doubling).
+fn shrink_if_sparse(list: &mut VecDeque<Stack>) {
+    if list.capacity() > KEEP_LIST && list.len() < list.capacity() / 4 {
+        list.shrink_to((list.len() * 2).max(KEEP_LIST));
+    }
+}
+
 /// The slots of a class that are not in a live `Stack`.
 struct ClassState {
     /// Freed but not yet released (their touched pages still resident), newest at the back;
@@ -526,6 +537,7 @@ impl SizeClass {
         let mut state = self.lock();
         let take = state.dirty.len().saturating_sub(DIRTY_CAP).min(RUN_MAX);
         out.extend(state.dirty.drain(..take));
+        shrink_if_sparse(&mut state.dirty);
         state.dirty_low = state.dirty_low.min(state.dirty.len());
         DIRTY.fetch_sub(take, Ordering::Relaxed);
     }
@@ -541,6 +553,7 @@ impl SizeClass {
             DIRTY.fetch_sub(take, Ordering::Relaxed);
             if take == idle {
                 state.dirty_low = state.dirty.len();
+                shrink_if_sparse(&mut state.dirty);
                 return;
             }
             state.dirty_low = idle - take;

@@ -78,10 +78,11 @@ impl Registry {
                 .store(i as u32 + 1, Ordering::Relaxed);
         }
         h.slot.store(0, Ordering::Relaxed);
-        // After a burst, give the room back (halving at a quarter full: amortised O(1)).
+        // After a burst, give the room back (under a quarter full, down to twice the length:
+        // amortised O(1)).
         if list.capacity() > KEEP && list.len() < list.capacity() / 4 {
-            let half = list.capacity() / 2;
-            list.shrink_to(half);
+            let keep = (list.len() * 2).max(KEEP);
+            list.shrink_to(keep);
         }
     }
 }
