@@ -1,11 +1,11 @@
 //! The execution trace (issue 14): a program using a channel ping-pong, a mutex, a sleep, a
 //! socket and a blocking call is traced at maxprocs 1, 2 and 4; its JSON parses, every
 //! goroutine run is one well-formed slice, slices of a thread nest, every flow starts inside an
-//! unpark slice and ends at the start of a run of the goroutine it woke, and each kind of wait
-//! shows as a run's end. A traced spawn of many goroutines has one create and one exit per
-//! goroutine. `GORT_TRACE` writes the file at exit (a child process: this binary run again
-//! with `CHILD` set). The same events reach a `tracing` subscriber. Each run is bounded in time
-//! by the harness; waits are on observed states, never on sleeps.
+//! unpark slice and ends at the start (1 ns in) of a run of the goroutine it woke, and each
+//! kind of wait shows as a run's end. A traced spawn of many goroutines has one create and one
+//! exit per goroutine. `GORT_TRACE` writes the file at exit (a child process: this binary run
+//! again with `CHILD` set). The same events reach a `tracing` subscriber. Each run is bounded
+//! in time by the harness; waits are on observed states, never on sleeps.
 
 mod common;
 
@@ -223,9 +223,11 @@ fn check(json: &str) -> (Vec<Slice>, Vec<Value>) {
         let (ts, tid) = (ns(&f["ts"]), f["tid"].as_i64().unwrap());
         assert_eq!(f["bp"], "e");
         assert!(
-            slices
-                .iter()
-                .any(|x| x.tid == tid && x.name == format!("G{goid}") && x.ts == ts),
+            slices.iter().any(|x| x.tid == tid
+                && x.name == format!("G{goid}")
+                && x.ts <= ts
+                && ts <= x.end
+                && ts - x.ts <= 1),
             "flow {id} ends off a run of G{goid}: {f}"
         );
     }

@@ -4,6 +4,7 @@
 //! | file               | job                                                             |
 //! |--------------------|-----------------------------------------------------------------|
 //! | `trace/buffer.rs`  | per-thread buffers (no lock on the hot path) and the session     |
+//! | `trace/clock.rs`   | the timestamps: the TSC where the kernel trusts it, else `Instant` |
 //! | `trace/json.rs`    | events to trace-event JSON: goroutine slices, unpark→run flows   |
 //!
 //! Event sites call `trace_record!` (`sched/src/trace.rs`): while no trace is on, that is one
@@ -24,6 +25,7 @@
 #![cfg_attr(not(feature = "trace"), allow(dead_code))]
 
 mod buffer;
+mod clock;
 mod json;
 
 use std::io::{self, Write};
@@ -132,6 +134,18 @@ pub fn stop_to(path: impl AsRef<Path>) -> io::Result<()> {
 /// how it ended), a short "unpark G<id>" slice where a goroutine was made runnable with a flow
 /// arrow to its next run, and instants for creates, steals, preemptions, blocking calls and
 /// netpolls. `docs/DEBUGGING.md` shows one.
+///
+/// ```
+/// use sched::debug::trace;
+/// let started = trace::start();
+/// let (tx, rx) = std::sync::mpsc::channel();
+/// sched::spawn(move || tx.send(sched::current_id()).unwrap()).join().unwrap();
+/// let t: trace::Trace = trace::stop();
+/// if started {
+///     let id = rx.recv().unwrap().unwrap();
+///     assert!(t.to_json().contains(&format!("\"name\":\"create G{id}\"")));
+/// }
+/// ```
 pub struct Trace(Collected);
 
 impl Trace {

@@ -23,9 +23,9 @@
 use std::cell::{RefCell, UnsafeCell};
 use std::mem::MaybeUninit;
 use std::sync::Arc;
-use std::time::Instant;
 
-use crate::loom::std_only::{AtomicBool, AtomicU64, AtomicUsize, Mutex, OnceLock};
+use super::clock::{self, Calibration};
+use crate::loom::std_only::{AtomicBool, AtomicU64, AtomicUsize, Mutex};
 use crate::loom::Ordering;
 
 /// Events per segment (32 bytes each: 256 KiB).
@@ -37,7 +37,8 @@ const OTHER_TRACKS: u32 = 1000;
 /// What happened (the meaning of `a` and `b` per kind is in `trace.rs`'s `Kind`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Event {
-    /// Nanoseconds since the process's trace epoch.
+    /// Nanoseconds since the process's trace epoch (a clock stamp while in a buffer:
+    /// `clock.rs`).
     pub(crate) ts: u64,
     pub(crate) kind: super::Kind,
     pub(crate) a: u64,
@@ -110,14 +111,20 @@ struct Session {
     segments: Vec<Arc<Segment>>,
     tracks: Vec<Track>,
     next_other: u32,
-    start_ns: u64,
+    clock: Calibration,
 }
 
 static SESSION: Mutex<Session> = Mutex::new(Session {
     segments: Vec::new(),
     tracks: Vec::new(),
     next_other: OTHER_TRACKS,
-    start_ns: 0,
+    clock: Calibration {
+        tsc: false,
+        start_stamp: 0,
+        start_ns: 0,
+        end_stamp: 0,
+        end_ns: 0,
+    },
 });
 
 /// This thread's buffer: its session, track and current segment.
@@ -133,16 +140,6 @@ std::thread_local! {
     };
 }
 
-fn epoch() -> Instant {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    *EPOCH.get_or_init(Instant::now)
-}
-
-/// Nanoseconds since the trace epoch (a monotonic clock, comparable across threads).
-pub(crate) fn now_ns() -> u64 {
-    epoch().elapsed().as_nanos() as u64
-}
-
 /// Starts a session; false if one is on.
 pub(crate) fn start() -> bool {
     let mut s = crate::loom::lock_std(&SESSION);
@@ -152,7 +149,7 @@ pub(crate) fn start() -> bool {
     s.segments.clear();
     s.tracks.clear();
     s.next_other = OTHER_TRACKS;
-    s.start_ns = now_ns();
+    s.clock = Calibration::start();
     SESSION_ID.fetch_add(1, Ordering::Relaxed);
     TRACING.store(true, Ordering::Release);
     true
@@ -170,8 +167,9 @@ pub(crate) struct Collected {
 /// Stops the session and collects its events (an empty collection if none was on).
 pub(crate) fn stop() -> Collected {
     let mut s = crate::loom::lock_std(&SESSION);
-    let end_ns = now_ns();
     let was_on = TRACING.swap(false, Ordering::AcqRel);
+    s.clock.stop();
+    let end_ns = s.clock.end_ns;
     SESSION_ID.fetch_add(1, Ordering::Relaxed);
     let tracks = std::mem::take(&mut s.tracks);
     let segments = std::mem::take(&mut s.segments);
@@ -186,13 +184,17 @@ pub(crate) fn stop() -> Collected {
     let mut events: Vec<Vec<Event>> = vec![Vec::new(); tracks.len()];
     for seg in &segments {
         if let Some(i) = tracks.iter().position(|t| t.tid == seg.tid) {
-            events[i].extend(seg.published());
+            let clock = s.clock;
+            events[i].extend(seg.published().map(|e| Event {
+                ts: clock.to_ns(e.ts),
+                ..e
+            }));
         }
     }
     Collected {
         tracks,
         events,
-        start_ns: s.start_ns,
+        start_ns: s.clock.start_ns,
         end_ns,
     }
 }
@@ -203,7 +205,7 @@ pub(crate) fn stop() -> Collected {
 #[inline(never)]
 pub(crate) fn record(kind: super::Kind, a: u64, b: u64) {
     let e = Event {
-        ts: now_ns(),
+        ts: clock::stamp(clock::uses_tsc()),
         kind,
         a,
         b,

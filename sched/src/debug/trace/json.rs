@@ -8,13 +8,15 @@
 //! - `Unpark`: a short `X` slice "unpark G<id>" on the waker's track (nested in the waker's
 //!   goroutine slice if it ran one, else in the scheduler's time between slices), at most 1 µs
 //!   and never past its parent's end or the track's next slice, so slices nest properly; and a
-//!   flow (`s` inside that slice, `f` bound to the enclosing slice, `bp: e`) to the first run of
-//!   that goroutine starting at or after the unpark.
+//!   flow (`s` in the middle of that slice, `f` 1 ns into the run, bound to its enclosing slice
+//!   by `bp: e`) to the first run of that goroutine starting at or after the unpark. Both ends
+//!   sit inside their slices rather than on an edge: a viewer that meets a flow end and a slice
+//!   start at the same timestamp need not process the slice first.
 //! - the rest: thread-scoped instants (`i`).
 //!
 //! Invariants of the output: every `X` has `dur >= 0`; slices of one track are disjoint or
-//! nested; each flow's `s` lies inside an "unpark" slice of its track and its `f` at the start
-//! of a "G<id>" slice of the woken goroutine.
+//! nested; each flow's `s` lies inside an "unpark" slice of its track and its `f` 1 ns after
+//! the start of a "G<id>" slice of the woken goroutine (at its start if it is shorter).
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -145,7 +147,7 @@ pub(super) fn write(c: &Collected, w: impl Write) -> io::Result<()> {
                     "{{\"name\":\"unpark\",\"cat\":\"flow\",\"ph\":\"f\",\"bp\":\"e\",\"id\":{flow_id},\"pid\":1,\"tid\":{rtid},\"ts\":{ts},\"args\":{{\"goid\":{g}}}}}",
                     g = e.a,
                     rtid = c.tracks[run.track].tid,
-                    ts = us(run.start)
+                    ts = us(run.start + (run.end - run.start).min(1))
                 ),
             )?;
         }
@@ -355,7 +357,7 @@ mod tests {
         // The unpark slice stays inside G1's run: 100..150 ns (relative) is its room.
         assert!(s.contains("\"name\":\"unpark G2\",\"cat\":\"unpark\",\"ph\":\"X\",\"pid\":1,\"tid\":0,\"ts\":0.100,\"dur\":0.050"), "{s}");
         assert!(
-            s.contains("\"ph\":\"f\",\"bp\":\"e\",\"id\":1,\"pid\":1,\"tid\":1,\"ts\":0.250"),
+            s.contains("\"ph\":\"f\",\"bp\":\"e\",\"id\":1,\"pid\":1,\"tid\":1,\"ts\":0.251"),
             "{s}"
         );
         assert!(s.contains("M\\\"1"), "{s}");
