@@ -1,5 +1,5 @@
 //! The execution trace (issue 14): a program using a channel ping-pong, a mutex, a sleep, a
-//! socket and a blocking call is traced at maxprocs 1, 2 and 4; its JSON parses, every
+//! socket, a blocking call and a preempted loop is traced at maxprocs 1, 2 and 4; its JSON parses, every
 //! goroutine run is one well-formed slice, slices of a thread nest, every flow starts inside an
 //! unpark slice and ends at the start (1 ns in) of a run of the goroutine it woke, and each
 //! kind of wait shows as a run's end. A traced spawn of many goroutines has one create and one
@@ -103,6 +103,17 @@ fn program() {
     wait_for("blocker", WaitReason::Blocking);
     release.store(true, Ordering::Release);
     blocker.join().unwrap();
+
+    // A goroutine that runs past its time slice: sysmon asks it to yield at a preemption
+    // point (a cooperative preemption).
+    named("spinner", || {
+        let before = gort::stats().cooperative_yields;
+        while gort::stats().cooperative_yields == before {
+            gort::preempt_point();
+        }
+    })
+    .join()
+    .unwrap();
 }
 
 /// Microseconds with three decimals, as integer nanoseconds.
@@ -279,7 +290,7 @@ fn trace_of_a_program_is_well_formed() {
                     .to_string()
             })
             .collect();
-        for want in ["create", "blocking", "netpoll"] {
+        for want in ["create", "blocking", "netpoll", "preempt"] {
             assert!(instants.contains(want), "no {want} instant: {instants:?}");
         }
         // Threads are named: the Ms "M<n>".
@@ -416,6 +427,7 @@ fn the_events_reach_a_tracing_subscriber() {
             "blocking enter",
             "blocking exit",
             "netpoll",
+            "preempt",
         ] {
             assert!(seen.contains(want), "no {want:?} event: {seen:?}");
         }
