@@ -5,7 +5,8 @@
 //! a lock: it writes slot `len`, then publishes `len + 1` with a release store. The session
 //! lists every segment handed out since `start`, under a lock taken only when a thread needs a
 //! new segment (its first event of the session, or a full one: every `SEGMENT_EVENTS`) and by
-//! `start`/`stop`. `stop` reads each segment's length (acquire) and copies the slots below it.
+//! `start`/`stop`. The lock is one of the scheduler's (`loom::lock_std`), so the preemption
+//! handler does not stop a thread that holds it. `stop` reads each segment's length (acquire) and copies the slots below it.
 //!
 //! Invariants:
 //! - a slot is written once, by the segment's owner thread, before the length that covers it
@@ -28,8 +29,10 @@ use super::clock::{self, Calibration};
 use crate::loom::std_only::{AtomicBool, AtomicU64, AtomicUsize, Mutex};
 use crate::loom::Ordering;
 
-/// Events per segment (32 bytes each: 256 KiB).
-const SEGMENT_EVENTS: usize = 8192;
+/// Events per segment (32 bytes each: 64 KiB). A thread keeps its last segment after a
+/// session stops, until it records in the next one, so this is also what each thread that
+/// recorded holds on to between traces.
+const SEGMENT_EVENTS: usize = 2048;
 
 /// Track ids of threads that are not Ms start here (Ms use their id).
 const OTHER_TRACKS: u32 = 1000;
