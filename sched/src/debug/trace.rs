@@ -8,8 +8,8 @@
 //! | `trace/json.rs`    | events to trace-event JSON: goroutine slices, unpark→run flows   |
 //!
 //! Event sites call `trace_record!` (`sched/src/trace.rs`): while no trace is on, that is one
-//! relaxed load of [`TRACING`](buffer::TRACING) and a branch; without the crate's `trace`
-//! feature it compiles to nothing. The sites and what they record ([`Kind`]):
+//! relaxed load of `buffer::TRACING` and a branch; without the crate's `trace`
+//! feature it compiles to nothing. The sites and what they record (`Kind`):
 //! goroutine create (`spawn.rs`), start and stop with its cause (`machine.rs`'s `execute`:
 //! park with its wait reason, yield, exit), unpark (`park.rs`, recorded before the goroutine
 //! is queued, so it precedes the run it causes), steal and take-over (`scheduler/find.rs`),
@@ -130,8 +130,8 @@ pub fn stop_to(path: impl AsRef<Path>) -> io::Result<()> {
 
 /// A recorded execution trace: [`to_json`](Trace::to_json) gives Chrome's trace-event JSON,
 /// which Perfetto (ui.perfetto.dev) and `chrome://tracing` open as one track per thread
-/// ("M0".., then other threads by name): a slice per goroutine run ("G<id>", its `args` say
-/// how it ended), a short "unpark G<id>" slice where a goroutine was made runnable with a flow
+/// ("M0".., then other threads by name): a slice per goroutine run (`G<id>`, its `args` say
+/// how it ended), a short `unpark G<id>` slice where a goroutine was made runnable with a flow
 /// arrow to its next run, and instants for creates, steals, preemptions, blocking calls and
 /// netpolls. `docs/DEBUGGING.md` shows one.
 ///

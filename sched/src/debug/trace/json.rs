@@ -3,9 +3,9 @@
 //!
 //! What each recorded event becomes:
 //! - `Start` .. `Park`/`Yield`/`Exit` of one goroutine on one track: a complete (`X`) slice
-//!   "G<id>"; `args.end` says how it ended. A run already going when the trace started begins
+//!   `G<id>`; `args.end` says how it ended. A run already going when the trace started begins
 //!   at the trace's start; one still going at its stop ends there.
-//! - `Unpark`: a short `X` slice "unpark G<id>" on the waker's track (nested in the waker's
+//! - `Unpark`: a short `X` slice `unpark G<id>` on the waker's track (nested in the waker's
 //!   goroutine slice if it ran one, else in the scheduler's time between slices), at most 1 µs
 //!   and never past its parent's end or the track's next slice, so slices nest properly; and a
 //!   flow (`s` in the middle of that slice, `f` 1 ns into the run, bound to its enclosing slice
@@ -16,7 +16,7 @@
 //!
 //! Invariants of the output: every `X` has `dur >= 0`; slices of one track are disjoint or
 //! nested; each flow's `s` lies inside an "unpark" slice of its track and its `f` 1 ns after
-//! the start of a "G<id>" slice of the woken goroutine (at its start if it is shorter).
+//! the start of a `G<id>` slice of the woken goroutine (at its start if it is shorter).
 
 use std::collections::HashMap;
 use std::io::{self, Write};
