@@ -11,12 +11,12 @@
 //! | `schedtrace.rs` | `GORT_DEBUG=schedtrace=<ms>`: Go's `SCHED` line every period          |
 //! | `trace.rs`      | [`trace`]: the execution trace (`GORT_TRACE`), Perfetto's JSON       |
 //!
-//! What it costs a goroutine: 48 bytes of header ([`Origin`], the wait word, the registry
-//! slot); a park stores its wait word (a relaxed load of sysmon's clock and a relaxed
-//! store); the first switch-out of a
-//! goroutine lists it and its end unlists it (an uncontended lock each); a spawn reads the
-//! spawner's scope (one branch when no leak check is running). Nothing else runs unless a
-//! dump, a check or the trace asks. `docs/DEBUGGING.md` says how to use each.
+//! What it costs a goroutine: 32 bytes of header (`Origin` and the wait word; the registry
+//! slot fits in padding); a park stores its wait word (a relaxed load of sysmon's clock and a
+//! relaxed store); the first switch-out of a goroutine lists it and its end unlists it (an
+//! uncontended lock each); a spawn reads the spawner's scope (one branch when no leak check
+//! is running). Nothing else runs unless a dump, a check or the trace asks.
+//! `docs/DEBUGGING.md` says how to use each.
 
 mod dump;
 mod leak;
