@@ -183,7 +183,7 @@ impl<'scope> Scope<'scope, '_> {
         // the `Body` is dropped (at the end of the run, or with the never-run closure) after
         // everything it owns that borrows from `'scope`. After that `done`, what is left of
         // the closure is a `Body` emptied of those (a 'static `Arc<ScopeData>` and the box's
-        // memory). `docs/SOUNDNESS.md`, "Scoped goroutines", has the whole argument.
+        // memory). `docs/SOUNDNESS.md`, "Scoped goroutines", has the whole SAFETY argument.
         let run: Box<dyn FnOnce() + Send + 'static> = unsafe {
             std::mem::transmute::<
                 Box<dyn FnOnce() + Send + 'scope>,

@@ -199,10 +199,10 @@ impl Stack {
 /// (`MADV_DONTNEED`: the pages read as zero on the next touch). The range may hold guards
 /// (a run of adjacent slots): both kinds survive, as the tests check.
 fn release_range(lo: usize, hi: usize) {
-    // SAFETY: `[lo, hi)` lies inside one slab (a run of adjacent slots of one class, which are
-    // only ever adjacent inside a slab, or slabs that happen to be adjacent: both mapped RW
-    // anonymous memory of ours or guard ranges); every slot in it is pooled, so no coroutine
-    // runs on it and no live data is lost. DONTNEED leaves the mapping and guards in place.
+    // `[lo, hi)` lies inside one slab (a run of adjacent slots of one class, which are only
+    // ever adjacent inside a slab, or slabs that happen to be adjacent: both mapped RW
+    // anonymous memory of ours or guard ranges). SAFETY: every slot in it is pooled, so no
+    // coroutine runs on it and no live data is lost; DONTNEED leaves the mapping and guards.
     let rc = unsafe { libc::madvise(lo as *mut c_void, hi - lo, libc::MADV_DONTNEED) };
     debug_assert_eq!(
         rc,

@@ -96,10 +96,10 @@ impl Segment {
     /// Reader side: the events published so far.
     fn published(&self) -> impl Iterator<Item = Event> + '_ {
         let n = self.len.load(Ordering::Acquire);
-        // SAFETY: slots below a length loaded with acquire were written before its release
-        // store and are never written again.
         self.slots[..n]
             .iter()
+            // SAFETY: slots below a length loaded with acquire were written before its release
+            // store and are never written again.
             .map(|s| unsafe { (*s.get()).assume_init() })
     }
 }
