@@ -343,7 +343,8 @@ fn execute(m: &Machine, g: GRef) {
     // the guard info below.
     unsafe { signal::set_current(Some(guard_info(h))) };
     m.handoff.monitor.enter(goid);
-    trace_record!(Start, goid, 0);
+    let tracing = trace_on!();
+    trace_record_if!(tracing, Start, goid, 0);
     // The parked goroutine's wait word, read while it is still ours (for the `park` event).
     let mut wait = 0;
     let yielded = loop {
@@ -352,7 +353,7 @@ fn execute(m: &Machine, g: GRef) {
                 crate::debug::registry::note_switch_out(h);
                 wait = h.wait.load(Ordering::Relaxed);
                 // Before the commit: after it, another M may run the goroutine at once.
-                trace_record!(Park, goid, wait);
+                trace_record_if!(tracing, Park, goid, wait);
                 if h.park.commit_park() {
                     // The park state now owns our reference (see park.rs); the unparker that
                     // wins PARKED→RUNNING takes it back with `GRef::from_raw`. Nothing runs
@@ -366,15 +367,15 @@ fn execute(m: &Machine, g: GRef) {
                     break None;
                 }
                 // A token arrived while it was switching out: run it again at once.
-                trace_record!(Start, goid, 0);
+                trace_record_if!(tracing, Start, goid, 0);
             }
             corosensei::CoroutineResult::Yield(Switch::Yield) => {
                 crate::debug::registry::note_switch_out(h);
-                trace_record!(Yield, goid, 0);
+                trace_record_if!(tracing, Yield, goid, 0);
                 break Some(g);
             }
             corosensei::CoroutineResult::Return(()) => {
-                trace_record!(Exit, goid, 0);
+                trace_record_if!(tracing, Exit, goid, 0);
                 m.handoff.monitor.leave();
                 // SAFETY: `None` carries no pointer.
                 unsafe { signal::set_current(None) };

@@ -44,3 +44,30 @@ macro_rules! trace_record {
         }
     };
 }
+
+/// Whether a trace is on, read once by a function that records several events
+/// (`machine::execute`: a goroutine's start and stop), which then records each with
+/// `trace_record_if!`; so a run costs one load and the stop pairs with the start.
+#[cfg(feature = "trace")]
+macro_rules! trace_on {
+    () => {
+        $crate::debug::trace::on()
+    };
+}
+
+/// Without the `trace` feature: never.
+#[cfg(not(feature = "trace"))]
+macro_rules! trace_on {
+    () => {
+        false
+    };
+}
+
+/// `trace_record!` under a `trace_on!()` read earlier.
+macro_rules! trace_record_if {
+    ($on:expr, $kind:ident, $a:expr, $b:expr) => {
+        if $on {
+            $crate::debug::trace::record($crate::debug::trace::Kind::$kind, $a, $b)
+        }
+    };
+}
