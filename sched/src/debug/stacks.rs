@@ -49,11 +49,17 @@ pub(crate) fn note_park(goid: u64) {
 }
 
 /// The goroutine `goid` ended.
+#[inline]
 pub(crate) fn note_end(goid: u64) {
     if enabled() {
-        let old = lock_std(&STACKS).as_mut().and_then(|m| m.remove(&goid));
-        drop(old);
+        forget(goid);
     }
+}
+
+#[cold]
+fn forget(goid: u64) {
+    let old = lock_std(&STACKS).as_mut().and_then(|m| m.remove(&goid));
+    drop(old);
 }
 
 /// The backtrace `goid` recorded at its latest park, if any.
