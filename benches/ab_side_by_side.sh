@@ -8,7 +8,7 @@
 # Programs: spawn_many 1000000 1000, ctxswitch 10000000, chan_throughput 10000000,
 # mutex_contention 8000000, pipeline 2000000 (4x4, 1 us of work per message) at maxprocs 1 and
 # 2, and the TCP echo server (A, B, Go) at C=50 and C=1000 under Go's load generator
-# (benches/go/cmd/echo_load: not gort, so gort is not measuring itself on both sides). Runs
+# (benches/go/cmd/echoload: not gort, so gort is not measuring itself on both sides). Runs
 # alternate (A, B, Go, A, ...) so all see the same machine; the tables show medians and A/B as
 # a ratio (> 1: A is better).
 #
@@ -84,7 +84,7 @@ if [[ $ECHO == 1 && $HAVE_GO == 1 ]]; then
                 esac
                 pid=$!
                 sleep 0.5
-                line="$(timeout $((SECS + 60)) "$GOBIN/echo_load" "127.0.0.1:$port" "$c" "$SECS" | tail -n 1)"
+                line="$(timeout $((SECS + 60)) "$GOBIN/echoload" "127.0.0.1:$port" "$c" "$SECS" | tail -n 1)"
                 kill "$pid" 2>/dev/null || true
                 wait "$pid" 2>/dev/null || true
                 echo "echo $(name "$server") C=$c run=$r: $line" >&2
@@ -111,7 +111,7 @@ for cfg in "${CONFIGS[@]}"; do
 done
 if [[ ${#E[@]} -gt 0 ]]; then
     echo
-    echo "| echo server (Go's echo_load, ${SECS}s) | conns | reqs/s | p99 µs |"
+    echo "| echo server (Go's echoload, ${SECS}s) | conns | reqs/s | p99 µs |"
     echo "| --- | ---: | ---: | ---: |"
     for c in $CONNS; do
         for server in A B go; do

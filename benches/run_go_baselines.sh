@@ -86,7 +86,7 @@ export GOTOOLCHAIN=local GOPROXY=off GOFLAGS=-mod=mod GOTELEMETRY=off
 
 # --- 2. Build ---------------------------------------------------------------
 mkdir -p "$OUT"
-for prog in spawn_many park_many ctxswitch chan_throughput mutex echo_server echo_load pipeline mem_churn; do
+for prog in spawn_many park_many ctxswitch chan_throughput mutex echo_server echoload pipeline mem_churn; do
     log "building $prog"
     (cd "$GO_SRC" && "$GO" build -trimpath -o "$OUT/$prog" "./cmd/$prog") ||
         { log "ERROR: go build of $prog failed"; exit 1; }

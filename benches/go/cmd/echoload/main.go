@@ -20,8 +20,8 @@
 // reported on stderr; a connection stops at its first error. Exits with status 1 if any error
 // occurred. GOMAXPROCS sets the number of threads running goroutines, as for any Go program.
 //
-// cmd/echo_load is the same client with echo_load's shorter last line (no p50, p999, request
-// count or duration), kept for benches/ab_side_by_side.sh.
+// It replaced cmd/echo_load (the same client, with a last line of conns, reqs_per_s, p99_us
+// and errors only), which docs/BENCHMARKS.md's sections before session 5 name.
 package main
 
 import (
