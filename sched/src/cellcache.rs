@@ -117,16 +117,22 @@ impl CellCache {
 /// `LOCAL_MAX` cells per class per P) are their P's and are left alone.
 pub(crate) fn trim_idle() -> usize {
     let mut idle = Vec::new();
+    let mut rooms = Vec::new();
     for class in 0..CLASSES {
-        if GLOBAL_LEN[class].load(Ordering::Relaxed) == 0 {
+        let mut global = crate::loom::lock_std(&GLOBAL[class]);
+        if global.capacity() == 0 {
             continue;
         }
-        let mut global = crate::loom::lock_std(&GLOBAL[class]);
         let take = GLOBAL_LOW[class].load(Ordering::Relaxed).min(global.len());
         idle.extend(global.drain(..take));
         GLOBAL_LEN[class].store(global.len(), Ordering::Relaxed);
         GLOBAL_LOW[class].store(global.len(), Ordering::Relaxed);
+        if let Some(room) = give_back_room(&mut global) {
+            rooms.push(room);
+        }
     }
+    // The old rooms are freed here, outside the locks.
+    drop(rooms);
     let freed = idle.len();
     if freed > 0 {
         TRIMS.fetch_add(1, Ordering::Release);
@@ -137,6 +143,22 @@ pub(crate) fn trim_idle() -> usize {
         unsafe { libmimalloc_sys::mi_free(cell.0.as_ptr().cast()) };
     }
     freed
+}
+
+/// Cells a global pool keeps room for however short it gets (`give_back_room`).
+const KEEP_ROOM: usize = 4 * BATCH;
+
+/// Once a global pool is under a quarter full, swaps its room for one twice its length (at
+/// least `KEEP_ROOM`) and returns the old one, for the caller to free outside the lock. A
+/// burst fills a pool to `GLOBAL_MAX` cells (512 KiB of pointers); that room, kept, is memory
+/// the program's allocator cannot give back (`docs/ARCHITECTURE.md` §7).
+fn give_back_room(pool: &mut Vec<FreeCell>) -> Option<Vec<FreeCell>> {
+    if pool.capacity() <= KEEP_ROOM || pool.len() >= pool.capacity() / 4 {
+        return None;
+    }
+    let mut room = Vec::with_capacity((pool.len() * 2).max(KEEP_ROOM));
+    room.append(pool);
+    Some(std::mem::replace(pool, room))
 }
 
 /// `trim_idle` calls that freed cells, so far.
@@ -234,6 +256,23 @@ mod tests {
         for class in 0..CLASSES {
             assert!(class_layout(class).size() >= (class + 1) * STEP);
         }
+    }
+
+    #[test]
+    fn a_sparse_pool_gives_back_its_room() {
+        let cell = || FreeCell(NonNull::dangling());
+        let mut pool: Vec<FreeCell> = Vec::with_capacity(GLOBAL_MAX);
+        pool.extend((0..10).map(|_| cell()));
+        let old = give_back_room(&mut pool).expect("a sparse pool gives its room back");
+        assert_eq!(old.capacity(), GLOBAL_MAX);
+        assert!(old.is_empty());
+        assert_eq!(pool.len(), 10);
+        assert_eq!(pool.capacity(), KEEP_ROOM);
+        // A pool at least a quarter full, or within `KEEP_ROOM`, keeps its room.
+        assert!(give_back_room(&mut pool).is_none());
+        let mut full: Vec<FreeCell> = Vec::with_capacity(4 * KEEP_ROOM);
+        full.extend((0..KEEP_ROOM).map(|_| cell()));
+        assert!(give_back_room(&mut full).is_none());
     }
 
     #[test]
