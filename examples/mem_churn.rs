@@ -2,7 +2,7 @@
 //! before, at the peak and at intervals afterwards: whether memory comes back (issue 15).
 //!
 //! `cargo run --release --example mem_churn -- [--total N] [--burst B] [--after-ms T]
-//! [--every-ms E] [--busy]`
+//! [--every-ms E] [--busy] [--smaps]`
 //!
 //! Defaults: 1,000,000 goroutines in bursts of 100,000, RSS read every 250 ms for 2,000 ms after
 //! the last burst. In a burst every goroutine parks on one channel's receive until the burst is
@@ -12,7 +12,11 @@
 //! parked. Each line after the bursts gives the RSS and its ratio to the reading before the first
 //! burst. With `--busy` one goroutine keeps a P busy (computing, with preemption points) from
 //! the end of the bursts on, so the program never idles: memory then comes back at the paced
-//! rate of a busy program. The Go twin is `benches/go/cmd/mem_churn` (same flags, same lines).
+//! rate of a busy program. With `--smaps` (Linux) the program also prints, before the bursts, at
+//! the peak and at the end, where the resident memory is (`/proc/self/smaps`, summed by kind of
+//! mapping: `smaps.rs` beside this file says how each kind is recognised) and, with glibc, how
+//! many bytes its `malloc` has in use. The Go twin is `benches/go/cmd/mem_churn` (same flags but
+//! `--smaps`, same lines).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -24,7 +28,11 @@ struct Args {
     after: Duration,
     every: Duration,
     busy: bool,
+    smaps: bool,
 }
+
+#[path = "mem_churn/smaps.rs"]
+mod smaps;
 
 fn main() {
     let args = parse_args();
@@ -40,12 +48,17 @@ fn churn(args: &Args) {
         args.burst,
         mib(before)
     );
+    if args.smaps {
+        smaps::print("before");
+    }
     let start = Instant::now();
     let mut peak = 0;
     let mut done = 0;
     while done < args.total {
         let n = args.burst.min(args.total - done);
-        peak = peak.max(burst(n));
+        // The breakdown is taken in the first burst, with it parked.
+        let breakdown = args.smaps && done == 0;
+        peak = peak.max(burst(n, breakdown));
         done += n;
     }
     println!(
@@ -76,6 +89,9 @@ fn churn(args: &Args) {
         gort::time::sleep_until(idle_start + waited);
     }
     stop.store(true, Ordering::Relaxed);
+    if args.smaps {
+        smaps::print("end");
+    }
 }
 
 /// Computes until `stop`, passing preemption points so the other goroutines still run.
@@ -90,8 +106,9 @@ fn spin_until(stop: &AtomicBool) {
 }
 
 /// Runs `n` goroutines parked at once on one channel, reads RSS while they are all parked,
-/// then ends them all. Returns that reading.
-fn burst(n: usize) -> usize {
+/// then ends them all. Returns that reading. With `breakdown`, also prints where the memory is
+/// at that moment.
+fn burst(n: usize, breakdown: bool) -> usize {
     let (tx, rx) = gort::chan::<()>(0);
     let parked = Arc::new(AtomicUsize::new(0));
     let ended = gort::sync::WaitGroup::new();
@@ -114,6 +131,9 @@ fn burst(n: usize) -> usize {
         gort::yield_now();
     }
     let rss = rss_bytes();
+    if breakdown {
+        smaps::print("peak");
+    }
     drop(tx);
     ended.wait();
     rss
@@ -126,6 +146,7 @@ fn parse_args() -> Args {
         after: Duration::from_millis(2000),
         every: Duration::from_millis(250),
         busy: false,
+        smaps: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -140,6 +161,7 @@ fn parse_args() -> Args {
             "--after-ms" => args.after = Duration::from_millis(value()),
             "--every-ms" => args.every = Duration::from_millis(value()),
             "--busy" => args.busy = true,
+            "--smaps" => args.smaps = true,
             _ => usage(&format!("unknown flag {flag}")),
         }
     }
@@ -151,7 +173,9 @@ fn parse_args() -> Args {
 
 fn usage(why: &str) -> ! {
     eprintln!("mem_churn: {why}");
-    eprintln!("usage: mem_churn [--total N] [--burst B] [--after-ms T] [--every-ms E] [--busy]");
+    eprintln!(
+        "usage: mem_churn [--total N] [--burst B] [--after-ms T] [--every-ms E] [--busy] [--smaps]"
+    );
     std::process::exit(2);
 }
 
