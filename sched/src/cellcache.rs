@@ -4,16 +4,19 @@
 //! A goroutine's cell (`goroutine.rs`) has a size that depends on its closure and result, so
 //! cells are grouped into size classes `STEP` (16) bytes apart up to `MAX_CACHED`; every cell
 //! of a class is allocated with the class's layout, which makes any free cell of the class fit
-//! any goroutine of the class. Join packets (`join.rs`) are allocated the same way. Each P keeps up to `LOCAL_MAX` free cells per class; when it has more it moves
-//! `BATCH` of them to a global pool per class, and when it has none it takes `BATCH` back (one
-//! lock per `BATCH` cells, as Go's `gfput`/`gfget`). The global pool keeps at most `GLOBAL_MAX`
-//! cells per class; beyond that, and on a thread without a P, cells go back to the global
-//! allocator. So the memory the caches hold is bounded by
+//! any goroutine of the class. Join packets (`join.rs`) are allocated the same way. Each P
+//! keeps up to `LOCAL_MAX` free cells per class; when it has more it moves `BATCH` of them to
+//! a global pool per class, and when it has none it takes `BATCH` back (one lock per `BATCH`
+//! cells, as Go's `gfput`/`gfget`). The global pool keeps at most `GLOBAL_MAX` cells per class;
+//! beyond that, and on a thread without a P, cells go back to the global allocator. So the
+//! memory the caches hold is bounded by
 //! `(Ps × LOCAL_MAX + GLOBAL_MAX) × class size` per class in use, and the background scavenger
-//! (`scavenger.rs`) frees the global pools' cells that no P took for a whole period
-//! (`trim_idle`, by each pool's low-water mark), after which an M going idle has mimalloc give
-//! its free pages back (`return_freed_pages`). The caches only ever hold memory allocated with
-//! the class layout, so handing a cell back to the allocator is sound.
+//! (`scavenger.rs`), once per period, frees the global pools' cells that no P took for the
+//! whole period (by each pool's low-water mark) and the cached cells of the Ps that are idle
+//! at that moment, and gives back a pool's room once it is under a quarter full (`trim_idle`);
+//! then an M going idle has mimalloc give its free pages back (`return_freed_pages`). The
+//! caches only ever hold memory allocated with the class layout, so handing a cell back to the
+//! allocator is sound.
 //!
 //! The allocator behind the caches is mimalloc (`libmimalloc-sys`, its C library, used
 //! directly for cells only; the program's global allocator is left alone). A burst of spawns
@@ -76,6 +79,11 @@ impl CellCache {
         }
     }
 
+    /// Whether any list has cells or room (`CellCache::new` allocates nothing).
+    fn holds_any(&self) -> bool {
+        self.free.iter().any(|list| list.capacity() != 0)
+    }
+
     fn pop(&mut self, class: usize) -> Option<NonNull<u8>> {
         let list = &mut self.free[class];
         if list.is_empty() && GLOBAL_LEN[class].load(Ordering::Relaxed) > 0 {
@@ -112,9 +120,10 @@ impl CellCache {
 
 /// For the scavenger, once per period: frees the cells at the bottom of each global pool that
 /// no P took since the previous call (below the pool's low-water mark: idle for a whole
-/// period), and starts the next period. The pools keep what the program took from them during
-/// the period. Returns how many cells it freed. Frees outside the lock; the per-P lists (at most
-/// `LOCAL_MAX` cells per class per P) are their P's and are left alone.
+/// period), and starts the next period; the pools keep what the program took from them during
+/// the period, and a pool left under a quarter full gives back its room. Also frees every
+/// cached cell of the Ps that are idle now (`take_idle_p_caches`): a busy P's cache is its
+/// M's. Returns how many cells it freed. Frees outside every lock.
 pub(crate) fn trim_idle() -> usize {
     let mut idle = Vec::new();
     let mut rooms = Vec::new();
@@ -133,16 +142,39 @@ pub(crate) fn trim_idle() -> usize {
     }
     // The old rooms are freed here, outside the locks.
     drop(rooms);
-    let freed = idle.len();
+    let caches = take_idle_p_caches();
+    let cached = caches
+        .iter()
+        .flat_map(|c| &c.free)
+        .map(Vec::len)
+        .sum::<usize>();
+    let freed = idle.len() + cached;
     if freed > 0 {
         TRIMS.fetch_add(1, Ordering::Release);
     }
-    for cell in idle {
-        // SAFETY: the pools hold only memory from `mi_malloc_aligned` (`alloc_in`) that no one
-        // uses, and `cell` has left its pool.
-        unsafe { libmimalloc_sys::mi_free(cell.0.as_ptr().cast()) };
+    let cached = caches.into_iter().flat_map(|c| c.free).flatten();
+    for cell in idle.into_iter().map(|c| c.0).chain(cached) {
+        // SAFETY: the pools and the per-P caches hold only memory from `mi_malloc_aligned`
+        // (`alloc_in`) that no one uses, and `cell` has left its pool or cache.
+        unsafe { libmimalloc_sys::mi_free(cell.as_ptr().cast()) };
     }
     freed
+}
+
+/// The cell caches of the Ps that are idle (on the idle list, so no M uses them), each
+/// replaced by an empty one. A P's cache holds up to `LOCAL_MAX` cells per class, and after a
+/// burst those are scattered over as many of mimalloc's pages, each kept resident whole by
+/// one cell: 0.5-0.6 MiB at maxprocs 1 and up to 9 MiB at 2 after `mem_churn`
+/// (`docs/BENCHMARKS.md`, session 6). At most one cache per P (`maxprocs`): the vector is
+/// reserved before the idle lock, under which nothing may allocate.
+fn take_idle_p_caches() -> Vec<CellCache> {
+    let mut caches = Vec::with_capacity(crate::maxprocs());
+    crate::scheduler::retake::for_each_idle_p(|p| {
+        if caches.len() < caches.capacity() && p.cells.holds_any() {
+            caches.push(std::mem::replace(&mut p.cells, CellCache::new()));
+        }
+    });
+    caches
 }
 
 /// Cells a global pool keeps room for however short it gets (`give_back_room`).

@@ -172,6 +172,13 @@ impl<P, G> IdleSet<P, G> {
         lock(&self.lists)
     }
 
+    /// Calls `f` on every idle P under the idle lock: a listed P belongs to no M, so `f` may
+    /// change it. For the scavenger, which empties their cell caches (`cellcache::trim_idle`);
+    /// `f` must not allocate, block or take a lock.
+    pub(crate) fn for_each_idle_p(&self, f: impl FnMut(&mut P)) {
+        self.lock().procs.iter_mut().for_each(f);
+    }
+
     /// Idle Ps, read without the lock.
     pub(crate) fn npidle(&self) -> usize {
         self.npidle.load(Ordering::SeqCst)

@@ -92,6 +92,12 @@ pub(crate) fn all_idle() -> bool {
     s.idle.npidle() == s.nprocs() && s.idle.nhungry() == 0
 }
 
+/// Calls `f` on every idle P, under the idle lock (`IdleSet::for_each_idle_p`: `f` must not
+/// allocate, block or take a lock).
+pub(crate) fn for_each_idle_p(mut f: impl FnMut(&mut Processor)) {
+    sched().idle.for_each_idle_p(|p| f(p));
+}
+
 /// A count of P hand-offs through the idle set: sysmon compares two readings to tell whether
 /// any P moved meanwhile.
 pub(crate) fn moves() -> u64 {
