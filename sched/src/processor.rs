@@ -148,7 +148,7 @@ pub(crate) struct Processor {
     pub(crate) cells: crate::cellcache::CellCache,
     /// Each P's schedule tick and queue length as this P last saw them, and since when
     /// (`take_from_stalled`).
-    pub(crate) stall_watch: Vec<(u32, usize, std::time::Instant)>,
+    pub(crate) stall_watch: Vec<crate::scheduler::VictimWatch>,
     /// Goroutine ids reserved for this P: `goid_next..goid_end`.
     goid_next: u64,
     goid_end: u64,

@@ -8,7 +8,8 @@
 //!   it sees empty stays empty until its store (a thief only takes out);
 //! - the owner puts into an occupied slot with a swap, and gets back what it displaced, or null
 //!   if a thief took it meanwhile;
-//! - the owner and thieves take with a swap to null: of any two takers, one gets the pointer.
+//! - the owner and thieves take with a swap to null, or a thief with a compare-and-swap of the
+//!   pointer it saw there to null: of any two takers, one gets the pointer.
 //!
 //! The loom model at the bottom checks this with an owner that puts and takes against a thief.
 
@@ -29,6 +30,12 @@ impl<T> RunNext<T> {
         self.0.load(Ordering::Relaxed).is_null()
     }
 
+    /// The pointer in the slot now (null if empty), as an identity only: by the time the
+    /// caller looks, another taker may own it, so it must not be followed.
+    pub(crate) fn peek(&self) -> *mut T {
+        self.0.load(Ordering::Relaxed)
+    }
+
     /// Owner: puts `new` if the slot is empty (true); leaves it alone otherwise (false).
     pub(crate) fn put_if_empty(&self, new: *mut T) -> bool {
         if !self.is_empty() {
@@ -45,6 +52,24 @@ impl<T> RunNext<T> {
             return ptr::null_mut();
         }
         self.0.swap(new, Ordering::AcqRel)
+    }
+
+    /// Thief: takes the pointer in the slot if it is still `expected` (an earlier
+    /// [`peek`](Self::peek)), and returns it; null if the slot holds anything else (Go's
+    /// `runnext.cas(next, 0)` in `runqgrab`).
+    pub(crate) fn take_if(&self, expected: *mut T) -> *mut T {
+        if expected.is_null() {
+            return ptr::null_mut();
+        }
+        match self.0.compare_exchange(
+            expected,
+            ptr::null_mut(),
+            Ordering::Acquire,
+            Ordering::Relaxed,
+        ) {
+            Ok(p) => p,
+            Err(_) => ptr::null_mut(),
+        }
     }
 
     /// Owner or thief: takes the pointer in the slot (null if empty).
@@ -72,7 +97,13 @@ mod loom_tests {
             let thief = {
                 let slot = slot.clone();
                 thread::spawn(move || {
-                    let p = slot.take();
+                    // Either way of taking: outright, or only what it saw there.
+                    let seen = slot.peek();
+                    let p = if seen.is_null() {
+                        slot.take()
+                    } else {
+                        slot.take_if(seen)
+                    };
                     // SAFETY: a non-null pointer taken from the slot is an owned Box.
                     (!p.is_null()).then(|| *unsafe { Box::from_raw(p) })
                 })

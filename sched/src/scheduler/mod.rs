@@ -52,6 +52,7 @@ pub(crate) use home::Home;
 pub(crate) use maxprocs::{maxprocs, set_maxprocs};
 pub(crate) use retake::{reacquire_p_while_running, wait_while_stopped};
 pub(crate) use sleep::{check_deadlock_now, reacquire_p};
+pub(crate) use steal::VictimWatch;
 pub(crate) use submit::{ready, ready_later, requeue_yielded, reserve_goids, spawn};
 pub(crate) use watcher::timers_changed;
 

@@ -3,12 +3,15 @@
 //! An M with a P and nothing to run steals: four passes over the other Ps in a random order
 //! (random start, random stride coprime with the count, so each P is visited once per pass),
 //! taking half of a victim's queue; the last pass may also take a victim's `runnext` if the
-//! victim made no progress for a few microseconds (it was about to run it itself otherwise).
+//! victim made no progress for a while (it was about to run it itself otherwise): a few
+//! microseconds in migrate mode, as in Go; longer in the thread-affine mode, where the thread a
+//! goroutine starts on is its thread for good (`steal_runnext`).
 //!
 //! A running P also checks, every `GLOBAL_QUEUE_TICK` schedules, for a P that has goroutines
 //! queued but has stopped scheduling (`take_from_stalled`): its M is off the CPU or stuck in
 //! one goroutine, and what it queued would wait for it.
 
+use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use crossbeam_deque::Steal;
@@ -18,8 +21,22 @@ use super::Scheduler;
 use crate::goroutine::GRef;
 use crate::processor::{ProcShared, Processor};
 
-/// How long a thief gives a victim to run its own `runnext` before taking it.
+/// How long a thief gives a victim to run its own `runnext` before taking it, in migrate mode
+/// (Go's `runqgrab` sleeps 3 µs): a goroutine taken too early only runs once on the wrong
+/// thread, and its next wake-up puts it wherever its waker runs.
 const RUNNEXT_GRACE: Duration = Duration::from_micros(3);
+
+/// The same, in the thread-affine mode, counted from the thief's first sight of the goroutine
+/// there: `runnext` holds a goroutine not yet started, and the thread that starts it is its
+/// thread for good. A spawner that blocks soon after the spawn (the `runnext` hand-off: a
+/// server goroutine and the client that connects to it, a worker and the channel its spawner
+/// waits on) must start it itself, or every later wake-up between the two crosses threads;
+/// a spawner that goes on computing is a fork, and its child starts elsewhere this much later.
+/// On the TCP round trip (`docs/BENCHMARKS.md`, session 6) the spawner's loopback connect, first
+/// write and read took 50-350 µs before it parked, so Go's 3 µs placed the server on the other
+/// thread nearly every time. The same bound as for a stalled P's queue: a `runnext` goroutine
+/// is taken only from a P that looks stalled.
+const AFFINE_RUNNEXT_GRACE: Duration = STALL_TAKEOVER;
 
 /// How long a P with goroutines queued may go without scheduling before a busy P takes them
 /// (`take_from_stalled`).
@@ -83,19 +100,20 @@ fn steal_from(s: &Scheduler, p: &mut Processor, victim: usize, take_runnext: boo
             Steal::Retry => {}
         }
     }
-    if take_runnext {
-        return steal_runnext(shared);
-    }
-    None
-}
-
-/// Takes a victim's `runnext` if the victim schedules nothing for `RUNNEXT_GRACE`: the
-/// goroutine there was readied by the one running and usually runs as soon as that one parks;
-/// taking it earlier would only bounce it between threads (Go's `runqgrab` does the same).
-fn steal_runnext(shared: &ProcShared) -> Option<GRef> {
-    if shared.runnext.is_empty() {
+    if !take_runnext || shared.runnext.is_empty() {
         return None;
     }
+    if crate::config::migrate() {
+        return steal_runnext(shared);
+    }
+    steal_runnext_affine(p, victim, shared)
+}
+
+/// Migrate mode: takes a victim's `runnext` if the victim schedules nothing for
+/// `RUNNEXT_GRACE`: the goroutine there was readied by the one running and usually runs as
+/// soon as that one parks; taking it earlier would only bounce it between threads (Go's
+/// `runqgrab` does the same).
+fn steal_runnext(shared: &ProcShared) -> Option<GRef> {
     let tick = shared.schedtick();
     let until = Instant::now() + RUNNEXT_GRACE;
     while Instant::now() < until {
@@ -107,6 +125,81 @@ fn steal_runnext(shared: &ProcShared) -> Option<GRef> {
         return None;
     }
     shared.take_runnext()
+}
+
+/// Thread-affine mode: takes the goroutine in a victim's `runnext` once it has been there, with
+/// the victim not scheduling, for `AFFINE_RUNNEXT_GRACE` as far as this thief has seen (its
+/// `VictimWatch`). A thief that sees it younger sleeps for the rest of the grace (Go's thief
+/// sleeps its 3 µs too) rather than spin: on a machine with fewer free CPUs than Ms, a spinning
+/// thief takes the CPU the victim needs to reach its park. It then takes the goroutine only if
+/// it is still the same one and the victim has still not scheduled.
+fn steal_runnext_affine(p: &mut Processor, victim: usize, shared: &ProcShared) -> Option<GRef> {
+    let now = Instant::now();
+    let tick = shared.schedtick();
+    let watch = watch_entry(p, victim, now);
+    let age = runnext_age(watch, shared, tick, now)?;
+    let seen = watch.runnext as *mut _;
+    if age < AFFINE_RUNNEXT_GRACE {
+        std::thread::sleep(AFFINE_RUNNEXT_GRACE - age);
+        if shared.schedtick() != tick {
+            return None;
+        }
+    }
+    let g = NonNull::new(shared.runnext.take_if(seen))?;
+    // SAFETY: pointers in `runnext` are owned references put there by `runq_put`, and the
+    // compare-and-swap that emptied the slot made this one ours.
+    Some(unsafe { GRef::from_raw(g) })
+}
+
+/// What a P last saw of another P, and since when (`take_from_stalled`,
+/// `steal_runnext_affine`). A thief's own clock: it starts when the thief first looks.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct VictimWatch {
+    /// The victim's schedule tick, unchanged since `since`.
+    tick: u32,
+    /// The victim's queue length when last seen; it has not grown since `since`.
+    len: usize,
+    since: Instant,
+    /// The address of the goroutine in the victim's `runnext` (0: empty), there with the
+    /// victim's tick at `runnext_tick` since `runnext_since`. Only compared, never followed.
+    runnext: usize,
+    runnext_tick: u32,
+    runnext_since: Instant,
+}
+
+/// `p`'s record of `victim`, the vector grown to cover it first.
+fn watch_entry(p: &mut Processor, victim: usize, now: Instant) -> &mut VictimWatch {
+    if p.stall_watch.len() <= victim {
+        let blank = VictimWatch {
+            tick: 0,
+            len: 0,
+            since: now,
+            runnext: 0,
+            runnext_tick: 0,
+            runnext_since: now,
+        };
+        p.stall_watch.resize(victim + 1, blank);
+    }
+    &mut p.stall_watch[victim]
+}
+
+/// How long the goroutine now in the victim's `runnext` has been there with the victim's
+/// schedule tick at `tick`, as far as this thief has seen; `None` if the slot is empty. (A
+/// goroutine's address alone could name a new one in a reused cell.)
+fn runnext_age(
+    watch: &mut VictimWatch,
+    shared: &ProcShared,
+    tick: u32,
+    now: Instant,
+) -> Option<Duration> {
+    let occupant = shared.runnext.peek() as usize;
+    if occupant == 0 {
+        return None;
+    }
+    if (occupant, tick) != (watch.runnext, watch.runnext_tick) {
+        (watch.runnext, watch.runnext_tick, watch.runnext_since) = (occupant, tick, now);
+    }
+    Some(now.duration_since(watch.runnext_since))
 }
 
 /// Takes half the queue (or the `runnext`) of a P that has goroutines queued but has neither
@@ -126,9 +219,6 @@ pub(super) fn take_from_stalled(s: &Scheduler, p: &mut Processor) -> Option<(GRe
         return None;
     }
     let now = Instant::now();
-    if p.stall_watch.len() < n {
-        p.stall_watch.resize(n, (0, 0, now));
-    }
     // A few Ps per check, from a random start: with many Ps, reading every P's tick line
     // (written by its owner on each schedule) would cost a cache miss per P per check.
     let start = p.random() as usize;
@@ -137,18 +227,22 @@ pub(super) fn take_from_stalled(s: &Scheduler, p: &mut Processor) -> Option<(GRe
         let shared = &s.procs[victim];
         let tick = shared.schedtick();
         let len = shared.queue_len();
-        let (seen_tick, seen_len, since) = p.stall_watch[victim];
+        let watch = watch_entry(p, victim, now);
         // A queue that grew has an owner at work (a goroutine spawning a burst, say), even if
         // it has not scheduled: only the owner pushes.
-        if seen_tick != tick || len > seen_len {
-            p.stall_watch[victim] = (tick, len, now);
+        if watch.tick != tick || len > watch.len {
+            (watch.tick, watch.len, watch.since) = (tick, len, now);
             continue;
         }
-        p.stall_watch[victim].1 = len;
-        if now.duration_since(since) < STALL_TAKEOVER || !shared.has_work() {
+        watch.len = len;
+        if now.duration_since(watch.since) < STALL_TAKEOVER || !shared.has_work() {
             continue;
         }
-        if let Some(g) = steal_from(s, p, victim, false).or_else(|| shared.take_runnext()) {
+        // The `runnext` goroutine too, if it has waited as long (`steal_runnext_affine`).
+        let runnext_due =
+            runnext_age(watch, shared, tick, now).is_some_and(|a| a >= STALL_TAKEOVER);
+        let runnext = || runnext_due.then(|| shared.take_runnext()).flatten();
+        if let Some(g) = steal_from(s, p, victim, false).or_else(runnext) {
             p.count_steal();
             return Some((g, victim));
         }
