@@ -41,6 +41,8 @@ pub(crate) struct Handoff<P, G> {
     wakeup: Condvar,
     /// True while this M blocks in the poller (`wake` and `poke` must interrupt it there).
     in_poll: AtomicBool,
+    /// Set by `poke_to_poll`: as the watcher, block in the poller next, even beside busy Ps.
+    poll_asked: AtomicBool,
     /// Goroutines homed to this M, readied by other threads; only this M takes them out.
     remote: Mutex<VecDeque<G>>,
     /// `remote.len()`, readable without the lock.
@@ -73,6 +75,7 @@ impl<P, G> Handoff<P, G> {
             }),
             wakeup: Condvar::new(),
             in_poll: AtomicBool::new(false),
+            poll_asked: AtomicBool::new(false),
             remote: Mutex::new(VecDeque::new()),
             nremote: AtomicUsize::new(0),
             idle: AtomicBool::new(false),
@@ -140,6 +143,22 @@ impl<P, G> Handoff<P, G> {
         lock(&self.slot).poked = true;
         self.wakeup.notify_one();
         self.wake_poller();
+    }
+
+    /// Like [`poke`](Self::poke), and this M, the watcher, must then block in the poller
+    /// rather than leave I/O to busy Ps (an M went idle while goroutines wait for I/O: the Ps
+    /// still busy may not poll for a long time). The request is set before the poke, and the
+    /// watcher takes it ([`take_poll_request`](Self::take_poll_request)) each time it decides
+    /// how to wait, so a request that comes after the decision ends that wait (the poke) and is
+    /// seen at the next.
+    pub(crate) fn poke_to_poll(&self) {
+        self.poll_asked.store(true, Ordering::SeqCst);
+        self.poke();
+    }
+
+    /// Takes the request of [`poke_to_poll`](Self::poke_to_poll), if any.
+    pub(crate) fn take_poll_request(&self) -> bool {
+        self.poll_asked.load(Ordering::Relaxed) && self.poll_asked.swap(false, Ordering::SeqCst)
     }
 
     /// True if a P waits in the slot. Under the idle lock this also says whether the M was

@@ -387,10 +387,11 @@ impl<P, G> IdleSet<P, G> {
             l.watcher = Some(Arc::clone(m));
         } else if let Some(w) = &l.watcher {
             // The watcher may sleep on its condvar (nothing waited for I/O when it went to
-            // sleep); a goroutine that just parked here may wait for I/O now, and nobody would
-            // poll for it. Make it look again (it then blocks in the poller).
+            // sleep, or it left I/O to the busy Ps: `watcher.rs`); a goroutine that just parked
+            // here may wait for I/O now, and nobody would poll for it. Make it look again and
+            // block in the poller.
             if io && !w.is_in_poll() {
-                w.poke();
+                w.poke_to_poll();
             }
         }
         self.check(&l, timers);

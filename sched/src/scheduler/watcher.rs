@@ -23,7 +23,7 @@
 //! to it with no P idle. A lost wake-up there is a watcher blocked for good in the fake poller:
 //! loom reports it as a deadlock.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::idle::{IdleM, IdleSet, Woken, World};
 use super::{sched, submit, Runtime, Scheduler};
@@ -44,6 +44,15 @@ pub(super) trait Watched: World {
     fn try_begin_poll(&self) -> bool;
     /// Gives the right to poll back.
     fn end_poll(&self);
+    /// True if an M holds a P: it polls without blocking whenever it runs out of work
+    /// (`find_runnable`). The models' default: false (the watcher always blocks in the poller).
+    fn ps_busy(&self) -> bool {
+        false
+    }
+    /// Polls so far, by anyone (`stats::POLLS`).
+    fn polls(&self) -> u64 {
+        0
+    }
 }
 
 impl Watched for Runtime {
@@ -66,6 +75,14 @@ impl Watched for Runtime {
     fn end_poll(&self) {
         crate::poller::end_poll()
     }
+
+    fn ps_busy(&self) -> bool {
+        self.0.idle.npidle() < self.0.nprocs()
+    }
+
+    fn polls(&self) -> u64 {
+        crate::stats::POLLS.load(crate::loom::Ordering::Relaxed)
+    }
 }
 
 /// The watcher's wait. Returns the P `m` runs with next and whether it counts as spinning.
@@ -75,11 +92,19 @@ pub(super) fn watch(s: &'static Scheduler, m: &Machine) -> (Box<Processor>, bool
 
 /// [`watch`] on any idle set: `me` is the watcher, listed in `idle`.
 fn watch_on<P, G>(idle: &IdleSet<P, G>, me: &IdleM<P, G>, world: &impl Watched) -> (P, bool) {
+    // The count of polls when this M last looked (`leave_io_to_ps`): it polls first.
+    let mut polls_seen = world.polls();
     loop {
-        let handed = if world.io_waiters() {
-            poll_once(idle, me, world)
-        } else {
+        let handed = if !world.io_waiters() {
             me.wait_until(world.next_deadline())
+        } else if leave_io_to_ps(world, me, &mut polls_seen) {
+            let recheck = Instant::now() + IO_LEFT_TO_PS;
+            let until = world.next_deadline().map_or(recheck, |d| d.min(recheck));
+            me.wait_until(Some(until))
+        } else {
+            let handed = poll_once(idle, me, world);
+            polls_seen = world.polls(); // its own poll is not a P's
+            handed
         };
         if let Some(handed) = handed {
             return handed;
@@ -96,6 +121,31 @@ fn watch_on<P, G>(idle: &IdleSet<P, G>, me: &IdleM<P, G>, world: &impl Watched) 
             Woken::Handed | Woken::Listed => me.wait(),
         };
     }
+}
+
+/// How long the watcher leaves I/O to the Ps before it looks whether they polled.
+const IO_LEFT_TO_PS: Duration = Duration::from_millis(1);
+
+/// True if the watcher should leave I/O to the Ps and sleep (until poked, the earliest timer,
+/// or `IO_LEFT_TO_PS`) instead of blocking in the poller: an M holds a P, and a poll happened
+/// since the watcher last looked, so the busy Ps poll by themselves (each time one runs out of
+/// work, and every 61st schedule), and no M going idle since asked it to poll
+/// (`Handoff::poke_to_poll`). A watcher blocked in the poller beside a busy P takes the
+/// readiness that P would find in its own poll, and a goroutine homed to that P's M then comes
+/// back through its remote queue, often after the M went to sleep for want of it: a futex
+/// wake-up per message where the P alone needs none (`docs/BENCHMARKS.md`, session 6). An M
+/// that goes idle while goroutines wait for I/O asks the watcher to poll (`IdleSet::stop_m`):
+/// the Ps still busy may be computing and not poll for a long time. If the busy Ps stop polling
+/// otherwise (a goroutine computing without scheduling), the watcher polls again after
+/// `IO_LEFT_TO_PS`.
+fn leave_io_to_ps<P, G>(world: &impl Watched, me: &IdleM<P, G>, polls_seen: &mut u64) -> bool {
+    if me.take_poll_request() || !world.ps_busy() {
+        return false;
+    }
+    let polls = world.polls();
+    let moved = polls != *polls_seen;
+    *polls_seen = polls;
+    moved
 }
 
 /// One blocking poll, until the earliest timer. Goroutines the poll readies go home
