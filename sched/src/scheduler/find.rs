@@ -73,7 +73,7 @@ pub(crate) fn find_runnable(m: &Machine) -> GRef {
         }
         // Nothing queued: fire due timers and take ready I/O (what they ready goes to its
         // home, or onto this P in migrate mode; either way, look again).
-        if run_due_timers() > 0 || poll_now() > 0 {
+        if run_all_due_timers() > 0 || poll_now() > 0 {
             continue;
         }
         if m.is_spinning() || 2 * s.idle.nmspinning() < busy_procs(s) {
@@ -140,10 +140,21 @@ fn local_or_global(s: &Scheduler, p: &mut Processor) -> Option<GRef> {
     p.runq_get().or_else(|| global_get_batch(s, p))
 }
 
-/// Fires due timers, if any. Returns how many actions ran.
+/// Fires due timers of this M's P, and those of other Ps that are late (`timer/mod.rs`):
+/// the periodic look of a busy M. Returns how many actions ran.
 pub(crate) fn run_due_timers() -> usize {
+    fire_due(false)
+}
+
+/// Fires due timers of this M's P, then any other P's: this M has nothing else to run.
+fn run_all_due_timers() -> usize {
+    fire_due(true)
+}
+
+fn fire_due(idle: bool) -> usize {
     if crate::timer::due() {
-        crate::timer::run_due()
+        let own = crate::machine::with_current_p(|p| p.map_or(0, |p| p.id));
+        crate::timer::run_due(own, idle)
     } else {
         0
     }
