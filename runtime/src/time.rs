@@ -54,7 +54,8 @@ pub fn sleep(d: Duration) {
         std::thread::sleep(d);
         return;
     }
-    park_until(later(Instant::now(), d));
+    let now = Instant::now();
+    park_until(later(now, d), now);
 }
 
 /// Pauses the calling goroutine until `deadline`, like [`sleep`]`(deadline - now)`: returns at
@@ -69,28 +70,30 @@ pub fn sleep_until(deadline: Instant) {
         std::thread::sleep(deadline - now);
         return;
     }
-    park_until(deadline);
+    park_until(deadline, now);
 }
 
-/// The goroutine's side of a sleep that was asked for a positive time: park until `deadline`,
-/// and yield if it passed before the goroutine ever gave up its processor.
-fn park_until(deadline: Instant) {
-    // Set once a timed park ended by timing out: the goroutine parked and the timer readied
-    // it. (An early return, from a stale wake-up token, does not count: it may not have
-    // switched out at all.) One case slips through: a timer due within the few hundred
-    // nanoseconds between arming and parking, fired by another processor first, leaves a
-    // token that the park consumes without switching out. That P was usually out of work
-    // (Ps fire timers when their queues are empty), so it can steal what waits here.
-    let mut parked = false;
+/// The goroutine's side of a sleep that was asked for a positive time, at `now`: park until
+/// `deadline`, and yield if it passed before the goroutine ever gave up its processor. One
+/// clock read per sleep (the caller's) when the timer wakes it: a timed park that times out
+/// has reached its deadline (`sched::park_until_for`).
+fn park_until(deadline: Instant, mut now: Instant) {
     loop {
-        let now = Instant::now();
         if now >= deadline {
-            if !parked {
-                sched::yield_now();
-            }
+            // The deadline passed before the goroutine parked (or a stale wake-up token ended
+            // each park early, which need not have switched out): give the processor away.
+            sched::yield_now();
             return;
         }
-        parked |= !sched::park_timeout_for(deadline - now, sched::debug::WaitReason::Sleep, None);
+        if !sched::park_until_for(deadline, sched::debug::WaitReason::Sleep, None) {
+            // The timer readied it: it parked, and its deadline has passed. One case slips
+            // through: a timer due within the few hundred nanoseconds between arming and
+            // parking, fired by another processor first, leaves a token that the park consumes
+            // without switching out. That P was usually out of work (Ps fire timers when their
+            // queues are empty), so it can steal what waits here.
+            return;
+        }
+        now = Instant::now();
     }
 }
 

@@ -59,7 +59,9 @@ pub use goroutine::Panic;
 pub use join::JoinHandle;
 pub use local::LocalKey;
 pub use machine::{current_id, current_machine_id, current_name, current_processor_id, yield_now};
-pub use park::{park, park_for, park_timeout, park_timeout_for, unparker, Unparker};
+pub use park::{
+    park, park_for, park_timeout, park_timeout_for, park_until_for, unparker, Unparker,
+};
 pub use poller::{install_poller, Poller};
 pub use preempt::preempt_point;
 pub use scheduler::MAX_PROCS;

@@ -274,7 +274,30 @@ pub fn park_timeout_for(
     reason: WaitReason,
     detail: Option<u64>,
 ) -> bool {
+    // Saturating: a timeout too long for `Instant` (`Duration::MAX`) means "never".
+    let deadline = crate::timer::deadline_after(std::time::Instant::now(), timeout);
+    park_until_for(deadline, reason, detail)
+}
+
+/// [`park_for`], giving up at `deadline`: [`park_timeout_for`] for a caller that has the
+/// deadline already (it reads no clock). Returns true if woken (or a token was pending), false
+/// once the deadline has passed: a `false` means it is no earlier than `deadline` now.
+///
+/// ```
+/// use sched::debug::WaitReason;
+/// use std::time::{Duration, Instant};
+/// let deadline = Instant::now() + Duration::from_millis(1);
+/// let slept = sched::spawn(move || !sched::park_until_for(deadline, WaitReason::Sleep, None));
+/// assert!(slept.join().unwrap());
+/// assert!(Instant::now() >= deadline);
+/// ```
+pub fn park_until_for(
+    deadline: std::time::Instant,
+    reason: WaitReason,
+    detail: Option<u64>,
+) -> bool {
     let Some(g) = crate::machine::current_goroutine() else {
+        let timeout = deadline.saturating_duration_since(std::time::Instant::now());
         return ThreadParker::current().park(Some(timeout));
     };
     if g.header().park.try_consume_token() {
@@ -287,12 +310,10 @@ pub fn park_timeout_for(
     // queue's tail); fired on another M it goes through the home's remote queue. Behind the
     // work already waiting (`unpark_later`), a timed-out goroutine waited for the whole run
     // queue to go round (docs/BENCHMARKS.md, "Timeouts on one shared channel").
-    // Saturating: a timeout too long for `Instant` (`Duration::MAX`) means "never".
-    let deadline = crate::timer::deadline_after(std::time::Instant::now(), timeout);
     let timer = crate::timer::at(deadline, move || me.unpark());
     park_for(reason, detail);
     // If the timer fired, report a timeout even if someone else also woke us: callers
-    // re-check their condition either way.
+    // re-check their condition either way. A timer fires only once its deadline has passed.
     timer.stop() || !timer.fired()
 }
 
