@@ -49,6 +49,8 @@ const STALL_VICTIMS: usize = 4;
 /// goroutine and the P it came from (`None`: the global queue).
 pub(super) fn steal_work(s: &Scheduler, p: &mut Processor) -> Option<(GRef, Option<usize>)> {
     let n = s.nprocs();
+    // One sleep per call at most (`steal_runnext_affine`), whatever the number of victims.
+    let mut may_sleep = true;
     for pass in 0..4 {
         let last = pass == 3;
         let start = p.random() as usize % n;
@@ -58,7 +60,8 @@ pub(super) fn steal_work(s: &Scheduler, p: &mut Processor) -> Option<(GRef, Opti
             if victim == p.id {
                 continue;
             }
-            if let Some(g) = steal_from(s, p, victim, last) {
+            let runnext = last.then_some(&mut may_sleep);
+            if let Some(g) = steal_from(s, p, victim, runnext) {
                 p.count_steal();
                 return Some((g, Some(victim)));
             }
@@ -90,7 +93,14 @@ fn gcd(a: usize, b: usize) -> usize {
     }
 }
 
-fn steal_from(s: &Scheduler, p: &mut Processor, victim: usize, take_runnext: bool) -> Option<GRef> {
+/// Takes half of `victim`'s queue; with `runnext` (whether the thief may still sleep for it),
+/// its `runnext` if the queue is empty.
+fn steal_from(
+    s: &Scheduler,
+    p: &mut Processor,
+    victim: usize,
+    runnext: Option<&mut bool>,
+) -> Option<GRef> {
     let shared = &s.procs[victim];
     let stealer = shared.stealer.get()?;
     loop {
@@ -100,13 +110,14 @@ fn steal_from(s: &Scheduler, p: &mut Processor, victim: usize, take_runnext: boo
             Steal::Retry => {}
         }
     }
-    if !take_runnext || shared.runnext.is_empty() {
+    let may_sleep = runnext?;
+    if shared.runnext.is_empty() {
         return None;
     }
     if crate::config::migrate() {
         return steal_runnext(shared);
     }
-    steal_runnext_affine(p, victim, shared)
+    steal_runnext_affine(p, victim, shared, may_sleep)
 }
 
 /// Migrate mode: takes a victim's `runnext` if the victim schedules nothing for
@@ -132,14 +143,23 @@ fn steal_runnext(shared: &ProcShared) -> Option<GRef> {
 /// `VictimWatch`). A thief that sees it younger sleeps for the rest of the grace (Go's thief
 /// sleeps its 3 µs too) rather than spin: on a machine with fewer free CPUs than Ms, a spinning
 /// thief takes the CPU the victim needs to reach its park. It then takes the goroutine only if
-/// it is still the same one and the victim has still not scheduled.
-fn steal_runnext_affine(p: &mut Processor, victim: usize, shared: &ProcShared) -> Option<GRef> {
+/// it is still the same one and the victim has still not scheduled. Only one sleep per
+/// `steal_work` (`may_sleep`, cleared here): with many Ps, the others wait for the next round.
+fn steal_runnext_affine(
+    p: &mut Processor,
+    victim: usize,
+    shared: &ProcShared,
+    may_sleep: &mut bool,
+) -> Option<GRef> {
     let now = Instant::now();
     let tick = shared.schedtick();
     let watch = watch_entry(p, victim, now);
     let age = runnext_age(watch, shared, tick, now)?;
     let seen = watch.runnext as *mut _;
     if age < AFFINE_RUNNEXT_GRACE {
+        if !std::mem::take(may_sleep) {
+            return None;
+        }
         std::thread::sleep(AFFINE_RUNNEXT_GRACE - age);
         if shared.schedtick() != tick {
             return None;
@@ -242,7 +262,7 @@ pub(super) fn take_from_stalled(s: &Scheduler, p: &mut Processor) -> Option<(GRe
         let runnext_due =
             runnext_age(watch, shared, tick, now).is_some_and(|a| a >= STALL_TAKEOVER);
         let runnext = || runnext_due.then(|| shared.take_runnext()).flatten();
-        if let Some(g) = steal_from(s, p, victim, false).or_else(runnext) {
+        if let Some(g) = steal_from(s, p, victim, None).or_else(runnext) {
             p.count_steal();
             return Some((g, victim));
         }
