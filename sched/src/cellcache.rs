@@ -140,8 +140,8 @@ pub(crate) fn trim_idle() -> usize {
             rooms.push(room);
         }
     }
-    // The old rooms are freed here, outside the locks.
-    drop(rooms);
+    // The old rooms are given back here, outside the locks.
+    rooms.into_iter().for_each(crate::room::free);
     let caches = take_idle_p_caches();
     let cached = caches
         .iter()
@@ -153,11 +153,12 @@ pub(crate) fn trim_idle() -> usize {
         TRIMS.fetch_add(1, Ordering::Release);
     }
     let cached = caches.into_iter().flat_map(|c| c.free).flatten();
-    for cell in idle.into_iter().map(|c| c.0).chain(cached) {
+    for cell in idle.drain(..).map(|c| c.0).chain(cached) {
         // SAFETY: the pools and the per-P caches hold only memory from `mi_malloc_aligned`
         // (`alloc_in`) that no one uses, and `cell` has left its pool or cache.
         unsafe { libmimalloc_sys::mi_free(cell.as_ptr().cast()) };
     }
+    crate::room::free(idle);
     freed
 }
 

@@ -38,6 +38,7 @@ mod park;
 mod poller;
 mod preempt;
 mod processor;
+mod room;
 mod runnext;
 mod scavenger;
 mod scheduler;

@@ -78,11 +78,11 @@ fn tick_in(s: &mut Scavenger) {
     }
 }
 
-/// Once `pending` is empty, the room a burst's worth of stacks made it take goes back to the
-/// allocator (before `trim_malloc`, which can only return what is free).
+/// Once `pending` is empty, the room a burst's worth of stacks made it take is given back
+/// (`room::free`; before `trim_malloc`).
 fn give_back_pending(s: &mut Scavenger) {
     if s.pending.is_empty() && s.pending.capacity() > stack::KEEP_LIST {
-        s.pending = Vec::new();
+        crate::room::free(std::mem::take(&mut s.pending));
     }
 }
 

@@ -418,12 +418,16 @@ struct SizeClass {
 /// Slots a stack list keeps however short it gets (`shrink_if_sparse`).
 pub(crate) const KEEP_LIST: usize = 1024;
 
-/// Gives back the room of a list a burst made long, once it is under a quarter full (down to
-/// twice its length: amortised O(1), and a list that grows again regrows by doubling).
-fn shrink_if_sparse(list: &mut VecDeque<Stack>) {
-    if list.capacity() > KEEP_LIST && list.len() < list.capacity() / 4 {
-        list.shrink_to((list.len() * 2).max(KEEP_LIST));
+/// Once a list a burst made long is under a quarter full, moves its stacks into one of twice
+/// its length (amortised O(1), and a list that grows again regrows by doubling) and returns the
+/// old, empty one, for the caller to give back outside the class's lock (`room::free_deque`).
+fn shrink_if_sparse(list: &mut VecDeque<Stack>) -> Option<VecDeque<Stack>> {
+    if list.capacity() <= KEEP_LIST || list.len() >= list.capacity() / 4 {
+        return None;
     }
+    let mut smaller = VecDeque::with_capacity((list.len() * 2).max(KEEP_LIST));
+    smaller.extend(list.drain(..));
+    Some(std::mem::replace(list, smaller))
 }
 
 /// The slots of a class that are not in a live `Stack`.
@@ -537,9 +541,13 @@ impl SizeClass {
         let mut state = self.lock();
         let take = state.dirty.len().saturating_sub(DIRTY_CAP).min(RUN_MAX);
         out.extend(state.dirty.drain(..take));
-        shrink_if_sparse(&mut state.dirty);
+        let old = shrink_if_sparse(&mut state.dirty);
         state.dirty_low = state.dirty_low.min(state.dirty.len());
         DIRTY.fetch_sub(take, Ordering::Relaxed);
+        drop(state);
+        if let Some(old) = old {
+            crate::room::free_deque(old);
+        }
     }
 
     /// The cold front of `dirty` below its low-water mark into `out`, `TAKE_CHUNK` stacks per
@@ -553,7 +561,11 @@ impl SizeClass {
             DIRTY.fetch_sub(take, Ordering::Relaxed);
             if take == idle {
                 state.dirty_low = state.dirty.len();
-                shrink_if_sparse(&mut state.dirty);
+                let old = shrink_if_sparse(&mut state.dirty);
+                drop(state);
+                if let Some(old) = old {
+                    crate::room::free_deque(old);
+                }
                 return;
             }
             state.dirty_low = idle - take;
@@ -562,7 +574,8 @@ impl SizeClass {
 
     /// `unmap_idle_slabs` for this class.
     fn unmap_idle_slabs(&self) -> usize {
-        let idle = self.remove_idle_slabs();
+        let (idle, old_free) = self.remove_idle_slabs();
+        crate::room::free(old_free);
         for &lo in &idle {
             // SAFETY: `[lo, lo + slab_size)` is one of our slabs, which `remove_idle_slabs`
             // has just forgotten: none of its slots is in use or in any list, so nothing
@@ -575,8 +588,8 @@ impl SizeClass {
 
     /// Forgets the slabs with no slot in use beyond the first `IDLE_SLABS_KEPT`: drops their
     /// slots from the free list and their uncarved ranges; returns their addresses, for the
-    /// caller to unmap.
-    fn remove_idle_slabs(&self) -> Vec<usize> {
+    /// caller to unmap, and the free list's old room (empty), for it to give back.
+    fn remove_idle_slabs(&self) -> (Vec<usize>, Vec<Stack>) {
         let mut state = self.lock();
         let mut idle: Vec<usize> = state
             .slabs
@@ -586,7 +599,7 @@ impl SizeClass {
             .skip(IDLE_SLABS_KEPT)
             .collect();
         if idle.is_empty() {
-            return idle;
+            return (idle, Vec::new());
         }
         idle.sort_unstable();
         let slab_size = self.slab_size;
@@ -595,17 +608,24 @@ impl SizeClass {
             at > 0 && addr < idle[at - 1] + slab_size
         };
         let state = &mut *state;
-        let (gone, kept): (Vec<Stack>, Vec<Stack>) = std::mem::take(&mut state.free)
-            .into_iter()
-            .partition(|s| in_idle(s.lo()));
+        let mut old = std::mem::take(&mut state.free);
+        let mut kept = Vec::with_capacity(old.iter().filter(|s| !in_idle(s.lo())).count());
+        let mut gone = 0;
+        for stack in old.drain(..) {
+            if in_idle(stack.lo()) {
+                // Not dropped: dropping a `Stack` frees it to the dirty list. The slot simply
+                // ceases to exist with its slab.
+                std::mem::forget(stack);
+                gone += 1;
+            } else {
+                kept.push(stack);
+            }
+        }
         state.free = kept;
-        RELEASED.fetch_sub(gone.len(), Ordering::Relaxed);
-        // Not dropped: dropping a `Stack` frees it to the dirty list. The slots simply cease
-        // to exist with their slab.
-        gone.into_iter().for_each(std::mem::forget);
+        RELEASED.fetch_sub(gone, Ordering::Relaxed);
         state.fresh.retain(|f| !in_idle(f.next));
         state.slabs.retain(|s| !in_idle(s.lo));
-        idle
+        (idle, old)
     }
 
     /// Pops a dirty or free stack, else reserves an uncarved slot, under one short lock.
