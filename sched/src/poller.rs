@@ -23,7 +23,7 @@
 //! lock order). `has_waiters` keeps deadlock detection silent while any goroutine waits for
 //! I/O.
 
-use crate::loom::std_only::{AtomicBool, OnceLock};
+use crate::loom::std_only::{AtomicBool, AtomicU64, OnceLock};
 use crate::loom::Ordering;
 use std::time::Duration;
 
@@ -78,10 +78,20 @@ pub(crate) fn io_waiters() -> bool {
 /// True while some thread is inside `Poller::poll` (only one may be: the module's gate).
 static POLLING: AtomicBool = AtomicBool::new(false);
 
+/// Calls of `try_begin_poll`, granted or not: how the watcher tells that busy Ps poll
+/// (`scheduler/watcher.rs`, `leave_io_to_ps`), even while it holds the gate itself.
+static TRIES: AtomicU64 = AtomicU64::new(0);
+
 /// Claims the right to call `poll`. False if another thread holds it. Acquire: pairs with the
 /// last holder's `end_poll`.
 pub(crate) fn try_begin_poll() -> bool {
+    TRIES.fetch_add(1, Ordering::Relaxed);
     !POLLING.swap(true, Ordering::Acquire)
+}
+
+/// How many times anyone tried to poll so far (`TRIES`).
+pub(crate) fn tries() -> u64 {
+    TRIES.load(Ordering::Relaxed)
 }
 
 /// Gives the right to poll back.

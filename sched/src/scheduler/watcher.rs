@@ -49,8 +49,8 @@ pub(super) trait Watched: World {
     fn ps_busy(&self) -> bool {
         false
     }
-    /// Polls so far, by anyone (`stats::POLLS`).
-    fn polls(&self) -> u64 {
+    /// Tries to poll so far, by anyone, granted or not (`poller::tries`).
+    fn poll_tries(&self) -> u64 {
         0
     }
 }
@@ -80,8 +80,8 @@ impl Watched for Runtime {
         self.0.idle.npidle() < self.0.nprocs()
     }
 
-    fn polls(&self) -> u64 {
-        crate::stats::POLLS.load(crate::loom::Ordering::Relaxed)
+    fn poll_tries(&self) -> u64 {
+        crate::poller::tries()
     }
 }
 
@@ -92,8 +92,8 @@ pub(super) fn watch(s: &'static Scheduler, m: &Machine) -> (Box<Processor>, bool
 
 /// [`watch`] on any idle set: `me` is the watcher, listed in `idle`.
 fn watch_on<P, G>(idle: &IdleSet<P, G>, me: &IdleM<P, G>, world: &impl Watched) -> (P, bool) {
-    // The count of polls when this M last looked (`leave_io_to_ps`): it polls first.
-    let mut polls_seen = world.polls();
+    // The count of tries to poll when this M last looked (`leave_io_to_ps`): it polls first.
+    let mut polls_seen = world.poll_tries();
     loop {
         let handed = if !world.io_waiters() {
             me.wait_until(world.next_deadline())
@@ -102,9 +102,10 @@ fn watch_on<P, G>(idle: &IdleSet<P, G>, me: &IdleM<P, G>, world: &impl Watched) 
             let until = world.next_deadline().map_or(recheck, |d| d.min(recheck));
             me.wait_until(Some(until))
         } else {
-            let handed = poll_once(idle, me, world);
-            polls_seen = world.polls(); // its own poll is not a P's
-            handed
+            // Its own try is not a P's; a P's try while this M polls is (a P that found the
+            // gate taken and went without).
+            polls_seen = world.poll_tries().wrapping_add(1);
+            poll_once(idle, me, world)
         };
         if let Some(handed) = handed {
             return handed;
@@ -127,9 +128,11 @@ fn watch_on<P, G>(idle: &IdleSet<P, G>, me: &IdleM<P, G>, world: &impl Watched) 
 const IO_LEFT_TO_PS: Duration = Duration::from_millis(1);
 
 /// True if the watcher should leave I/O to the Ps and sleep (until poked, the earliest timer,
-/// or `IO_LEFT_TO_PS`) instead of blocking in the poller: an M holds a P, and a poll happened
-/// since the watcher last looked, so the busy Ps poll by themselves (each time one runs out of
-/// work, and every 61st schedule), and no M going idle since asked it to poll
+/// or `IO_LEFT_TO_PS`) instead of blocking in the poller: an M holds a P, and someone tried to
+/// poll since the watcher last looked, so the busy Ps poll by themselves (each time one runs out
+/// of work, and every 61st schedule; a try counts even when the watcher's own blocking poll
+/// holds the gate, or the watcher, once in the poller, would never see the Ps poll again), and
+/// no M going idle since asked it to poll
 /// (`Handoff::poke_to_poll`). A watcher blocked in the poller beside a busy P takes the
 /// readiness that P would find in its own poll, and a goroutine homed to that P's M then comes
 /// back through its remote queue, often after the M went to sleep for want of it: a futex
@@ -142,7 +145,7 @@ fn leave_io_to_ps<P, G>(world: &impl Watched, me: &IdleM<P, G>, polls_seen: &mut
     if me.take_poll_request() || !world.ps_busy() {
         return false;
     }
-    let polls = world.polls();
+    let polls = world.poll_tries();
     let moved = polls != *polls_seen;
     *polls_seen = polls;
     moved
