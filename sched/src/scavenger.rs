@@ -8,7 +8,8 @@
 //! `return_freed_pages`) are the mechanisms.
 //!
 //! One look, at the end of a period: take the idle stacks of every class (sorted by address,
-//! they wait in `pending`), free the idle cells of every global pool. Every look: release
+//! they wait in `pending`), free the idle cells of every global pool and the cached cells of
+//! every idle P (`cellcache::trim_idle`). Every look: release
 //! `pending` a run at a time, on credit while the program runs (`BUSY_SHARE` of the time since
 //! the last look, at most `MAX_CREDIT` saved; an overrun is paid back), all of it while every P
 //! idles (stopping if a P is taken). Once `pending` is empty after a period that took stacks,
@@ -159,11 +160,11 @@ fn look(state: &mut Option<Scavenger>, now: Instant, busy: bool) -> &mut Scaveng
 }
 
 /// After a burst's stacks went back while the program idles: has the C allocator return its
-/// free memory too (glibc's `malloc_trim`, which also releases free pages inside its arenas).
-/// The queues and lists the rest of the runtime grew for the burst live in the program's
-/// allocator (std's, glibc's `malloc` by default), and glibc gives back only the top of its
-/// main heap on its own: after 100,000 goroutines ended, about 5 MB stayed (`docs/BENCHMARKS.md`).
-/// Once per period that took stacks, and only while every P is idle.
+/// free memory too (glibc's `malloc_trim`: the free pages inside every arena, and the main
+/// arena's top). The queues and lists the rest of the runtime grew for the burst live in the
+/// program's allocator (std's, glibc's `malloc` by default), and glibc gives back only the top
+/// of its main heap on its own. A thread arena's top stays: `docs/ARCHITECTURE.md` §7,
+/// *Limits*. Once per period that took stacks, and only while every P is idle.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn trim_malloc() {
     // SAFETY: `malloc_trim` has no preconditions; glibc takes each arena's lock itself.
