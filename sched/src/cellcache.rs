@@ -79,9 +79,12 @@ impl CellCache {
         }
     }
 
-    /// Whether any list has cells or room (`CellCache::new` allocates nothing).
-    fn holds_any(&self) -> bool {
-        self.free.iter().any(|list| list.capacity() != 0)
+    /// Empties this cache, for the scavenger while its P is idle (`scavenger::look`), and
+    /// returns what it held, for `trim_idle` to free. A P's cache holds up to `LOCAL_MAX` cells
+    /// per class, and after a burst those are scattered over as many of mimalloc's pages, each
+    /// kept resident whole by one cell (`docs/BENCHMARKS.md`, session 6). No allocation.
+    pub(crate) fn take(&mut self) -> CellCache {
+        std::mem::replace(self, CellCache::new())
     }
 
     fn pop(&mut self, class: usize) -> Option<NonNull<u8>> {
@@ -121,10 +124,10 @@ impl CellCache {
 /// For the scavenger, once per period: frees the cells at the bottom of each global pool that
 /// no P took since the previous call (below the pool's low-water mark: idle for a whole
 /// period), and starts the next period; the pools keep what the program took from them during
-/// the period, and a pool left under a quarter full gives back its room. Also frees every
-/// cached cell of the Ps that are idle now (`take_idle_p_caches`): a busy P's cache is its
-/// M's. Returns how many cells it freed. Frees outside every lock.
-pub(crate) fn trim_idle() -> usize {
+/// the period, and a pool left under a quarter full gives back its room. Also frees the cells
+/// of `caches`, the idle Ps' caches (`CellCache::take`). Returns how many cells it freed.
+/// Frees outside every lock.
+pub(crate) fn trim_idle(caches: Vec<CellCache>) -> usize {
     let mut idle = Vec::new();
     let mut rooms = Vec::new();
     for class in 0..CLASSES {
@@ -142,7 +145,6 @@ pub(crate) fn trim_idle() -> usize {
     }
     // The old rooms are given back here, outside the locks.
     rooms.into_iter().for_each(crate::room::free);
-    let caches = take_idle_p_caches();
     let cached = caches
         .iter()
         .flat_map(|c| &c.free)
@@ -160,22 +162,6 @@ pub(crate) fn trim_idle() -> usize {
     }
     crate::room::free(idle);
     freed
-}
-
-/// The cell caches of the Ps that are idle (on the idle list, so no M uses them), each
-/// replaced by an empty one. A P's cache holds up to `LOCAL_MAX` cells per class, and after a
-/// burst those are scattered over as many of mimalloc's pages, each kept resident whole by
-/// one cell: 0.5-0.6 MiB at maxprocs 1 and up to 9 MiB at 2 after `mem_churn`
-/// (`docs/BENCHMARKS.md`, session 6). At most one cache per P (`maxprocs`): the vector is
-/// reserved before the idle lock, under which nothing may allocate.
-fn take_idle_p_caches() -> Vec<CellCache> {
-    let mut caches = Vec::with_capacity(crate::maxprocs());
-    crate::scheduler::retake::for_each_idle_p(|p| {
-        if caches.len() < caches.capacity() && p.cells.holds_any() {
-            caches.push(std::mem::replace(&mut p.cells, CellCache::new()));
-        }
-    });
-    caches
 }
 
 /// Cells a global pool keeps room for however short it gets (`give_back_room`).

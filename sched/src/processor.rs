@@ -20,7 +20,8 @@
 //! Stack cache: up to `STACK_CACHE` stacks of the default size are kept per P, so a spawn/exit
 //! cycle reuses a warm stack with no system call. The cap bounds what the cache can hold
 //! resident: `STACK_CACHE` × the default stack size per P. Beyond it, stacks go back to their
-//! size class (`stack.rs`), whose dirty list is released only in bulk, when an M goes idle.
+//! size class (`stack.rs`), whose dirty list the scavenger releases in bulk; it also empties
+//! the caches of the Ps that are idle at the end of its period (`take_stack_cache`).
 
 use crate::loom::std_only::OnceLock;
 use crate::loom::{AtomicU64, Ordering};
@@ -347,6 +348,13 @@ impl Processor {
         } else {
             stack::free_stack(s);
         }
+    }
+
+    /// Empties the stack cache, for the scavenger while this P is idle (`scavenger::look`):
+    /// the cached stacks, each with its touched pages resident, go back to be released. No
+    /// allocation; the next `put_stack` regrows the list.
+    pub(crate) fn take_stack_cache(&mut self) -> Vec<Stack> {
+        std::mem::take(&mut self.stacks)
     }
 }
 

@@ -8,8 +8,9 @@
 //! `return_freed_pages`) are the mechanisms.
 //!
 //! One look, at the end of a period: take the idle stacks of every class (sorted by address,
-//! they wait in `pending`), free the idle cells of every global pool and the cached cells of
-//! every idle P (`cellcache::trim_idle`). Every look: release
+//! they wait in `pending`, with the stacks cached by the Ps that idle), free the idle cells of
+//! every global pool and the cells cached by the Ps that idle (`empty_idle_caches`,
+//! `cellcache::trim_idle`). Every look: release
 //! `pending` a run at a time, on credit while the program runs (`BUSY_SHARE` of the time since
 //! the last look, at most `MAX_CREDIT` saved; an overrun is paid back), all of it while every P
 //! idles (stopping if a P is taken). Once `pending` is empty after a period that took stacks,
@@ -144,19 +145,38 @@ fn look(state: &mut Option<Scavenger>, now: Instant, busy: bool) -> &mut Scaveng
     s.last = now;
     if now.saturating_duration_since(s.period_start) >= PERIOD {
         s.period_start = now;
+        let (cells, stacks) = empty_idle_caches();
         let before = s.pending.len();
+        s.pending.extend(stacks.into_iter().flatten());
         stack::take_idle(&mut s.pending);
         if s.pending.len() != before {
             stack::sort_for_release(&mut s.pending);
             s.unmap_due = true;
             s.trim_due = true;
         }
-        s.cells_freed |= crate::cellcache::trim_idle() > 0;
+        s.cells_freed |= crate::cellcache::trim_idle(cells) > 0;
         if busy {
             s.credit_ns -= now.elapsed().as_nanos() as i64;
         }
     }
     s
+}
+
+/// Empties the cell and stack caches of the Ps that are idle now (on the idle list, so no M
+/// uses them): what a burst left there pins memory for as long as the P idles, and a P that
+/// runs again refills them in a few spawns. One pass under the idle lock, which allows no
+/// allocation: both vectors are reserved for `maxprocs` Ps before, and Ps beyond (added by
+/// `set_maxprocs` meanwhile) wait for the next period.
+fn empty_idle_caches() -> (Vec<crate::cellcache::CellCache>, Vec<Vec<Stack>>) {
+    let n = crate::maxprocs();
+    let (mut cells, mut stacks) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    retake::for_each_idle_p(|p| {
+        if cells.len() < n {
+            cells.push(p.cells.take());
+            stacks.push(p.take_stack_cache());
+        }
+    });
+    (cells, stacks)
 }
 
 /// After a burst's stacks went back while the program idles: has the C allocator return its
