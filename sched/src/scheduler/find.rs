@@ -140,21 +140,20 @@ fn local_or_global(s: &Scheduler, p: &mut Processor) -> Option<GRef> {
     p.runq_get().or_else(|| global_get_batch(s, p))
 }
 
-/// Fires due timers of this M's P, and those of other Ps that are late (`timer/mod.rs`):
-/// the periodic look of a busy M. Returns how many actions ran.
+/// Fires due timers of this M's heap, and those of other heaps that are late
+/// (`timer/mod.rs`): the periodic look of a busy M. Returns how many actions ran.
 pub(crate) fn run_due_timers() -> usize {
     fire_due(false)
 }
 
-/// Fires due timers of this M's P, then any other P's: this M has nothing else to run.
+/// Fires due timers of this M's heap, then any other: this M has nothing else to run.
 fn run_all_due_timers() -> usize {
     fire_due(true)
 }
 
 fn fire_due(idle: bool) -> usize {
     if crate::timer::due() {
-        let own = crate::machine::with_current_p(|p| p.map_or(0, |p| p.id));
-        crate::timer::run_due(own, idle)
+        crate::timer::run_due(idle)
     } else {
         0
     }

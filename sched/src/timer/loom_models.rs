@@ -47,7 +47,7 @@ fn stop_races_fire() {
     });
 }
 
-/// Two Ms fire at once: one its own P's heap (shard 0), the other, whose heap (shard 1) has
+/// Two Ms fire at once: one its own heap (shard 0), the other, whose heap (shard 1) has
 /// nothing due, the first one's due timers. Each action runs exactly once, and the heap and the
 /// earliest deadline end empty.
 #[test]
@@ -75,13 +75,13 @@ fn two_ms_fire_one_heap() {
     });
 }
 
-/// A timer armed on P1 while P0's M fires P0's earliest timer (so P0's heap's earliest moves
+/// A timer armed on M1 while M0 fires its heap's earliest timer (so that heap's earliest moves
 /// later) and the watcher reads the deadline it would sleep until. Whatever the interleaving,
 /// the watcher either read a deadline no later than the new timer's, or the `push` reports
 /// that the scheduler must be told (`timers_changed` pokes the watcher, which reads again).
-/// With each heap's earliest deadline compared without `next_lock`, the `push` can read P0's
-/// old earliest (already popped) and stay silent while the watcher reads P0's new, later one:
-/// the watcher would sleep past the new timer.
+/// With each heap's earliest deadline compared without `next_lock`, the `push` can read M0's
+/// old earliest (already popped) and stay silent while the watcher reads M0's new, later one:
+/// the watcher would sleep past the new timer (checked: that version fails this model).
 #[test]
 fn armed_timer_wakes_the_watcher() {
     loom::model(|| {

@@ -1,34 +1,36 @@
 //! Timers: run a short action at a deadline (wake a parked goroutine, send on a channel).
 //!
-//! Length: about 220 lines here and 100 of tests; `set.rs` 390, `state.rs` 60, `loom_models.rs`
+//! Length: about 235 lines here and 90 of tests; `set.rs` 360, `state.rs` 60, `loom_models.rs`
 //! 115.
 //!
-//! One timer heap per P (`set.rs`: shard `p % SHARDS`; plain threads use shard 0), as Go keeps
-//! one per P (time.go). A goroutine's timer goes into the heap of the P it runs on, and that
-//! P's M fires its own heap first (`run_due`), so a sleeper is usually woken by its own M: the
-//! wake-up is a hand-off into that M's `next`, not a push onto another M's remote queue (and
-//! maybe a wake of that thread). Other heaps' due timers are fired by an M with nothing else to
-//! run (as Go's `stealWork` runs other Ps' timers), and by a busy M once they are more than
-//! `OTHERS_LATE` overdue, so a timer is never stranded behind its P: an idle P, a P whose M
-//! is blocked in a system call or runs one goroutine for long, a P handed to another M (its
-//! heap goes with the P id), a P above `maxprocs` (its heap stays in the set and is scanned
-//! like the rest). Started goroutines never leave their M (docs/SOUNDNESS.md), so another M
-//! firing a sleeper's timer cannot run the sleeper sooner: it only hands it over.
+//! One timer heap per M (`set.rs`: heap `m % SHARDS`; plain threads use heap 0). A goroutine's
+//! timer goes into the heap of the M it runs on, and each M fires its own heap first
+//! (`run_due`), so a sleeper is usually woken by its own M: the wake-up is a hand-off into that
+//! M's `next`, not a push onto another M's remote queue (and maybe a wake of that thread).
+//! Other heaps' due timers are fired by an M with nothing else to run (as Go's `stealWork` runs
+//! other Ps' timers), and by a busy M once they are more than `OTHERS_LATE` overdue, so a
+//! timer is never stranded behind its M: an M that is idle, blocked in a system call, running
+//! one goroutine for long, or whose P was handed away or retired by `set_maxprocs` (timers do
+//! not follow Ps at all). Started goroutines never leave their M (docs/SOUNDNESS.md), so
+//! another M firing a sleeper's timer cannot run the sleeper sooner: it only hands it over.
 //!
-//! Why per P, and what it cost before (docs/BENCHMARKS.md, "Session 6: timers per P"): with
-//! one process-wide heap, 10,000 sleepers at 2 Ps executed about the same instructions as at
-//! 1 P (callgrind), but 39 % of the timers (67 % at 4 Ps) fired on another M than the
-//! sleeper's, and every M took the one heap lock to arm and to fire. A timer wheel was
-//! rejected: its buckets need a tick (a wheel's granularity, 1 ms in tokio, is a delay Go's
-//! timers do not have), and the heap's O(log n) is not what costs here.
+//! Why per M, not per P as Go (time.go) and not one heap (docs/BENCHMARKS.md, "Session 6:
+//! timers per M"): Go keys its heaps by P because a goroutine runs on whichever P takes it; in
+//! gort a started goroutine belongs to its M, which holds different Ps over time, so the M is
+//! the key under which "its own heap" stays the sleeper's. Finding it is a thread-local load
+//! (`current_m`), where finding the P takes `with_current_p`'s atomic swap: per P, arming and
+//! stopping a timer cost about 10 % more than with one heap (timer_churn, at+stop), per M about
+//! the same. One process-wide heap made every M take one lock to arm and to fire. A timer
+//! wheel was rejected: its buckets need a tick (a wheel's granularity, 1 ms in tokio, is a
+//! delay Go's timers do not have), and the heap's O(log n) is not what costs here.
 //!
 //! The earliest deadline of all heaps is mirrored in one atomic (`TimerSet::next`), kept exact
 //! under a small lock taken only when a heap's earliest entry changes, so the scheduler can
 //! tell "nothing due" with one load, and an `at` whose timer becomes the earliest of all knows
 //! it, as with a single heap.
 //!
-//! Who fires timers: a P checks for due timers when its local and global queues are empty and
-//! every `GLOBAL_QUEUE_TICK` schedules (`scheduler::find_runnable`); actions run on the M's own
+//! Who fires timers: an M holding a P checks for due timers when its queues are empty and every
+//! `GLOBAL_QUEUE_TICK` schedules (`scheduler::find_runnable`); actions run on the M's own
 //! stack, so they must not block (unparking and non-blocking sends are what they do). When every
 //! P is idle, one sleeping M (the watcher) waits with a timeout of the earliest deadline;
 //! adding an earlier timer wakes it (Go's `netpollBreak` for timers). So does the first pending
@@ -38,11 +40,10 @@
 //! Cancellation is lazy, as in Go (time.go: a stopped timer becomes a "zombie" that the heap drops
 //! later): `Timer::stop` flips the timer's state PENDING→STOPPED and drops the action, and leaves
 //! the entry where it is. Stopped entries leave a heap when they reach the top and are due
-//! (`run_due` pops and skips them), or in one sweep of their heap (`BinaryHeap::retain`, O(n))
-//! as soon as they are at least `SWEEP_MIN` and outnumber its live ones (or those of all heaps
-//! together outnumber all live timers: then every heap with stopped entries is swept). The
-//! sweep is checked after every `stop` and every batch fired, the only operations that make
-//! dead entries or remove live ones, so the heaps never hold more than `2 * live + SWEEP_MIN`
+//! (`run_due` pops and skips them), or in one sweep of every heap (`BinaryHeap::retain`, O(n))
+//! as soon as they are at least `SWEEP_MIN` and outnumber the live timers. The sweep is
+//! checked after every `stop` and every batch fired, the only operations that make dead
+//! entries or remove live ones, so the heaps never hold more than `2 * live + SWEEP_MIN`
 //! entries (plus the stops in flight), and each sweep removes at least half of what it visits:
 //! amortised O(1) per stop. Rejected: eager removal from an indexed heap (each timer knowing its slot) would
 //! take the heap lock a second time on every stop (every early wake-up of a timed wait) and
@@ -51,14 +52,14 @@
 //! at the top can make the watcher wake once for nothing (Go has the same); it then finds
 //! nothing due and sleeps again.
 //!
-//! Invariants: those of `set.rs` (each heap's and the set's earliest deadline, the live counts,
+//! Invariants: those of `set.rs` (each heap's and the set's earliest deadline, the live count,
 //! the bound on stopped entries) and `state.rs` (an action runs at most once, by whoever wins
 //! PENDING→FIRED; a stopped timer's action never runs). A deadline of `Duration::MAX` saturates
 //! (`deadline_after`, `to_nanos`): it is never reached and never overflows.
 //!
 //! Loom: the set is a value whose atomics and locks are the shim's types, so the models in
 //! `loom_models.rs` run this code: `stop` racing the firing, Ms firing one heap at once, and a
-//! timer armed on one P while the watcher reads the deadline to sleep until (it must be woken).
+//! timer armed on one M while the watcher reads the deadline to sleep until (it must be woken).
 //! The process-wide set lives in a std `OnceLock` (loom's types cannot be built in a `static`).
 
 mod set;
@@ -107,9 +108,14 @@ pub(crate) fn deadline_after(base: Instant, d: Duration) -> Instant {
     }
 }
 
-/// The P this thread's M holds, or 0 (a plain thread, or an M without a P).
-fn current_p() -> usize {
-    crate::machine::with_current_p(|p| p.map_or(0, |p| p.id))
+/// The id of this thread's M, or 0 on a plain thread: the key of the heap its timers go in.
+fn current_m() -> usize {
+    let m = crate::machine::current_machine();
+    if m.is_null() {
+        return 0;
+    }
+    // SAFETY: a non-null `CURRENT_M` points to this thread's live `Machine`; `id` never changes.
+    unsafe { (*m).id }
 }
 
 /// A scheduled action; [`stop`](Timer::stop) it to cancel.
@@ -163,7 +169,7 @@ impl std::fmt::Debug for Timer {
 pub fn at(deadline: Instant, action: impl FnOnce() + Send + 'static) -> Timer {
     let set = timers();
     let (timer, changed) = set.push(
-        set.shard_of(current_p()),
+        set.shard_of(current_m()),
         to_nanos(deadline),
         Box::new(action),
     );
@@ -194,15 +200,15 @@ pub(crate) fn due() -> bool {
     next != u64::MAX && to_nanos(Instant::now()) >= next
 }
 
-/// How late another P's timer must be before a busy M fires it (`run_due`): its own M looks at
-/// least every `GLOBAL_QUEUE_TICK` schedules, and firing it here would wake the sleeper
-/// through another M's queue instead of its own.
+/// How late another M's timer must be before a busy M fires it (`run_due`): its own M looks at
+/// least every `GLOBAL_QUEUE_TICK` schedules while it runs, and firing it here would send the
+/// sleeper through its M's remote queue instead of its `next`.
 const OTHERS_LATE: Duration = Duration::from_millis(1);
 
-/// Fires due timers: P `own`'s, then other Ps' that are due (`idle`: this M has nothing else
-/// to run) or more than `OTHERS_LATE` overdue (a busy M's periodic look). Returns how many
-/// actions ran.
-pub(crate) fn run_due(own: usize, idle: bool) -> usize {
+/// Fires due timers: this M's heap's, then other heaps' that are due (`idle`: this M has
+/// nothing else to run) or more than `OTHERS_LATE` overdue (a busy M's periodic look). Returns
+/// how many actions ran.
+pub(crate) fn run_due(idle: bool) -> usize {
     let set = timers();
     let now = to_nanos(Instant::now());
     let others_due = if idle {
@@ -210,7 +216,7 @@ pub(crate) fn run_due(own: usize, idle: bool) -> usize {
     } else {
         now.saturating_sub(OTHERS_LATE.as_nanos() as u64)
     };
-    let ran = set.run_due(set.shard_of(own), now, others_due);
+    let ran = set.run_due(set.shard_of(current_m()), now, others_due);
     if ran > 0 {
         crate::stats::TIMERS_FIRED.fetch_add(ran as u64, Ordering::Relaxed);
     }
@@ -247,7 +253,7 @@ mod tests {
             h.fetch_add(1, Ordering::Relaxed);
         });
         let stopped = t.stop();
-        run_due(0, true);
+        run_due(true);
         assert_eq!(hits.load(Ordering::Relaxed), usize::from(!stopped));
         assert!(!t.stop(), "a second stop reports nothing to stop");
     }
@@ -271,18 +277,16 @@ mod tests {
         let give_up = Instant::now() + Duration::from_secs(30);
         while timers.iter().any(|t| !t.fired()) {
             assert!(Instant::now() < give_up, "timers never fired");
-            run_due(0, true);
+            run_due(true);
             std::thread::yield_now();
         }
         assert_eq!(*order.lock().unwrap(), vec![1, 2, 3]);
     }
 
-    /// Entries of shard 0 (a plain thread's) in excess of the bound the sweep keeps, allowing
-    /// for other tests of this binary arming and stopping timers meanwhile (a stop in flight is
-    /// one dead entry more).
+    /// Heap entries in excess of the bound the sweep keeps, allowing for other tests of this
+    /// binary arming and stopping timers meanwhile (a stop in flight is one dead entry more).
     fn excess() -> isize {
-        let (entries, live) = timers().shard_counts(0);
-        entries as isize - (2 * live + set::SWEEP_MIN) as isize
+        timer_entries() as isize - (2 * timers().live() + set::SWEEP_MIN) as isize
     }
 
     /// A timer reset in a loop (stop, then arm again) and timers stopped in bulk leave the heap
@@ -295,13 +299,13 @@ mod tests {
         for _ in 0..10_000 {
             assert!(t.stop());
             t = at(far, || {});
-            assert!(excess() <= 8, "heap grew: {:?}", timers().shard_counts(0));
+            assert!(excess() <= 8, "heaps grew: {} entries", timer_entries());
         }
         assert!(t.stop());
         let many: Vec<_> = (0..10_000).map(|_| at(far, || {})).collect();
         for t in &many {
             assert!(t.stop());
-            assert!(excess() <= 8, "heap grew: {:?}", timers().shard_counts(0));
+            assert!(excess() <= 8, "heaps grew: {} entries", timer_entries());
         }
     }
 

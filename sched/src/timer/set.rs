@@ -1,4 +1,4 @@
-//! The timer heaps: one shard per P (a binary min-heap under its own lock), and the earliest
+//! The timer heaps: one shard per M (a binary min-heap under its own lock), and the earliest
 //! deadline over all shards (`next`), kept exact under one small lock taken only when a shard's
 //! earliest deadline changes.
 //!
@@ -11,12 +11,13 @@
 //!   to be so by the one `at` that pushed it (`earliest`), exactly as with one heap: that `at`
 //!   pokes the watcher, who re-reads `next`.
 //! - `used` only grows: every shard that ever held an entry is below it.
-//! - A shard's `entries` is its heap's length and its `live` the timers in it that are
-//!   PENDING; `live` is incremented under the heap lock by `push` and decremented by whoever
-//!   moves a timer out of PENDING (`left_pending`), as is the set's `live`.
-//! - The heaps together hold no more than `2 * live + SWEEP_MIN` entries, and each no more
-//!   than `2 * its live + SWEEP_MIN` (plus the stops in flight): the sweep is checked after
-//!   every stop and after every batch fired (`sweep_if_mostly_dead`).
+//! - A shard's `entries` is its heap's length (written under its lock); the set's `live`
+//!   counts the PENDING timers of all shards, incremented by `push` and decremented by whoever
+//!   moves a timer out of PENDING.
+//! - The heaps together hold no more than `2 * live + SWEEP_MIN` entries (plus the stops in
+//!   flight): the sweep is checked after every stop and after every batch fired
+//!   (`sweep_if_mostly_dead`), and sweeps every heap. No count per shard: each would be one
+//!   more atomic read-modify-write on every arm and every fire.
 //!
 //! Lock order: a shard's heap lock, then `next_lock`. Two heap locks are never held at once.
 //! No user code runs under either: actions run after the batch's lock is dropped, and a
@@ -32,11 +33,11 @@ use crossbeam_utils::CachePadded;
 use super::state::{Action, TimerState};
 use crate::loom::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
 
-/// Shards: P `id` uses shard `id % SHARDS` (plain threads use shard 0). More Ps than this share
+/// Shards: M `id` uses shard `id % SHARDS` (plain threads use shard 0). More Ms than this share
 /// shards, which costs only locality: any M may fire any shard's due timers.
 pub(super) const SHARDS: usize = 64;
 
-/// Stopped entries are swept only once a shard has at least this many (and more than live
+/// Stopped entries are swept only once there are at least this many (and more than live
 /// ones), so a handful of timers reset in a loop does not sweep on every other stop.
 pub(super) const SWEEP_MIN: usize = 64;
 
@@ -83,8 +84,6 @@ struct Shard {
     next: AtomicU64,
     /// The heap's length, mirrored under its lock.
     entries: AtomicUsize,
-    /// This shard's PENDING timers.
-    live: AtomicUsize,
 }
 
 /// All timers: the shards and what the scheduler reads without a lock.
@@ -116,7 +115,6 @@ impl TimerSet {
                         }),
                         next: AtomicU64::new(u64::MAX),
                         entries: AtomicUsize::new(0),
-                        live: AtomicUsize::new(0),
                     })
                 })
                 .collect(),
@@ -128,16 +126,16 @@ impl TimerSet {
         }
     }
 
-    /// The shard P `p` uses.
-    pub(super) fn shard_of(&self, p: usize) -> usize {
-        p % self.shards.len()
+    /// The shard M `m` uses.
+    pub(super) fn shard_of(&self, m: usize) -> usize {
+        m % self.shards.len()
     }
 
     /// Arms `action` at `when` in shard `shard`. Returns the timer and whether the scheduler
     /// must be told (`timers_changed`): the timer is the earliest of all, or the first pending
     /// one after `pending` answered "none".
     pub(super) fn push(&self, shard: usize, when: u64, action: Action) -> (Arc<TimerState>, bool) {
-        let timer = Arc::new(TimerState::new(action, shard));
+        let timer = Arc::new(TimerState::new(action));
         if self.used.load(Ordering::Relaxed) <= shard {
             self.used.fetch_max(shard + 1, Ordering::SeqCst);
         }
@@ -151,7 +149,6 @@ impl TimerSet {
             timer: timer.clone(),
         }));
         s.entries.store(heap.entries.len(), Ordering::Relaxed);
-        s.live.fetch_add(1, Ordering::Relaxed);
         // SeqCst, then read `none_seen`: the mirror image of `pending` (see there).
         let first_live = self.live.fetch_add(1, Ordering::SeqCst) == 0;
         let earliest = when < s.next.load(Ordering::Relaxed) && self.publish(s, when);
@@ -219,18 +216,10 @@ impl TimerSet {
     pub(super) fn stop(&self, timer: &TimerState) -> bool {
         let stopped = timer.stop();
         if stopped {
-            self.left_pending(timer);
-            self.sweep_if_mostly_dead(&self.shards[timer.shard]);
+            self.live.fetch_sub(1, Ordering::Relaxed);
+            self.sweep_if_mostly_dead();
         }
         stopped
-    }
-
-    /// `timer` left PENDING (fired or stopped): one live timer fewer.
-    fn left_pending(&self, timer: &TimerState) {
-        self.shards[timer.shard]
-            .live
-            .fetch_sub(1, Ordering::Relaxed);
-        self.live.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// Fires the timers due at `now`: shard `own`'s, then those of the other shards that were
@@ -282,7 +271,7 @@ impl TimerSet {
             let full = due.len() == RUN_BATCH;
             for timer in due.drain(..) {
                 if let Some(action) = timer.claim() {
-                    self.left_pending(&timer);
+                    self.live.fetch_sub(1, Ordering::Relaxed);
                     // User code on the M's own stack: a panic is reported, never unwound into
                     // the scheduler (it would end this M and strand its P).
                     crate::config::contain("a timer action", action);
@@ -294,7 +283,7 @@ impl TimerSet {
             }
         }
         // Timers that just fired are no longer live: stopped entries may now outnumber the rest.
-        self.sweep_if_mostly_dead(s);
+        self.sweep_if_mostly_dead();
         ran
     }
 
@@ -307,56 +296,37 @@ impl TimerSet {
             .sum()
     }
 
-    /// Entries in shard `i`'s heap and its live timers, read under its lock.
-    pub(super) fn shard_counts(&self, i: usize) -> (usize, usize) {
-        let s = &self.shards[i];
-        let heap = crate::loom::lock(&s.heap);
-        (heap.entries.len(), s.live.load(Ordering::Relaxed))
-    }
-
     /// Entries in all heaps, each read under its lock.
     pub(super) fn entries_locked(&self) -> usize {
         let used = self.used.load(Ordering::SeqCst);
-        (0..used).map(|i| self.shard_counts(i).0).sum()
+        self.shards[..used]
+            .iter()
+            .map(|s| crate::loom::lock(&s.heap).entries.len())
+            .sum()
     }
 
-    /// Cheap check (no lock) after something in `s` left PENDING: sweep `s` if its stopped
-    /// entries are at least `SWEEP_MIN` and outnumber its live ones; else, if the stopped
-    /// entries of all heaps together do, sweep every heap that has any. So the heaps together
-    /// stay within `2 * live + SWEEP_MIN` entries, as one heap did, and each heap within
-    /// `2 * its live + SWEEP_MIN`.
-    fn sweep_if_mostly_dead(&self, s: &Shard) {
-        let entries = s.entries.load(Ordering::Relaxed);
-        if mostly_dead(s, entries) {
-            self.sweep(s, false);
-        } else if entries > s.live.load(Ordering::Relaxed) && self.all_mostly_dead() {
+    /// Timers that are PENDING.
+    pub(super) fn live(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    /// Cheap check (no lock) after a timer left PENDING: if the stopped entries of all heaps
+    /// are at least `SWEEP_MIN` and outnumber the live timers, sweep every heap. A sweep then
+    /// removes at least half of what it visits: amortised O(1) per stop.
+    fn sweep_if_mostly_dead(&self) {
+        if mostly_dead(self.entries_now(), self.live()) {
             let used = self.used.load(Ordering::Relaxed);
-            for shard in &self.shards[..used] {
-                self.sweep(shard, true);
+            for s in &self.shards[..used] {
+                self.sweep(s);
             }
         }
     }
 
-    /// True if the stopped entries of all heaps are at least `SWEEP_MIN` and outnumber the
-    /// live timers (the mirrors, so an estimate: `sweep` checks again under each lock).
-    fn all_mostly_dead(&self) -> bool {
-        let live = self.live.load(Ordering::Relaxed);
-        let dead = self.entries_now().saturating_sub(live);
-        dead >= SWEEP_MIN && dead > live
-    }
-
-    /// Drops every stopped entry of `s` in one pass (O(n), rebuilding the heap), if, now that
-    /// we hold the lock, its stopped entries still outnumber its live ones (another stopper
-    /// may have swept first), or, with `any`, if it has any stopped entry at all.
-    fn sweep(&self, s: &Shard, any: bool) {
+    /// Drops every stopped entry of `s` in one pass (O(n), rebuilding the heap), unless the
+    /// heaps are no longer mostly dead (another stopper swept first).
+    fn sweep(&self, s: &Shard) {
         let mut heap = crate::loom::lock(&s.heap);
-        let len = heap.entries.len();
-        let worth = if any {
-            len > s.live.load(Ordering::Relaxed)
-        } else {
-            mostly_dead(s, len)
-        };
-        if !worth {
+        if heap.entries.is_empty() || !mostly_dead(self.entries_now(), self.live()) {
             return;
         }
         heap.entries.retain(|Reverse(e)| e.timer.is_pending());
@@ -369,10 +339,11 @@ impl TimerSet {
     }
 }
 
-fn mostly_dead(s: &Shard, entries: usize) -> bool {
-    // `live` can exceed the live entries for a moment (a timer `run_shard` popped but has not
-    // moved out of PENDING yet): then this underestimates, and the next stop or batch sweeps.
-    let live = s.live.load(Ordering::Relaxed);
+/// True if the stopped entries among `entries` are at least `SWEEP_MIN` and outnumber the
+/// `live` timers. `live` can exceed the live entries for a moment (a timer `run_shard` popped
+/// but has not moved out of PENDING yet): then this underestimates, and the next stop or batch
+/// sweeps.
+fn mostly_dead(entries: usize, live: usize) -> bool {
     let dead = entries.saturating_sub(live);
     dead >= SWEEP_MIN && dead > live
 }

@@ -3,8 +3,8 @@
 //!
 //! Invariants: the state leaves PENDING exactly once, by a compare-exchange, so an action runs
 //! at most once (by the winner of PENDING→FIRED) and a stopped timer's action never runs (the
-//! winner of PENDING→STOPPED drops it). The winner also settles the live counts
-//! (`TimerSet::left_pending`); the loser touches nothing.
+//! winner of PENDING→STOPPED drops it). The winner also settles the set's live count
+//! (`set.rs`); the loser touches nothing.
 
 use crate::loom::{AtomicU32, Ordering};
 
@@ -17,16 +17,13 @@ pub(super) type Action = Box<dyn FnOnce() + Send>;
 pub(super) struct TimerState {
     /// PENDING, then FIRED or STOPPED, once.
     state: AtomicU32,
-    /// The shard (`set.rs`) whose heap holds this timer's entry.
-    pub(super) shard: usize,
     action: crate::loom::Mutex<Option<Action>>,
 }
 
 impl TimerState {
-    pub(super) fn new(action: Action, shard: usize) -> TimerState {
+    pub(super) fn new(action: Action) -> TimerState {
         TimerState {
             state: AtomicU32::new(PENDING),
-            shard,
             action: crate::loom::Mutex::new(Some(action)),
         }
     }

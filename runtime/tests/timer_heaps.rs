@@ -1,7 +1,7 @@
-//! Timer heaps per P (`sched/src/timer/`): a timer armed on one P fires whatever becomes of
-//! that P: with every P arming at once, while the P's own M runs one goroutine that never
-//! blocks, after `set_maxprocs` retires the P, and from plain threads (shard 0). Exact counts,
-//! each run bounded in time (`common::bounded`, via `each_procs`), at GORT_MAXPROCS 1, 2 and 4.
+//! Timer heaps per M (`sched/src/timer/`): a timer armed on one M fires whatever becomes of
+//! that M and its P: with every M arming at once, while the M runs one goroutine that never
+//! blocks, after `set_maxprocs` retires Ps, and from plain threads (heap 0). Exact counts, each
+//! run bounded in time (`common::bounded`, via `each_procs_at`), at maxprocs 1, 2 and 4.
 
 mod common;
 
@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 const PROCS: [usize; 3] = [1, 2, 4];
 
-/// 10,000 goroutines sleep 1 ms at once (the benchmark's load), started from every P (each
-/// spawner is its own goroutine, so they land on different Ps): every one wakes, once, no
+/// 10,000 goroutines sleep 1 ms at once (the benchmark's load), started from every M (each
+/// spawner is its own goroutine, so they land on different Ms): every one wakes, once, no
 /// earlier than its deadline.
 #[test]
 fn ten_thousand_sleepers_on_every_p() {
@@ -52,12 +52,12 @@ fn ten_thousand_sleepers_on_every_p() {
     });
 }
 
-/// A goroutine arms a timer on its P, then spins until the timer's action has run, never
-/// blocking or yielding: its own M cannot look at its P's timers, so another M must fire
-/// them (at maxprocs 1, after sysmon takes the P away from the spinning thread).
+/// A goroutine arms a timer, then spins until the timer's action has run, never blocking or
+/// yielding: its own M cannot look at its heap, so another M must fire it (at maxprocs 1,
+/// after sysmon takes the P away from the spinning thread).
 #[test]
-fn timer_of_a_busy_p_fires() {
-    common::each_procs_at("timer_of_a_busy_p_fires", &PROCS, |procs| {
+fn timer_of_a_busy_m_fires() {
+    common::each_procs_at("timer_of_a_busy_m_fires", &PROCS, |procs| {
         let spinner = gort::go!(move || {
             let fired = Arc::new(AtomicBool::new(false));
             let f = fired.clone();
@@ -76,8 +76,9 @@ fn timer_of_a_busy_p_fires() {
     });
 }
 
-/// Sleepers armed on every P of 4, then `set_maxprocs(1)` retires three Ps (their heaps keep
-/// their timers) while they sleep: all wake; then back to 4, and again the other way.
+/// Sleepers armed on every M of 4 Ps, then `set_maxprocs(1)` retires three Ps (their Ms go
+/// idle, their heaps keep their timers) while they sleep: all wake; then back to 4, and
+/// again the other way.
 #[test]
 fn timers_of_retired_ps_fire() {
     common::each_procs_at("timers_of_retired_ps_fire", &[4], |_| {
@@ -105,7 +106,7 @@ fn timers_of_retired_ps_fire() {
     });
 }
 
-/// Timers armed from plain threads (no P: shard 0) while goroutines arm theirs on every P:
+/// Timers armed from plain threads (no M: heap 0) while goroutines arm theirs on every M:
 /// every action runs exactly once.
 #[test]
 fn timers_from_plain_threads_fire() {
