@@ -26,6 +26,7 @@ pub(crate) type Home = IdleM<Box<Processor>, GRef>;
 
 /// Makes `g`, a started goroutine homed to `home`, runnable there. With `next`, it runs next if
 /// it is readied on its home M (a hand-off).
+#[inline]
 pub(super) fn ready(g: GRef, home: &'static Home, next: bool) {
     let Err(g) = machine::ready_on_own_m(g, home, next) else {
         return;
