@@ -2,8 +2,9 @@
 //! functions run after a delay.
 //!
 //! Everything here parks the goroutine (not the thread) and is woken by a scheduler timer
-//! (`sched::at`): one heap of deadlines shared by all Ps, fired by whichever P schedules next,
-//! or by the idle M that sleeps until the earliest deadline (see `sched/src/timer.rs`). Channel
+//! (`sched::at`): a heap of deadlines per M, fired by that M as it schedules (by another M if
+//! that one is idle or the timer is late), or by the idle M that sleeps until the earliest
+//! deadline (see `sched/src/timer/mod.rs`). Channel
 //! sends from timer actions are non-blocking (`try_send` on a 1-slot channel), as in Go, so a
 //! slow reader misses ticks instead of blocking the scheduler.
 //!
