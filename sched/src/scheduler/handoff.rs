@@ -145,20 +145,23 @@ impl<P, G> Handoff<P, G> {
         self.wake_poller();
     }
 
-    /// Like [`poke`](Self::poke), and this M, the watcher, must then block in the poller
-    /// rather than leave I/O to busy Ps (an M went idle while goroutines wait for I/O: the Ps
-    /// still busy may not poll for a long time). The request is set before the poke, and the
-    /// watcher takes it ([`take_poll_request`](Self::take_poll_request)) each time it decides
-    /// how to wait, so a request that comes after the decision ends that wait (the poke) and is
-    /// seen at the next.
+    /// Asks this M, the watcher, to block in the poller at its next look rather than leave I/O
+    /// to busy Ps (an M went idle while goroutines wait for I/O: the Ps still busy may not poll
+    /// for a long time), and pokes it unless it is in the poller already. The request is stored
+    /// before `in_poll` is read, and the watcher takes it
+    /// ([`take_poll_request`](Self::take_poll_request)) each time it decides how to wait, after
+    /// clearing `in_poll`: so it sees the request at its next decision, whether it was in the
+    /// poller (and not poked) or about to sleep (and poked out of it).
     pub(crate) fn poke_to_poll(&self) {
         self.poll_asked.store(true, Ordering::SeqCst);
-        self.poke();
+        if !self.is_in_poll() {
+            self.poke();
+        }
     }
 
     /// Takes the request of [`poke_to_poll`](Self::poke_to_poll), if any.
     pub(crate) fn take_poll_request(&self) -> bool {
-        self.poll_asked.load(Ordering::Relaxed) && self.poll_asked.swap(false, Ordering::SeqCst)
+        self.poll_asked.load(Ordering::SeqCst) && self.poll_asked.swap(false, Ordering::SeqCst)
     }
 
     /// True if a P waits in the slot. Under the idle lock this also says whether the M was

@@ -388,9 +388,9 @@ impl<P, G> IdleSet<P, G> {
         } else if let Some(w) = &l.watcher {
             // The watcher may sleep on its condvar (nothing waited for I/O when it went to
             // sleep, or it left I/O to the busy Ps: `watcher.rs`); a goroutine that just parked
-            // here may wait for I/O now, and nobody would poll for it. Make it look again and
-            // block in the poller.
-            if io && !w.is_in_poll() {
+            // here may wait for I/O now, and nobody would poll for it. Make it block in the
+            // poller (if it is there now, at its next look too: loom model (d) in watcher.rs).
+            if io {
                 w.poke_to_poll();
             }
         }

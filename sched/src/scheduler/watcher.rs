@@ -53,6 +53,10 @@ pub(super) trait Watched: World {
     fn poll_tries(&self) -> u64 {
         0
     }
+    /// How long the watcher leaves I/O to the Ps before it looks whether they polled.
+    fn io_left_to_ps(&self) -> Duration {
+        IO_LEFT_TO_PS
+    }
 }
 
 impl Watched for Runtime {
@@ -98,7 +102,7 @@ fn watch_on<P, G>(idle: &IdleSet<P, G>, me: &IdleM<P, G>, world: &impl Watched) 
         let handed = if !world.io_waiters() {
             me.wait_until(world.next_deadline())
         } else if leave_io_to_ps(world, me, &mut polls_seen) {
-            let recheck = Instant::now() + IO_LEFT_TO_PS;
+            let recheck = Instant::now() + world.io_left_to_ps();
             let until = world.next_deadline().map_or(recheck, |d| d.min(recheck));
             me.wait_until(Some(until))
         } else {
@@ -356,6 +360,10 @@ mod loom_models {
     struct Fakes {
         timer: AtomicU8,
         gate: AtomicBool,
+        /// An M holds a P (`ps_busy`), and the tries to poll (`poll_tries`): model (d) sets
+        /// them; false and unmoving otherwise, so the others always take the poller's path.
+        busy: AtomicBool,
+        tries: AtomicUsize,
         /// A time the models' due timer is at (so it is due whenever it is read).
         base: Instant,
     }
@@ -391,10 +399,20 @@ mod loom_models {
             crate::poller::poller()
         }
         fn try_begin_poll(&self) -> bool {
+            self.tries.fetch_add(1, Ordering::SeqCst);
             !self.gate.swap(true, Ordering::Acquire)
         }
         fn end_poll(&self) {
             self.gate.store(false, Ordering::Release)
+        }
+        fn ps_busy(&self) -> bool {
+            self.busy.load(Ordering::SeqCst)
+        }
+        fn poll_tries(&self) -> u64 {
+            self.tries.load(Ordering::SeqCst) as u64
+        }
+        fn io_left_to_ps(&self) -> Duration {
+            Duration::from_secs(3600) // longer than any model: only a poke ends the wait
         }
     }
 
@@ -416,6 +434,8 @@ mod loom_models {
         let fakes = Arc::new(Fakes {
             timer: AtomicU8::new(timer),
             gate: AtomicBool::new(false),
+            busy: AtomicBool::new(false),
+            tries: AtomicUsize::new(0),
             base: Instant::now(),
         });
         let idle = Arc::new(IdleSet::new(procs));
@@ -527,6 +547,52 @@ mod loom_models {
             assert_eq!(handed, (0, false), "M0 runs with P0");
             assert!(w.has_remote(), "its goroutine waits for it there");
             assert!(idle.nhungry() == 0 && idle.npidle() == 0);
+        });
+    }
+
+    /// (d) The watcher leaves I/O to busy Ps (`leave_io_to_ps`) while one M computes with P0
+    /// for good and never polls, and M1, which polled (a try) and found nothing, gives up P1 and
+    /// goes idle while its goroutines wait for I/O; a wake ends the watcher's poll, if it is in
+    /// one, with nothing ready; then a descriptor becomes ready for a goroutine homed to the
+    /// watcher. Whatever the interleaving, the watcher ends up polling,
+    /// delivers the readiness, and runs with an idle P. If `stop_m` only poked the watcher (no request
+    /// to poll), a watcher that last looked before M1's try would see the tries moved and go
+    /// back to sleep on its slot, which only a poke ends (loom's timed waits never time out,
+    /// and the model's recheck is an hour): loom reports the deadlock.
+    #[test]
+    fn watcher_leaves_io_to_ps_vs_an_m_going_idle() {
+        loom::model(|| {
+            // M0 gave up P2; M1 holds P1, the computing M P0.
+            let model = watching(vec![0, 1, 2], 2, NONE, 2);
+            let (idle, fakes, w, held) = &*model;
+            assert_eq!(*held, [1, 0]);
+            fakes.busy.store(true, Ordering::SeqCst);
+            let m1 = {
+                let (idle, fakes, w) = (idle.clone(), fakes.clone(), w.clone());
+                thread::spawn(move || {
+                    // M1's `poll_now` found nothing; it gives up its P and goes idle.
+                    fakes.tries.fetch_add(1, Ordering::SeqCst);
+                    let m1: IdleM<u32, u32> = Arc::new(Handoff::new(1));
+                    assert!(idle.release_p(1, false, &*fakes).is_none());
+                    assert!(!idle.stop_m(&m1, false, &*fakes), "M0 watches");
+                    // Something else ends a blocking poll with nothing ready (a new earliest
+                    // timer, say): the watcher decides again.
+                    FAKE.wake();
+                    // Then the kernel: a descriptor is ready for a goroutine homed to M0.
+                    FAKE.make_ready(move || {
+                        if w.push_remote(7) {
+                            idle.wake_home(&w);
+                        }
+                    })
+                })
+            };
+            let handed = watch_on(idle, w, &**fakes);
+            m1.join().unwrap();
+            assert!(
+                handed.0 != 0 && !handed.1,
+                "M0 runs with an idle P, not spinning"
+            );
+            assert!(w.has_remote(), "its goroutine waits for it there");
         });
     }
 }
