@@ -34,7 +34,7 @@ const RUNNEXT_GRACE: Duration = Duration::from_micros(3);
 /// a spawner that goes on computing is a fork, and its child starts elsewhere this much later.
 /// On the TCP round trip (`docs/BENCHMARKS.md`, session 6) the spawner's loopback connect, first
 /// write and read took 50-350 µs before it parked, so Go's 3 µs placed the server on the other
-/// thread nearly every time. The same bound as for a stalled P's queue: a `runnext` goroutine
+/// thread in most iterations. The same bound as for a stalled P's queue: a `runnext` goroutine
 /// is taken only from a P that looks stalled.
 const AFFINE_RUNNEXT_GRACE: Duration = STALL_TAKEOVER;
 
