@@ -195,9 +195,9 @@ extern "C" {
     fn mi_collect(force: bool);
 }
 
-/// Called by an M going idle (`stack::scavenge`, from `stopm`): if the scavenger freed pooled
-/// cells since this thread last looked, has mimalloc return this thread's free pages to the
-/// system. Only the thread that owns a mimalloc page can give it back: cells the scavenger
+/// Called by an M going idle (`stack::scavenge`, from `stopm`) and by an idle M woken by a
+/// poke (the scavenger pokes every M after freeing cells): if the scavenger freed cells since
+/// this thread last looked, has mimalloc return this thread's free pages to the system. Only the thread that owns a mimalloc page can give it back: cells the scavenger
 /// frees from the sysmon thread wait on their page's cross-thread free list until the owner
 /// collects. One atomic load and a thread-local read otherwise.
 pub(crate) fn return_freed_pages() {

@@ -90,9 +90,9 @@ fn give_back_pending(s: &mut Scavenger) {
 
 /// One look before sysmon sleeps because every P is idle: as [`tick`], but releases every
 /// taken stack at once, stopping only if a P is taken meanwhile, then unmaps idle slabs and
-/// trims the C allocator (`trim_malloc`); if idle cells were freed, wakes one idle M, which
-/// finds nothing to run and, going idle again, has mimalloc return the pages
-/// (`cellcache::return_freed_pages`). Returns how long sysmon may sleep, at most `longest`:
+/// trims the C allocator (`trim_malloc`); if idle cells were freed, pokes every M, each of
+/// which has mimalloc return the pages its thread owns (`poke_every_m`). Returns how long
+/// sysmon may sleep, at most `longest`:
 /// until the end of the period while anything is pooled beyond the per-P caches (so what a
 /// burst left behind comes back one or two periods after it, not `longest` later), else
 /// `longest`.
@@ -112,7 +112,7 @@ fn tick_idle_in(s: &mut Scavenger, now: Instant, longest: Duration) -> Duration 
         trim_malloc();
     }
     if std::mem::take(&mut s.cells_freed) && retake::all_idle() {
-        retake::wakep();
+        poke_every_m();
     }
     let pooled = !s.pending.is_empty()
         || stack::pooled_stacks().0 > 0
@@ -160,6 +160,16 @@ fn look(state: &mut Option<Scavenger>, now: Instant, busy: bool) -> &mut Scaveng
         }
     }
     s
+}
+
+/// Pokes every M, so that each, asleep or when it next waits, has mimalloc return the pages
+/// of the cells just freed that its thread owns (`cellcache::return_freed_pages`; only the
+/// owning thread can). Waking one M was not enough: the pages of the others, the watcher's
+/// among them, stayed until they next woke (`docs/BENCHMARKS.md`, session 6).
+fn poke_every_m() {
+    for m in crate::sysmon::machines() {
+        m.poke();
+    }
 }
 
 /// Empties the cell and stack caches of the Ps that are idle now (on the idle list, so no M

@@ -39,12 +39,25 @@ pub(super) fn stopm(s: &'static Scheduler, m: &Machine) {
     let (p, spinning) = if watch {
         watcher::watch(s, m)
     } else {
-        m.handoff.wait()
+        wait_returning_pages(m)
     };
     m.set_p(p);
     m.set_spinning(spinning);
     m.handoff.set_idle(false);
     trace_event!(m = m.id, "machine wake");
+}
+
+/// Sleeps until `m` is handed a P, as `Handoff::wait`; woken by a poke meanwhile (the
+/// scavenger pokes every M after it freed cells, `scavenger.rs`), `m` has mimalloc return the
+/// pages this thread owns and the freed cells emptied (`cellcache::return_freed_pages`: only
+/// the owning thread can), then sleeps on.
+fn wait_returning_pages(m: &Machine) -> (Box<crate::processor::Processor>, bool) {
+    loop {
+        if let Some(handed) = m.handoff.wait_until(None) {
+            return handed;
+        }
+        crate::cellcache::return_freed_pages();
+    }
 }
 
 /// Gets `m`, which lost its P while a goroutine ran on it (sysmon handed the P to another M:

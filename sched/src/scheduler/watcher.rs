@@ -57,9 +57,17 @@ pub(super) trait Watched: World {
     fn io_left_to_ps(&self) -> Duration {
         IO_LEFT_TO_PS
     }
+    /// Called each time the watcher wakes without a P: what only this thread can do while it
+    /// idles (the runtime's: `cellcache::return_freed_pages`, which the scavenger pokes every
+    /// M for). The models' default: nothing.
+    fn on_wake(&self) {}
 }
 
 impl Watched for Runtime {
+    fn on_wake(&self) {
+        crate::cellcache::return_freed_pages();
+    }
+
     fn timer_due(&self) -> bool {
         crate::timer::due()
     }
@@ -114,6 +122,7 @@ fn watch_on<P, G>(idle: &IdleSet<P, G>, me: &IdleM<P, G>, world: &impl Watched) 
         if let Some(handed) = handed {
             return handed;
         }
+        world.on_wake();
         let timers = world.timers_pending();
         if timers && !world.timer_due() {
             continue; // poked: a new earliest deadline, or I/O readiness (already queued)
