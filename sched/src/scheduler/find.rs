@@ -29,51 +29,60 @@ pub(super) const GLOBAL_QUEUE_TICK: u32 = 61;
 
 /// Returns the next goroutine for `m` to run, sleeping as long as there is none. On return
 /// `m` holds a P.
+///
+/// The common case, a goroutine in one of the queues on a schedule that is not a 61st, is
+/// tried here; everything else is in `search`, kept out of line so that the slow paths'
+/// setup (timers, the poller, stealing, sleeping, the trace) does not weigh on every switch.
+#[inline(always)]
 pub(crate) fn find_runnable(m: &Machine) -> GRef {
     let s = sched();
+    let (id, tick) = p_and_tick(m);
+    if id < s.nprocs() && tick % GLOBAL_QUEUE_TICK != 0 {
+        if let Some(g) = take_queued(s, m, tick) {
+            return found(s, m, g);
+        }
+    }
+    search(s, m, id, tick)
+}
+
+/// The P's id and its schedule count, counting this schedule.
+#[inline(always)]
+fn p_and_tick(m: &Machine) -> (usize, u32) {
+    // The borrow of the P ends here, before anything that may re-enter the scheduler
+    // (timer actions ready goroutines through `with_current_p`).
+    // SAFETY: on the M's own thread, with no other borrow of its P live.
+    match unsafe { m.p() } {
+        Some(p) => (p.id, p.tick()),
+        None => unreachable!("M{} looks for work without a P", m.id),
+    }
+}
+
+/// The full search of `find_runnable`, for this schedule (`id`, `tick`) and, if it sleeps,
+/// for the schedules after it.
+#[inline(never)]
+fn search(s: &'static Scheduler, m: &Machine, mut id: usize, mut tick: u32) -> GRef {
     loop {
-        // Each borrow of the P below ends before anything that may re-enter the scheduler
-        // (timer actions ready goroutines through `with_current_p`).
-        // SAFETY: on the M's own thread, with no other borrow of its P live.
-        let (id, tick) = match unsafe { m.p() } {
-            Some(p) => (p.id, p.tick()),
-            None => unreachable!("M{} looks for work without a P", m.id),
-        };
         if id >= s.nprocs() {
             super::maxprocs::retire_p(s, m);
+            (id, tick) = p_and_tick(m);
             continue;
         }
         if tick % GLOBAL_QUEUE_TICK == 0 {
             if s.idle.nhungry() > 0 && yield_p_to_hungry(s, m) {
+                (id, tick) = p_and_tick(m);
                 continue;
             }
             if let Some(g) = periodic_checks(s, m) {
                 return found(s, m, g);
             }
         }
-        // A hand-off first; then this M's own goroutines (started here: `home.rs`) and its
-        // P's queue of unstarted ones take turns at first place, so neither starves the other;
-        // yielded goroutines and joiners (`later`) after both.
-        if let Some(g) = m.pop_next() {
-            return found(s, m, g);
-        }
-        let own_first = tick % 2 == 0;
-        if own_first {
-            if let Some(g) = m.pop_local() {
-                return found(s, m, g);
-            }
-        }
-        // SAFETY: as above.
-        if let Some(g) = local_or_global(s, unsafe { m.p() }.expect("held")) {
-            return found(s, m, g);
-        }
-        let local = if own_first { None } else { m.pop_local() };
-        if let Some(g) = local.or_else(|| m.pop_rest()) {
+        if let Some(g) = take_queued(s, m, tick) {
             return found(s, m, g);
         }
         // Nothing queued: fire due timers and take ready I/O (what they ready goes to its
         // home, or onto this P in migrate mode; either way, look again).
         if run_all_due_timers() > 0 || poll_now() > 0 {
+            (id, tick) = p_and_tick(m);
             continue;
         }
         if m.is_spinning() || 2 * s.idle.nmspinning() < busy_procs(s) {
@@ -81,7 +90,7 @@ pub(crate) fn find_runnable(m: &Machine) -> GRef {
                 m.set_spinning(true);
                 s.idle.start_spinning();
             }
-            // SAFETY: as above.
+            // SAFETY: on the M's own thread, with no other borrow of its P live.
             if let Some((g, from)) = steal::steal_work(s, unsafe { m.p() }.expect("held")) {
                 // With the P's borrow over (trace.rs).
                 if let Some(from) = from {
@@ -92,7 +101,30 @@ pub(crate) fn find_runnable(m: &Machine) -> GRef {
             }
         }
         super::sleep::release_p_and_sleep(s, m);
+        (id, tick) = p_and_tick(m);
     }
+}
+
+/// A goroutine from the queues, in order: a hand-off first; then this M's own goroutines
+/// (started here: `home.rs`) and its P's queue of unstarted ones take turns at first place, so
+/// neither starves the other; yielded goroutines and joiners (`later`) after both.
+#[inline(always)]
+fn take_queued(s: &Scheduler, m: &Machine, tick: u32) -> Option<GRef> {
+    if let Some(g) = m.pop_next() {
+        return Some(g);
+    }
+    let own_first = tick % 2 == 0;
+    if own_first {
+        if let Some(g) = m.pop_local() {
+            return Some(g);
+        }
+    }
+    // SAFETY: on the M's own thread, with no other borrow of its P live.
+    if let Some(g) = local_or_global(s, unsafe { m.p() }.expect("held")) {
+        return Some(g);
+    }
+    let local = if own_first { None } else { m.pop_local() };
+    local.or_else(|| m.pop_rest())
 }
 
 /// An M is hungry (goroutines homed to it wait, and no P was free): give it this P, so Ms take
