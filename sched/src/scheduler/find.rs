@@ -91,7 +91,7 @@ fn search(s: &'static Scheduler, m: &Machine, mut id: usize, mut tick: u32) -> G
                 s.idle.start_spinning();
             }
             // SAFETY: on the M's own thread, with no other borrow of its P live.
-            if let Some((g, from)) = steal::steal_work(s, unsafe { m.p() }.expect("held")) {
+            if let Some((g, from)) = steal::steal_work(s, m, unsafe { m.p() }.expect("held")) {
                 // With the P's borrow over (trace.rs).
                 if let Some(from) = from {
                     trace_record!(Steal, g.header().id, from as u64);

@@ -19,6 +19,7 @@ use crossbeam_deque::Steal;
 use super::find::global_get_batch;
 use super::Scheduler;
 use crate::goroutine::GRef;
+use crate::machine::Machine;
 use crate::processor::{ProcShared, Processor};
 
 /// How long a thief gives a victim to run its own `runnext` before taking it, in migrate mode
@@ -47,7 +48,11 @@ const STALL_VICTIMS: usize = 4;
 
 /// Four passes over the other Ps in random order; the last may take `runnext`. Returns the
 /// goroutine and the P it came from (`None`: the global queue).
-pub(super) fn steal_work(s: &Scheduler, p: &mut Processor) -> Option<(GRef, Option<usize>)> {
+pub(super) fn steal_work(
+    s: &Scheduler,
+    m: &Machine,
+    p: &mut Processor,
+) -> Option<(GRef, Option<usize>)> {
     let n = s.nprocs();
     // One sleep per call at most (`steal_runnext_affine`), whatever the number of victims.
     let mut may_sleep = true;
@@ -60,7 +65,7 @@ pub(super) fn steal_work(s: &Scheduler, p: &mut Processor) -> Option<(GRef, Opti
             if victim == p.id {
                 continue;
             }
-            let runnext = last.then_some(&mut may_sleep);
+            let runnext = last.then_some((m, &mut may_sleep));
             if let Some(g) = steal_from(s, p, victim, runnext) {
                 p.count_steal();
                 return Some((g, Some(victim)));
@@ -93,13 +98,13 @@ fn gcd(a: usize, b: usize) -> usize {
     }
 }
 
-/// Takes half of `victim`'s queue; with `runnext` (whether the thief may still sleep for it),
-/// its `runnext` if the queue is empty.
+/// Takes half of `victim`'s queue; with `runnext` (the thief's M, and whether it may still nap
+/// for it), its `runnext` if the queue is empty.
 fn steal_from(
     s: &Scheduler,
     p: &mut Processor,
     victim: usize,
-    runnext: Option<&mut bool>,
+    runnext: Option<(&Machine, &mut bool)>,
 ) -> Option<GRef> {
     let shared = &s.procs[victim];
     let stealer = shared.stealer.get()?;
@@ -110,14 +115,14 @@ fn steal_from(
             Steal::Retry => {}
         }
     }
-    let may_sleep = runnext?;
+    let (m, may_sleep) = runnext?;
     if shared.runnext.is_empty() {
         return None;
     }
     if crate::config::migrate() {
         return steal_runnext(shared);
     }
-    steal_runnext_affine(p, victim, shared, may_sleep)
+    steal_runnext_affine(s, m, p, victim, shared, may_sleep)
 }
 
 /// Migrate mode: takes a victim's `runnext` if the victim schedules nothing for
@@ -140,12 +145,14 @@ fn steal_runnext(shared: &ProcShared) -> Option<GRef> {
 
 /// Thread-affine mode: takes the goroutine in a victim's `runnext` once it has been there, with
 /// the victim not scheduling, for `AFFINE_RUNNEXT_GRACE` as far as this thief has seen (its
-/// `VictimWatch`). A thief that sees it younger sleeps for the rest of the grace (Go's thief
+/// `VictimWatch`). A thief that sees it younger naps for the rest of the grace (Go's thief
 /// sleeps its 3 µs too) rather than spin: on a machine with fewer free CPUs than Ms, a spinning
 /// thief takes the CPU the victim needs to reach its park. It then takes the goroutine only if
-/// it is still the same one and the victim has still not scheduled. Only one sleep per
+/// it is still the same one and the victim has still not scheduled. Only one nap per
 /// `steal_work` (`may_sleep`, cleared here): with many Ps, the others wait for the next round.
 fn steal_runnext_affine(
+    s: &Scheduler,
+    m: &Machine,
     p: &mut Processor,
     victim: usize,
     shared: &ProcShared,
@@ -160,8 +167,7 @@ fn steal_runnext_affine(
         if !std::mem::take(may_sleep) {
             return None;
         }
-        std::thread::sleep(AFFINE_RUNNEXT_GRACE - age);
-        if shared.schedtick() != tick {
+        if !nap(s, m, AFFINE_RUNNEXT_GRACE - age) || shared.schedtick() != tick {
             return None;
         }
     }
@@ -169,6 +175,63 @@ fn steal_runnext_affine(
     // SAFETY: pointers in `runnext` are owned references put there by `runq_put`, and the
     // compare-and-swap that emptied the slot made this one ours.
     Some(unsafe { GRef::from_raw(g) })
+}
+
+/// Longest sleep of a napping thief between looks at what it would otherwise leave waiting.
+const NAP_SLICE: Duration = Duration::from_micros(20);
+
+/// Sleeps `d` in slices of at most `NAP_SLICE`; false, early, as soon as `m` has goroutines of
+/// its own to run (readied for it by other threads: they do not wake an M that holds a P), a
+/// timer is due, or the global queue has work. The napping thief holds a P, so without these
+/// looks its own goroutines would wait out the whole grace. The thread's timer slack (Linux
+/// adds 50 µs to each sleep by default) is cut to a microsecond meanwhile, or each slice would
+/// last 70 µs.
+fn nap(s: &Scheduler, m: &Machine, d: Duration) -> bool {
+    let _slack = TimerSlack::set(1_000);
+    let until = Instant::now() + d;
+    loop {
+        if m.has_own_work() || crate::timer::due() || !s.global.is_empty() {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= until {
+            return true;
+        }
+        std::thread::sleep((until - now).min(NAP_SLICE));
+    }
+}
+
+/// The calling thread's timer slack set to `ns` nanoseconds until this is dropped (Linux's
+/// `PR_SET_TIMERSLACK`; elsewhere nothing).
+struct TimerSlack(#[cfg_attr(not(target_os = "linux"), allow(dead_code))] libc::c_int);
+
+impl TimerSlack {
+    fn set(ns: libc::c_ulong) -> TimerSlack {
+        #[cfg(target_os = "linux")]
+        {
+            // SAFETY: PR_GET_TIMERSLACK and PR_SET_TIMERSLACK read and set a number of the
+            // calling thread; no pointer is passed.
+            let old = unsafe { libc::prctl(libc::PR_GET_TIMERSLACK) };
+            // SAFETY: as above.
+            unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, ns) };
+            TimerSlack(old)
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = ns;
+            TimerSlack(0)
+        }
+    }
+}
+
+impl Drop for TimerSlack {
+    fn drop(&mut self) {
+        #[cfg(target_os = "linux")]
+        if self.0 > 0 {
+            // SAFETY: as in `set`.
+            unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, self.0 as libc::c_ulong) };
+        }
+    }
 }
 
 /// What a P last saw of another P, and since when (`take_from_stalled`,
