@@ -89,6 +89,24 @@ pub(crate) fn try_begin_poll() -> bool {
     !POLLING.swap(true, Ordering::Acquire)
 }
 
+/// True while the gate's holder is the watcher, in a poll that blocks (`scheduler/watcher.rs`).
+/// A hint (relaxed): a stale answer costs one needless `Poller::wake` or one missed one.
+static BLOCKING: AtomicBool = AtomicBool::new(false);
+
+/// `try_begin_poll` for the watcher's blocking poll: marks the gate as held by it.
+pub(crate) fn try_begin_blocking_poll() -> bool {
+    let granted = try_begin_poll();
+    if granted {
+        BLOCKING.store(true, Ordering::Relaxed);
+    }
+    granted
+}
+
+/// True if the watcher holds the gate in a blocking poll (`BLOCKING`).
+pub(crate) fn in_blocking_poll() -> bool {
+    BLOCKING.load(Ordering::Relaxed)
+}
+
 /// How many times anyone tried to poll so far (`TRIES`).
 pub(crate) fn tries() -> u64 {
     TRIES.load(Ordering::Relaxed)
@@ -96,5 +114,6 @@ pub(crate) fn tries() -> u64 {
 
 /// Gives the right to poll back.
 pub(crate) fn end_poll() {
+    BLOCKING.store(false, Ordering::Relaxed);
     POLLING.store(false, Ordering::Release);
 }

@@ -193,12 +193,17 @@ fn fire_due(idle: bool) -> usize {
 
 /// A non-blocking poll from a P with nothing to run (Go polls in `findRunnable` before
 /// stealing). Readied goroutines go home (`home.rs`), or onto this M's P in migrate mode.
-/// Returns how many were readied.
+/// Returns how many were readied, or 1 if it had to take the poller from the watcher
+/// (`take_gate_from_watcher`): what the watcher's poll readied meanwhile may be this M's own.
 fn poll_now() -> usize {
     let Some(poller) = crate::poller::poller() else {
         return 0;
     };
-    if !poller.has_waiters() || !crate::poller::try_begin_poll() {
+    if !poller.has_waiters() {
+        return 0;
+    }
+    let took = !crate::poller::try_begin_poll();
+    if took && !take_gate_from_watcher(poller) {
         return 0;
     }
     let n = poller.poll(Some(std::time::Duration::ZERO));
@@ -208,7 +213,38 @@ fn poll_now() -> usize {
         trace_record!(Netpoll, n as u64, 0);
         trace_event!(readied = n, blocking = false, "netpoll");
     }
-    n
+    if took {
+        n.max(1)
+    } else {
+        n
+    }
+}
+
+/// How long a P waits for the watcher to leave the poller (`take_gate_from_watcher`).
+const GATE_WAIT: std::time::Duration = std::time::Duration::from_micros(200);
+
+/// The gate is held. If the holder is the watcher, blocked in the poller, this P cannot see
+/// the readiness its own goroutines just made (a loopback write is ready at once): the watcher
+/// takes it and sends the goroutine back through this M's remote queue, and this M, finding
+/// nothing, goes idle and asks the watcher to poll again, so every message costs two
+/// cross-thread wake-ups (`docs/BENCHMARKS.md`, session 6, tcp_echo on a quiet machine).
+/// Ends the watcher's poll (`Poller::wake`) and waits up to `GATE_WAIT` for the gate; the
+/// watcher, seeing this P's tries, then leaves I/O to the Ps (`watcher.rs`,
+/// `leave_io_to_ps`). True if the gate is now this P's.
+#[cold]
+fn take_gate_from_watcher(poller: &dyn crate::poller::Poller) -> bool {
+    if !crate::poller::in_blocking_poll() {
+        return false; // another P's non-blocking poll: over in microseconds
+    }
+    poller.wake();
+    let until = std::time::Instant::now() + GATE_WAIT;
+    while std::time::Instant::now() < until {
+        std::thread::yield_now();
+        if crate::poller::try_begin_poll() {
+            return true;
+        }
+    }
+    false
 }
 
 /// A spinning M that found work stops spinning; the last one wakes another (Go's

@@ -81,7 +81,7 @@ impl Watched for Runtime {
     }
 
     fn try_begin_poll(&self) -> bool {
-        crate::poller::try_begin_poll()
+        crate::poller::try_begin_blocking_poll()
     }
 
     fn end_poll(&self) {
