@@ -64,7 +64,7 @@
 //! which fire due timers as they schedule and become the watcher when they go idle. An M stops
 //! watching (or declines to watch) only after `timer::pending()` answered false, and that
 //! answer is recorded, so the next timer to become pending calls `timers_changed` even when
-//! stopped entries keep it from being the earliest (`timer.rs`, `NONE_SEEN`). The loom model
+//! stopped entries keep it from being the earliest (`timer/set.rs`, `none_seen`). The loom model
 //! `watcher_deadline_vs_start_m` checks the hand-over of issue 16.
 //!
 //! [`start_m`]: IdleSet::start_m
