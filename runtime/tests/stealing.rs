@@ -2,7 +2,8 @@
 //!
 //! Pins down how the scheduler spreads and shares work: goroutines queued on one processor
 //! are taken by idle processors (so a fan-out from one goroutine uses every processor); no
-//! more than maxprocs goroutines ever run at once; the global queue, where goroutines spawned
+//! more than maxprocs goroutines run at once (unless sysmon let a thread run without a P:
+//! `docs/PREEMPTION.md`); the global queue, where goroutines spawned
 //! from plain threads land, is served even while every processor is kept busy by goroutines
 //! that only yield (Go's "every 61st schedule looks at the global queue"); and a processor's
 //! local queue is served even while two goroutines keep handing the processor to each other
@@ -29,6 +30,13 @@ fn spin_for(d: Duration) {
     }
 }
 
+/// Threads that ran goroutine code without a P so far, process-wide: Ps detached by signal
+/// and stopped threads resumed without one (`gort::stats`).
+fn ran_without_a_p() -> u64 {
+    let s = gort::stats();
+    s.signal_detaches + s.stop_timeouts
+}
+
 #[test]
 fn fan_out_from_one_goroutine_is_stolen() {
     common::each_procs("stealing", |procs| {
@@ -36,6 +44,7 @@ fn fan_out_from_one_goroutine_is_stolen() {
         // queue; any other processor that runs one has stolen it.
         let running = Arc::new(AtomicUsize::new(0));
         let peak = Arc::new(AtomicUsize::new(0));
+        let without_p_before = ran_without_a_p();
         let machines: Vec<usize> = {
             let (running, peak) = (running.clone(), peak.clone());
             gort::run(move || {
@@ -57,6 +66,14 @@ fn fan_out_from_one_goroutine_is_stolen() {
         };
         assert_eq!(machines.len(), SPINNERS);
         let distinct: HashSet<usize> = machines.into_iter().collect();
+        if ran_without_a_p() != without_p_before {
+            // Under load sysmon may detach a spinner's thread that the kernel keeps off the
+            // CPU, or resume a stopped one without a P: that thread runs its goroutine on
+            // beyond maxprocs (docs/PREEMPTION.md, "Running without a P"), so neither bound
+            // below holds for this run. What was stolen is checked at the other counts.
+            eprintln!("stealing: a thread ran without a P at maxprocs {procs}; bounds not checked");
+            return;
+        }
         if procs == 1 {
             assert_eq!(
                 distinct.len(),
