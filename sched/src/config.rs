@@ -18,14 +18,19 @@
 //! Values are read once, the first time they are needed, and cached in atomics (the stack size
 //! is read on every goroutine start).
 
-use crate::loom::std_only::{AtomicBool, AtomicU8, AtomicUsize, OnceLock};
+use crate::loom::std_only::{AtomicU8, AtomicUsize, OnceLock};
 use crate::loom::Ordering;
 
 /// Default usable stack size per goroutine.
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 
 static STACK_SIZE: AtomicUsize = AtomicUsize::new(0);
+/// The Ps a `set_maxprocs` before the start asked for: 0 if none did, [`MAXPROCS_TAKEN`] once
+/// the starting runtime has read it. One atomic, changed only by `swap` and `compare_exchange`,
+/// so a `set_maxprocs` racing with the start either lands before the start reads it or sees
+/// `MAXPROCS_TAKEN` and goes to the running scheduler: it is never lost.
 static MAXPROCS_BEFORE_START: AtomicUsize = AtomicUsize::new(0);
+const MAXPROCS_TAKEN: usize = usize::MAX;
 
 #[inline]
 pub(crate) fn default_stack_size() -> usize {
@@ -66,12 +71,22 @@ pub(crate) fn parse_size(s: &str) -> Option<usize> {
     digits.trim().parse::<usize>().ok()?.checked_mul(mult)
 }
 
-/// Ps at start: a value set with `set_maxprocs` before the runtime started, else
-/// `GORT_MAXPROCS`, else the available parallelism.
-pub(crate) fn initial_maxprocs() -> usize {
-    match MAXPROCS_BEFORE_START.load(Ordering::Relaxed) {
-        0 => maxprocs_from_env(),
+/// Ps at start, as the starting runtime reads it once: a value set with `set_maxprocs` before
+/// the runtime started, else `GORT_MAXPROCS`, else the available parallelism. After this,
+/// [`maxprocs_before_start`] and [`set_maxprocs_before_start`] answer `None`.
+pub(crate) fn take_initial_maxprocs() -> usize {
+    match MAXPROCS_BEFORE_START.swap(MAXPROCS_TAKEN, Ordering::SeqCst) {
+        0 | MAXPROCS_TAKEN => maxprocs_from_env(),
         n => n,
+    }
+}
+
+/// The Ps the runtime will start with, or `None` once it has started (ask the scheduler).
+pub(crate) fn maxprocs_before_start() -> Option<usize> {
+    match MAXPROCS_BEFORE_START.load(Ordering::SeqCst) {
+        MAXPROCS_TAKEN => None,
+        0 => Some(maxprocs_from_env()),
+        n => Some(n),
     }
 }
 
@@ -88,8 +103,21 @@ fn maxprocs_from_env() -> usize {
     })
 }
 
-pub(crate) fn set_maxprocs_before_start(n: usize) {
-    MAXPROCS_BEFORE_START.store(n, Ordering::Relaxed);
+/// Records `n` (at least 1) as the Ps to start with and returns the previous count, or `None`
+/// if the runtime has already read it (the caller then sets the running scheduler's).
+pub(crate) fn set_maxprocs_before_start(n: usize) -> Option<usize> {
+    debug_assert!(n >= 1 && n != MAXPROCS_TAKEN);
+    let mut cur = MAXPROCS_BEFORE_START.load(Ordering::SeqCst);
+    loop {
+        if cur == MAXPROCS_TAKEN {
+            return None;
+        }
+        match MAXPROCS_BEFORE_START.compare_exchange(cur, n, Ordering::SeqCst, Ordering::SeqCst) {
+            Ok(_) if cur == 0 => return Some(maxprocs_from_env()),
+            Ok(_) => return Some(cur),
+            Err(now) => cur = now,
+        }
+    }
 }
 
 pub(crate) fn deadlock_detection() -> bool {
@@ -124,12 +152,23 @@ fn env_off(var: &str) -> bool {
     matches!(std::env::var(var).as_deref(), Ok("off" | "0" | "false"))
 }
 
-static MIGRATE: AtomicBool = AtomicBool::new(false);
+/// The migration mode: bit [`MIGRATE_ON`] set by `enable_migration`, bit [`MIGRATE_FROZEN`] set
+/// once by the starting runtime. Changed only by read-modify-writes, so `enable_migration`
+/// racing with the start either lands before it or is refused: the mode never changes under a
+/// running scheduler.
+static MIGRATE: AtomicU8 = AtomicU8::new(0);
+const MIGRATE_ON: u8 = 1;
+const MIGRATE_FROZEN: u8 = 2;
 
 /// True if started goroutines may move between threads (`enable_migration`).
 #[inline]
 pub(crate) fn migrate() -> bool {
-    MIGRATE.load(Ordering::Relaxed)
+    MIGRATE.load(Ordering::Relaxed) & MIGRATE_ON != 0
+}
+
+/// Fixes the migration mode for the runtime's life (called once, as it starts).
+pub(crate) fn freeze_migration() {
+    MIGRATE.fetch_or(MIGRATE_FROZEN, Ordering::SeqCst);
 }
 
 /// `enable_migration` was called after the runtime started.
@@ -171,10 +210,14 @@ impl std::error::Error for RuntimeStarted {}
 /// assert!(enabled.is_ok() || enabled.is_err());
 /// ```
 pub unsafe fn enable_migration() -> Result<(), RuntimeStarted> {
-    if crate::scheduler::started() {
+    let was = MIGRATE
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |m| {
+            (m & MIGRATE_FROZEN == 0).then_some(m | MIGRATE_ON)
+        })
+        .unwrap_or_else(|m| m);
+    if was & MIGRATE_FROZEN != 0 {
         return Err(RuntimeStarted);
     }
-    MIGRATE.store(true, Ordering::Relaxed);
     Ok(())
 }
 

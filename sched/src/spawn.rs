@@ -136,12 +136,12 @@ pub fn num_goroutine() -> usize {
 /// sched::set_maxprocs(old);
 /// ```
 pub fn set_maxprocs(n: usize) -> usize {
-    if !scheduler::started() {
-        let old = crate::config::initial_maxprocs();
-        crate::config::set_maxprocs_before_start(n.clamp(1, scheduler::MAX_PROCS));
-        return old;
+    // One read-modify-write, not "started? then store": a runtime starting between the two
+    // would read the old count and lose this call (config.rs, `MAXPROCS_BEFORE_START`).
+    match crate::config::set_maxprocs_before_start(n.clamp(1, scheduler::MAX_PROCS)) {
+        Some(old) => old,
+        None => scheduler::set_maxprocs(n),
     }
-    scheduler::set_maxprocs(n)
 }
 
 /// The number of logical processors.
@@ -150,10 +150,10 @@ pub fn set_maxprocs(n: usize) -> usize {
 /// assert!(sched::maxprocs() >= 1);
 /// ```
 pub fn maxprocs() -> usize {
-    if !scheduler::started() {
-        return crate::config::initial_maxprocs();
+    match crate::config::maxprocs_before_start() {
+        Some(n) => n,
+        None => scheduler::maxprocs(),
     }
-    scheduler::maxprocs()
 }
 
 /// Payload type of a goroutine that panicked, as [`JoinHandle::join`] returns it.

@@ -119,16 +119,11 @@ fn init_sched() -> &'static Scheduler {
     s
 }
 
-/// True once the runtime has started: something needed the scheduler (the first spawn, or a
-/// timer); `set_maxprocs` before that only records the count.
-pub(crate) fn started() -> bool {
-    SCHED.get().is_some()
-}
-
 impl Scheduler {
     fn new() -> Scheduler {
         crate::signal::install_overflow_handler();
-        let n = crate::config::initial_maxprocs().clamp(1, MAX_PROCS);
+        crate::config::freeze_migration();
+        let n = crate::config::take_initial_maxprocs().clamp(1, MAX_PROCS);
         let procs: &'static [ProcShared] =
             Box::leak((0..MAX_PROCS).map(|_| ProcShared::new()).collect());
         let idle_procs = (0..n)
