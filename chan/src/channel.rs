@@ -259,7 +259,7 @@ impl<T: Send> Chan<T> {
     /// Closes the channel: wakes every blocked receiver (they get `RecvError` once the buffer
     /// is drained, which it is if they are blocked) and every blocked sender (value back).
     fn close(&self) -> Result<(), CloseError> {
-        let mut woken = Vec::new();
+        let mut woken = sched::ChunkedDeque::new();
         {
             let mut st = self.lock();
             if self.closed_locked() {
@@ -277,7 +277,7 @@ impl<T: Send> Chan<T> {
 
     /// The last receiver is gone: blocked senders can never complete.
     fn receivers_gone(&self) {
-        let mut woken = Vec::new();
+        let mut woken = sched::ChunkedDeque::new();
         wake_all(&mut self.lock().sendq, &mut woken);
         for u in woken {
             u.unpark();
@@ -420,14 +420,16 @@ impl<T: Send> Drop for Queued<'_, T> {
 }
 
 /// Completes every entry of `q` as "closed" and collects their unparkers.
-fn wake_all<T>(q: &mut WaitQueue<T>, woken: &mut Vec<shim::Unparker>) {
+/// (`woken` is chunked: a close that wakes a burst's waiters leaves no block of megabytes
+/// behind in the allocator, `sched`'s `chunked.rs`.)
+fn wake_all<T>(q: &mut WaitQueue<T>, woken: &mut sched::ChunkedDeque<shim::Unparker>) {
     while let Some(e) = q.pop_front() {
         // SAFETY: the caller holds the channel lock (entries' waiters are alive).
         let w = unsafe { e.waiter() };
         if w.try_select(Selection::Case(e.case)) {
             // SAFETY: we won the selection and hold the lock.
             unsafe { e.slot().set_closed() };
-            woken.push(w.complete());
+            woken.push_back(w.complete());
         }
     }
 }

@@ -13,8 +13,8 @@
 //! `(Ps × LOCAL_MAX + GLOBAL_MAX) × class size` per class in use, and the background scavenger
 //! (`scavenger.rs`), once per period, frees the global pools' cells that no P took for the
 //! whole period (by each pool's low-water mark) and the cached cells of the Ps that are idle
-//! at that moment, and gives back a pool's room once it is under a quarter full (`trim_idle`);
-//! then an M going idle has mimalloc give its free pages back (`return_freed_pages`). The
+//! at that moment (`trim_idle`). A pool is a `ChunkedDeque`, never one block the size of a
+//! burst (`chunked.rs` says why that matters); then an M going idle has mimalloc give its free pages back (`return_freed_pages`). The
 //! caches only ever hold memory allocated with the class layout, so handing a cell back to the
 //! allocator is sound.
 //!
@@ -28,6 +28,7 @@
 //! It is built with `no_thp`: with mimalloc's transparent huge pages a burst could stall on a
 //! 2 MiB fault that has to be backed at once, and gort's cells gain nothing from huge pages.
 
+use crate::chunked::ChunkedDeque;
 use crate::loom::std_only::{AtomicUsize, Mutex};
 use crate::loom::Ordering;
 use std::alloc::Layout;
@@ -52,8 +53,9 @@ struct FreeCell(NonNull<u8>);
 // SAFETY: a free cell is plain memory owned by whoever holds the `FreeCell`.
 unsafe impl Send for FreeCell {}
 
-/// The global pools, one per class.
-static GLOBAL: [Mutex<Vec<FreeCell>>; CLASSES] = [const { Mutex::new(Vec::new()) }; CLASSES];
+/// The global pools, one per class, newest last.
+static GLOBAL: [Mutex<ChunkedDeque<FreeCell>>; CLASSES] =
+    [const { Mutex::new(ChunkedDeque::new()) }; CLASSES];
 
 /// Lengths of the global pools (a hint read without the lock, so that an allocation that
 /// finds both its P's list and the pool empty, as in a burst of spawns, takes no lock).
@@ -91,12 +93,13 @@ impl CellCache {
         let list = &mut self.free[class];
         if list.is_empty() && GLOBAL_LEN[class].load(Ordering::Relaxed) > 0 {
             let mut global = crate::loom::lock_std(&GLOBAL[class]);
-            let take = global.len().min(BATCH);
-            let at = global.len() - take;
-            list.extend(global.drain(at..).map(|c| c.0));
+            let mut batch = Vec::with_capacity(BATCH);
+            global.take_back(BATCH, &mut batch);
             GLOBAL_LEN[class].store(global.len(), Ordering::Relaxed);
             let low = GLOBAL_LOW[class].load(Ordering::Relaxed).min(global.len());
             GLOBAL_LOW[class].store(low, Ordering::Relaxed);
+            drop(global);
+            list.extend(batch.into_iter().map(|c| c.0));
         }
         list.pop()
     }
@@ -105,6 +108,9 @@ impl CellCache {
     fn push(&mut self, class: usize, ptr: NonNull<u8>) -> Result<(), NonNull<u8>> {
         let list = &mut self.free[class];
         if list.len() >= LOCAL_MAX {
+            if GLOBAL_LEN[class].load(Ordering::Relaxed) + BATCH > GLOBAL_MAX {
+                return Err(ptr);
+            }
             let mut global = crate::loom::lock_std(&GLOBAL[class]);
             if global.len() + BATCH > GLOBAL_MAX {
                 return Err(ptr);
@@ -124,61 +130,47 @@ impl CellCache {
 /// For the scavenger, once per period: frees the cells at the bottom of each global pool that
 /// no P took since the previous call (below the pool's low-water mark: idle for a whole
 /// period), and starts the next period; the pools keep what the program took from them during
-/// the period, and a pool left under a quarter full gives back its room. Also frees the cells
-/// of `caches`, the idle Ps' caches (`CellCache::take`). Returns how many cells it freed.
-/// Frees outside every lock.
+/// the period. Also frees the cells of `caches`, the idle Ps' caches (`CellCache::take`).
+/// Returns how many cells it freed. Frees outside every lock.
 pub(crate) fn trim_idle(caches: Vec<CellCache>) -> usize {
-    let mut idle = Vec::new();
-    let mut rooms = Vec::new();
+    let mut idle: Vec<Vec<FreeCell>> = Vec::new();
     for class in 0..CLASSES {
         let mut global = crate::loom::lock_std(&GLOBAL[class]);
-        if global.capacity() == 0 {
+        if global.is_empty() {
             continue;
         }
-        let take = GLOBAL_LOW[class].load(Ordering::Relaxed).min(global.len());
-        idle.extend(global.drain(..take));
+        // The oldest cells, below the low-water mark, taken a chunk's worth at a time (so no
+        // list of a burst's size is made here either).
+        let mut take = GLOBAL_LOW[class].load(Ordering::Relaxed).min(global.len());
+        while take > 0 {
+            let mut part = Vec::with_capacity(take.min(IDLE_PART));
+            global.take_front(take.min(IDLE_PART), &mut part);
+            take -= part.len();
+            idle.push(part);
+        }
         GLOBAL_LEN[class].store(global.len(), Ordering::Relaxed);
         GLOBAL_LOW[class].store(global.len(), Ordering::Relaxed);
-        if let Some(room) = give_back_room(&mut global) {
-            rooms.push(room);
-        }
     }
-    // The old rooms are given back here, outside the locks.
-    rooms.into_iter().for_each(crate::room::free);
     let cached = caches
         .iter()
         .flat_map(|c| &c.free)
         .map(Vec::len)
         .sum::<usize>();
-    let freed = idle.len() + cached;
+    let freed = idle.iter().map(Vec::len).sum::<usize>() + cached;
     if freed > 0 {
         TRIMS.fetch_add(1, Ordering::Release);
     }
     let cached = caches.into_iter().flat_map(|c| c.free).flatten();
-    for cell in idle.drain(..).map(|c| c.0).chain(cached) {
+    for cell in idle.into_iter().flatten().map(|c| c.0).chain(cached) {
         // SAFETY: the pools and the per-P caches hold only memory from `mi_malloc_aligned`
         // (`alloc_in`) that no one uses, and `cell` has left its pool or cache.
         unsafe { libmimalloc_sys::mi_free(cell.as_ptr().cast()) };
     }
-    crate::room::free(idle);
     freed
 }
 
-/// Cells a global pool keeps room for however short it gets (`give_back_room`).
-const KEEP_ROOM: usize = 4 * BATCH;
-
-/// Once a global pool is under a quarter full, swaps its room for one twice its length (at
-/// least `KEEP_ROOM`) and returns the old one, for the caller to free outside the lock. A
-/// burst fills a pool to `GLOBAL_MAX` cells (512 KiB of pointers); that room, kept, is memory
-/// the program's allocator cannot give back (`docs/ARCHITECTURE.md` §7).
-fn give_back_room(pool: &mut Vec<FreeCell>) -> Option<Vec<FreeCell>> {
-    if pool.capacity() <= KEEP_ROOM || pool.len() >= pool.capacity() / 4 {
-        return None;
-    }
-    let mut room = Vec::with_capacity((pool.len() * 2).max(KEEP_ROOM));
-    room.append(pool);
-    Some(std::mem::replace(pool, room))
-}
+/// Cells per list `trim_idle` collects (8 KiB of pointers).
+const IDLE_PART: usize = 1024;
 
 /// `trim_idle` calls that freed cells, so far.
 static TRIMS: AtomicUsize = AtomicUsize::new(0);
@@ -275,23 +267,6 @@ mod tests {
         for class in 0..CLASSES {
             assert!(class_layout(class).size() >= (class + 1) * STEP);
         }
-    }
-
-    #[test]
-    fn a_sparse_pool_gives_back_its_room() {
-        let cell = || FreeCell(NonNull::dangling());
-        let mut pool: Vec<FreeCell> = Vec::with_capacity(GLOBAL_MAX);
-        pool.extend((0..10).map(|_| cell()));
-        let old = give_back_room(&mut pool).expect("a sparse pool gives its room back");
-        assert_eq!(old.capacity(), GLOBAL_MAX);
-        assert!(old.is_empty());
-        assert_eq!(pool.len(), 10);
-        assert_eq!(pool.capacity(), KEEP_ROOM);
-        // A pool at least a quarter full, or within `KEEP_ROOM`, keeps its room.
-        assert!(give_back_room(&mut pool).is_none());
-        let mut full: Vec<FreeCell> = Vec::with_capacity(4 * KEEP_ROOM);
-        full.extend((0..KEEP_ROOM).map(|_| cell()));
-        assert!(give_back_room(&mut full).is_none());
     }
 
     #[test]

@@ -26,6 +26,7 @@ mod trace;
 
 mod blocking;
 mod cellcache;
+mod chunked;
 mod config;
 mod deadlock;
 pub mod debug;
@@ -38,7 +39,6 @@ mod park;
 mod poller;
 mod preempt;
 mod processor;
-mod room;
 mod runnext;
 mod scavenger;
 mod scheduler;
@@ -53,6 +53,7 @@ pub use blocking::{
     blocking, blocking_pool_busy, blocking_pool_threads, max_blocking_threads,
     set_blocking_keepalive, set_max_blocking_threads, BlockingError, DEFAULT_MAX_BLOCKING_THREADS,
 };
+pub use chunked::ChunkedDeque;
 pub use config::{
     enable_migration, set_unjoined_panic_policy, RuntimeStarted, UnjoinedPanic, DEFAULT_STACK_SIZE,
 };

@@ -28,8 +28,8 @@
 //!   function never changes thread). Its callers may be inlined: they hold the returned pointer
 //!   only for code that cannot switch.
 
+use crate::chunked::ChunkedDeque;
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 
 use crate::goroutine::{GRef, Header, Switch};
 use crate::loom::std_only::{compiler_fence, AtomicBool, AtomicPtr};
@@ -70,15 +70,12 @@ struct Own {
     /// Goroutines taken from `next` in a row (bounded, so the queues get a turn).
     streak: u32,
     /// Displaced from `next`, or readied by other threads: FIFO.
-    local: VecDeque<GRef>,
+    local: ChunkedDeque<GRef>,
     /// Yielded, or readied without a hand-off (`ready_later`: a joiner woken by a goroutine's
     /// end): they run after everything else this M and its P have waiting, as the tail of a
     /// Go run queue would put them (a fork-join parent then wakes once for many children).
-    later: VecDeque<GRef>,
+    later: ChunkedDeque<GRef>,
 }
-
-/// Slots an empty own queue keeps when its M goes idle (`Machine::trim_queues`).
-const KEEP_QUEUE: usize = 1024;
 
 /// Goroutines taken from `next` in a row before the queues get a turn (as `runnext`'s).
 const NEXT_STREAK: u32 = 16;
@@ -203,13 +200,13 @@ impl Machine {
         Some(g)
     }
 
-    /// Gives back the capacity a burst left in this M's own queues, once they are empty (an M
-    /// going idle: `stopm`). Below `KEEP_QUEUE` slots they keep what they have.
+    /// Frees what is left of this M's own queues once they are empty (an M going idle:
+    /// `stopm`): a chunk each at most (`chunked.rs`), but an idle M should hold nothing.
     pub(crate) fn trim_queues(&self) {
         let own = &mut *self.own.borrow_mut();
         for q in [&mut own.local, &mut own.later] {
-            if q.is_empty() && q.capacity() > KEEP_QUEUE {
-                *q = VecDeque::new();
+            if q.is_empty() {
+                q.clear();
             }
         }
     }

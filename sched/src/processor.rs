@@ -13,9 +13,16 @@
 //! and runs next, and the goroutine it displaces goes to the tail of the local queue (`runq_put`);
 //! in the default mode a P's queues hold only goroutines that have not started, and readied ones
 //! go to their home M (`scheduler/home.rs`). `runq_get` bounds how long `runnext` can keep the
-//! queue waiting (`RUNNEXT_STREAK`). The local queue is crossbeam-deque's FIFO `Worker`
-//! (unbounded, so Go's `runqputslow` overflow to the global queue is not needed); thieves take
-//! half of it with `steal_batch_with_limit_and_pop`.
+//! queue waiting (`RUNNEXT_STREAK`). The local queue is crossbeam-deque's FIFO `Worker`;
+//! thieves take half of it with `steal_batch_with_limit_and_pop`. It holds at most `RUNQ_MAX`
+//! goroutines: what is pushed beyond waits, in order, in the owner's `spill` (a
+//! `ChunkedDeque`), which refills the queue as it drains, so the queue's buffer, which lives
+//! in the program's allocator, never grows to a burst's size (`chunked.rs` says why that
+//! matters). Go's `runqputslow` moves the overflow to the global queue instead; crossbeam's
+//! global queue costs a CAS per goroutine, which made a burst of spawns at one P 15 % dearer.
+//! Invariants: the goroutines in `spill` were queued after every one in the queue (one FIFO
+//! across the two); `StealEnd::spilled` is true while `spill` is not empty, so a P whose
+//! queue thieves emptied still counts as having work.
 //!
 //! Stack cache: up to `STACK_CACHE` stacks of the default size are kept per P, so a spawn/exit
 //! cycle reuses a warm stack with no system call. The cap bounds what the cache can hold
@@ -23,8 +30,9 @@
 //! size class (`stack.rs`), whose dirty list the scavenger releases in bulk; it also empties
 //! the caches of the Ps that are idle at the end of its period (`take_stack_cache`).
 
+use crate::chunked::ChunkedDeque;
 use crate::loom::std_only::OnceLock;
-use crate::loom::{AtomicU64, Ordering};
+use crate::loom::{AtomicBool, AtomicU64, Ordering};
 use std::ptr::NonNull;
 
 use crossbeam_deque::{Stealer, Worker};
@@ -44,10 +52,17 @@ const STACK_CACHE: usize = 16;
 /// sharing one line made each of the owner's writes a cache miss whenever a thief was looking
 /// (`docs/BENCHMARKS.md`, spawn+join).
 pub(crate) struct ProcShared {
-    pub(crate) stealer: CachePadded<OnceLock<Stealer<GRef>>>,
+    pub(crate) steal: CachePadded<StealEnd>,
     /// The goroutine to run next, or null: an owned reference (`runnext.rs`).
     pub(crate) runnext: CachePadded<RunNext<Header>>,
     counters: CachePadded<Counters>,
+}
+
+/// What thieves read: the stealing end of the queue, and whether `spill` holds goroutines
+/// beyond it (written by the owner only when that changes, which a burst does twice).
+pub(crate) struct StealEnd {
+    pub(crate) stealer: OnceLock<Stealer<GRef>>,
+    spilled: AtomicBool,
 }
 
 /// Written only by the owner (load + store, no RMW); read now and then by others.
@@ -77,7 +92,10 @@ pub(crate) struct PCounts {
 impl ProcShared {
     pub(crate) fn new() -> ProcShared {
         ProcShared {
-            stealer: CachePadded::new(OnceLock::new()),
+            steal: CachePadded::new(StealEnd {
+                stealer: OnceLock::new(),
+                spilled: AtomicBool::new(false),
+            }),
             runnext: CachePadded::new(RunNext::new()),
             counters: CachePadded::new(Counters {
                 schedtick: AtomicU64::new(0),
@@ -118,12 +136,14 @@ impl ProcShared {
 
     /// Goroutines in the queue (not counting `runnext`).
     pub(crate) fn queue_len(&self) -> usize {
-        self.stealer.get().map_or(0, Stealer::len)
+        self.steal.stealer.get().map_or(0, Stealer::len)
     }
 
     /// True if a thief could find work here.
     pub(crate) fn has_work(&self) -> bool {
-        !self.runnext.is_empty() || self.stealer.get().is_some_and(|s| !s.is_empty())
+        !self.runnext.is_empty()
+            || self.steal.stealer.get().is_some_and(|s| !s.is_empty())
+            || self.steal.spilled.load(Ordering::Relaxed)
     }
 
     /// Takes `runnext` (owner or thief; each pointer is taken by exactly one `swap`).
@@ -140,6 +160,8 @@ pub(crate) struct Processor {
     /// This P's entry in the scheduler's `ProcShared` array.
     shared: &'static ProcShared,
     runq: Worker<GRef>,
+    /// Goroutines queued behind a full `runq`, oldest first (module docs).
+    spill: ChunkedDeque<GRef>,
     pub(crate) schedtick: u64,
     stacks: Vec<Stack>,
     rng: u64,
@@ -160,6 +182,10 @@ pub(crate) struct Processor {
 /// Goroutines taken from `runnext` in a row before the local queue's head gets a turn.
 const RUNNEXT_STREAK: u32 = 16;
 
+/// Goroutines a P's own queue holds; more wait in `spill` (module docs). Its buffer stays a
+/// small block (32 KiB; Go's queue holds 256).
+const RUNQ_MAX: usize = 4096;
+
 /// Goroutine ids a P reserves at a time.
 const GOID_BATCH: u64 = 1024;
 
@@ -167,11 +193,12 @@ impl Processor {
     /// Creates P `id` and publishes its stealer in `shared`.
     pub(crate) fn new(id: usize, shared: &'static ProcShared) -> Box<Processor> {
         let runq = Worker::new_fifo();
-        let _ = shared.stealer.set(runq.stealer());
+        let _ = shared.steal.stealer.set(runq.stealer());
         Box::new(Processor {
             id,
             shared,
             runq,
+            spill: ChunkedDeque::new(),
             schedtick: 0,
             stacks: Vec::with_capacity(STACK_CACHE),
             rng: 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
@@ -202,8 +229,51 @@ impl Processor {
             debug_assert!(put);
             return false;
         }
-        self.runq.push(g);
+        self.runq_push(g);
         true
+    }
+
+    /// Owner: appends `g` to the queue, or to `spill` if the queue is full or `spill` already
+    /// holds goroutines (which are older than `g`).
+    #[inline]
+    fn runq_push(&mut self, g: GRef) {
+        if self.spill.is_empty() && self.runq.len() < RUNQ_MAX {
+            self.runq.push(g);
+            return;
+        }
+        self.spill_push(g);
+    }
+
+    #[cold]
+    fn spill_push(&mut self, g: GRef) {
+        if self.spill.is_empty() {
+            self.shared().steal.spilled.store(true, Ordering::Relaxed);
+        }
+        self.spill.push_back(g);
+    }
+
+    /// Owner: the queue's head, after refilling the queue from `spill` if it is under half
+    /// full.
+    #[inline]
+    fn runq_pop(&mut self) -> Option<GRef> {
+        if !self.spill.is_empty() && self.runq.len() < RUNQ_MAX / 2 {
+            self.refill();
+        }
+        self.runq.pop()
+    }
+
+    #[cold]
+    fn refill(&mut self) {
+        let room = RUNQ_MAX - self.runq.len();
+        for _ in 0..room {
+            let Some(g) = self.spill.pop_front() else {
+                break;
+            };
+            self.runq.push(g);
+        }
+        if self.spill.is_empty() {
+            self.shared().steal.spilled.store(false, Ordering::Relaxed);
+        }
     }
 
     /// Where a goroutine this P spawns should start, in the thread-affine mode: false to keep
@@ -225,7 +295,7 @@ impl Processor {
     /// the tail of the queue. Returns true if the local queue grew (thieves may want it).
     pub(crate) fn runq_put(&mut self, g: GRef, next: bool) -> bool {
         if !next {
-            self.runq.push(g);
+            self.runq_push(g);
             return true;
         }
         let old = self.shared().runnext.put(g.into_raw().as_ptr());
@@ -233,7 +303,7 @@ impl Processor {
             None => false,
             Some(old) => {
                 // SAFETY: `old` was an owned reference in `runnext`, now ours.
-                self.runq.push(unsafe { GRef::from_raw(old) });
+                self.runq_push(unsafe { GRef::from_raw(old) });
                 true
             }
         }
@@ -246,7 +316,7 @@ impl Processor {
     pub(crate) fn runq_get(&mut self) -> Option<GRef> {
         if self.runnext_streak >= RUNNEXT_STREAK {
             self.runnext_streak = 0;
-            if let Some(g) = self.runq.pop() {
+            if let Some(g) = self.runq_pop() {
                 return Some(g);
             }
         }
@@ -257,7 +327,7 @@ impl Processor {
             }
             None => {
                 self.runnext_streak = 0;
-                self.runq.pop()
+                self.runq_pop()
             }
         }
     }

@@ -50,8 +50,10 @@ struct Scavenger {
     /// Work time the scavenger may still spend while busy, in nanoseconds (negative: overrun
     /// to pay back).
     credit_ns: i64,
-    /// Idle stacks taken from the pools, sorted for `release_run`, not yet released.
-    pending: Vec<Stack>,
+    /// Idle stacks taken from the pools, not yet released: batches of at most a few thousand,
+    /// each sorted for `release_run` (`stack::take_idle` says why not one list). No batch is
+    /// empty.
+    pending: Vec<Vec<Stack>>,
     /// Idle cells were freed since the last idle look: their pages wait for an M to collect.
     cells_freed: bool,
     /// Stacks were taken this period: once they are released, look for idle slabs to unmap.
@@ -69,10 +71,9 @@ pub(crate) fn tick(now: Instant) {
 fn tick_in(s: &mut Scavenger) {
     while !s.pending.is_empty() && s.credit_ns > 0 {
         let start = Instant::now();
-        stack::release_run(&mut s.pending);
+        release_one_run(&mut s.pending);
         s.credit_ns -= start.elapsed().as_nanos() as i64;
     }
-    give_back_pending(s);
     if s.pending.is_empty() && s.credit_ns > 0 && std::mem::take(&mut s.unmap_due) {
         let start = Instant::now();
         stack::unmap_idle_slabs();
@@ -80,11 +81,14 @@ fn tick_in(s: &mut Scavenger) {
     }
 }
 
-/// Once `pending` is empty, the room a burst's worth of stacks made it take is given back
-/// (`room::free`; before `trim_malloc`).
-fn give_back_pending(s: &mut Scavenger) {
-    if s.pending.is_empty() && s.pending.capacity() > stack::KEEP_LIST {
-        crate::room::free(std::mem::take(&mut s.pending));
+/// Releases one run of the last pending batch (`stack::release_run`), dropping the batch once
+/// it is empty.
+fn release_one_run(pending: &mut Vec<Vec<Stack>>) {
+    if let Some(batch) = pending.last_mut() {
+        stack::release_run(batch);
+        if batch.is_empty() {
+            pending.pop();
+        }
     }
 }
 
@@ -102,9 +106,8 @@ pub(crate) fn tick_idle(now: Instant, longest: Duration) -> Duration {
 
 fn tick_idle_in(s: &mut Scavenger, now: Instant, longest: Duration) -> Duration {
     while !s.pending.is_empty() && retake::all_idle() {
-        stack::release_run(&mut s.pending);
+        release_one_run(&mut s.pending);
     }
-    give_back_pending(s);
     if s.pending.is_empty() && std::mem::take(&mut s.unmap_due) {
         stack::unmap_idle_slabs();
     }
@@ -147,10 +150,12 @@ fn look(state: &mut Option<Scavenger>, now: Instant, busy: bool) -> &mut Scaveng
         s.period_start = now;
         let (cells, stacks) = empty_idle_caches();
         let before = s.pending.len();
-        s.pending.extend(stacks.into_iter().flatten());
+        for mut cached in stacks.into_iter().filter(|c| !c.is_empty()) {
+            stack::sort_for_release(&mut cached);
+            s.pending.push(cached);
+        }
         stack::take_idle(&mut s.pending);
         if s.pending.len() != before {
-            stack::sort_for_release(&mut s.pending);
             s.unmap_due = true;
             s.trim_due = true;
         }

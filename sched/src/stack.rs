@@ -84,9 +84,9 @@
 //! The scheduler keeps a per-processor cache of stacks on top of this module; the global path
 //! here is the slow path.
 
+use crate::chunked::ChunkedDeque;
 use crate::loom::std_only::{AtomicUsize, Mutex, OnceLock};
 use crate::loom::Ordering;
-use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::ptr;
@@ -277,9 +277,23 @@ pub(crate) fn scavenge(stop: impl Fn() -> bool) {
 /// class's dirty list that no allocation reached since the previous call (those below the
 /// list's low-water mark: idle for a whole period), and starts the next period. What stays is
 /// the retained target: the stacks the program took from the pool during the period.
-pub(crate) fn take_idle(out: &mut Vec<Stack>) {
+///
+/// `out` gets them in batches of at most `TAKE_CHUNK`, each sorted for [`release_run`]: one
+/// list of a burst's stacks would be a block of megabytes, which the program's allocator may
+/// keep resident after it is freed (`chunked.rs`).
+pub(crate) fn take_idle(out: &mut Vec<Vec<Stack>>) {
     for class in CLASSES.iter().filter_map(OnceLock::get) {
-        class.take_idle(out);
+        loop {
+            let mut batch = Vec::new();
+            let done = class.take_idle_chunk(&mut batch);
+            if !batch.is_empty() {
+                sort_for_release(&mut batch);
+                out.push(batch);
+            }
+            if done {
+                break;
+            }
+        }
     }
 }
 
@@ -310,7 +324,7 @@ pub(crate) fn release_run(stacks: &mut Vec<Stack>) -> usize {
     let mut state = class.lock();
     for stack in stacks.drain(lo_slot..) {
         state.slab_of(stack.lo()).out -= 1;
-        state.free.push(stack);
+        state.free.push_back(stack);
     }
     RELEASED.fetch_add(run, Ordering::Relaxed);
     run
@@ -415,31 +429,17 @@ struct SizeClass {
     state: Mutex<ClassState>,
 }
 
-/// Slots a stack list keeps however short it gets (`shrink_if_sparse`).
-pub(crate) const KEEP_LIST: usize = 1024;
-
-/// Once a list a burst made long is under a quarter full, moves its stacks into one of twice
-/// its length (amortised O(1), and a list that grows again regrows by doubling) and returns the
-/// old, empty one, for the caller to give back outside the class's lock (`room::free_deque`).
-fn shrink_if_sparse(list: &mut VecDeque<Stack>) -> Option<VecDeque<Stack>> {
-    if list.capacity() <= KEEP_LIST || list.len() >= list.capacity() / 4 {
-        return None;
-    }
-    let mut smaller = VecDeque::with_capacity((list.len() * 2).max(KEEP_LIST));
-    smaller.extend(list.drain(..));
-    Some(std::mem::replace(list, smaller))
-}
-
-/// The slots of a class that are not in a live `Stack`.
+/// The slots of a class that are not in a live `Stack`. The lists are `ChunkedDeque`s: a burst
+/// makes them long, and their room must go when they shrink (`chunked.rs`).
 struct ClassState {
     /// Freed but not yet released (their touched pages still resident), newest at the back;
     /// handed out first from the back, as the warmest. The scavenger releases the cold front.
-    dirty: VecDeque<Stack>,
+    dirty: ChunkedDeque<Stack>,
     /// The shortest `dirty` has been since the scavenger's last `take_idle`: the stacks below
     /// it sat idle all that time.
     dirty_low: usize,
     /// Guarded, released, ready to hand out (LIFO: the most recently freed is the warmest).
-    free: Vec<Stack>,
+    free: ChunkedDeque<Stack>,
     /// Slots of mapped slabs not yet carved (no guard yet).
     fresh: Vec<Fresh>,
     /// Every mapped slab of the class, by address, with its slots out of the free list.
@@ -492,9 +492,9 @@ impl SizeClass {
             guard_size,
             slab_size,
             state: Mutex::new(ClassState {
-                dirty: VecDeque::new(),
+                dirty: ChunkedDeque::new(),
                 dirty_low: 0,
-                free: Vec::new(),
+                free: ChunkedDeque::new(),
                 fresh: Vec::new(),
                 slabs: Vec::new(),
             }),
@@ -540,42 +540,31 @@ impl SizeClass {
     fn take_excess_dirty(&self, out: &mut Vec<Stack>) {
         let mut state = self.lock();
         let take = state.dirty.len().saturating_sub(DIRTY_CAP).min(RUN_MAX);
-        out.extend(state.dirty.drain(..take));
-        let old = shrink_if_sparse(&mut state.dirty);
+        out.extend((0..take).map_while(|_| state.dirty.pop_front()));
         state.dirty_low = state.dirty_low.min(state.dirty.len());
         DIRTY.fetch_sub(take, Ordering::Relaxed);
-        drop(state);
-        if let Some(old) = old {
-            crate::room::free_deque(old);
-        }
     }
 
-    /// The cold front of `dirty` below its low-water mark into `out`, `TAKE_CHUNK` stacks per
-    /// hold of the lock; then the mark restarts at the list's length.
-    fn take_idle(&self, out: &mut Vec<Stack>) {
-        loop {
-            let mut state = self.lock();
-            let idle = state.dirty_low.min(state.dirty.len());
-            let take = idle.min(TAKE_CHUNK);
-            out.extend(state.dirty.drain(..take));
-            DIRTY.fetch_sub(take, Ordering::Relaxed);
-            if take == idle {
-                state.dirty_low = state.dirty.len();
-                let old = shrink_if_sparse(&mut state.dirty);
-                drop(state);
-                if let Some(old) = old {
-                    crate::room::free_deque(old);
-                }
-                return;
-            }
-            state.dirty_low = idle - take;
+    /// The cold front of `dirty` below its low-water mark into `out`, at most `TAKE_CHUNK`
+    /// stacks (one hold of the lock). True once the mark is reached: the mark then restarts at
+    /// the list's length; false if more idle stacks are left for the next call.
+    fn take_idle_chunk(&self, out: &mut Vec<Stack>) -> bool {
+        let mut state = self.lock();
+        let idle = state.dirty_low.min(state.dirty.len());
+        let take = idle.min(TAKE_CHUNK);
+        out.extend((0..take).map_while(|_| state.dirty.pop_front()));
+        DIRTY.fetch_sub(take, Ordering::Relaxed);
+        if take == idle {
+            state.dirty_low = state.dirty.len();
+            return true;
         }
+        state.dirty_low = idle - take;
+        false
     }
 
     /// `unmap_idle_slabs` for this class.
     fn unmap_idle_slabs(&self) -> usize {
-        let (idle, old_free) = self.remove_idle_slabs();
-        crate::room::free(old_free);
+        let idle = self.remove_idle_slabs();
         for &lo in &idle {
             // SAFETY: `[lo, lo + slab_size)` is one of our slabs, which `remove_idle_slabs`
             // has just forgotten: none of its slots is in use or in any list, so nothing
@@ -588,8 +577,8 @@ impl SizeClass {
 
     /// Forgets the slabs with no slot in use beyond the first `IDLE_SLABS_KEPT`: drops their
     /// slots from the free list and their uncarved ranges; returns their addresses, for the
-    /// caller to unmap, and the free list's old room (empty), for it to give back.
-    fn remove_idle_slabs(&self) -> (Vec<usize>, Vec<Stack>) {
+    /// caller to unmap.
+    fn remove_idle_slabs(&self) -> Vec<usize> {
         let mut state = self.lock();
         let mut idle: Vec<usize> = state
             .slabs
@@ -599,7 +588,7 @@ impl SizeClass {
             .skip(IDLE_SLABS_KEPT)
             .collect();
         if idle.is_empty() {
-            return (idle, Vec::new());
+            return idle;
         }
         idle.sort_unstable();
         let slab_size = self.slab_size;
@@ -608,24 +597,24 @@ impl SizeClass {
             at > 0 && addr < idle[at - 1] + slab_size
         };
         let state = &mut *state;
-        let mut old = std::mem::take(&mut state.free);
-        let mut kept = Vec::with_capacity(old.iter().filter(|s| !in_idle(s.lo())).count());
+        let old = std::mem::take(&mut state.free);
+        let mut kept = ChunkedDeque::new();
         let mut gone = 0;
-        for stack in old.drain(..) {
+        for stack in old {
             if in_idle(stack.lo()) {
                 // Not dropped: dropping a `Stack` frees it to the dirty list. The slot simply
                 // ceases to exist with its slab.
                 std::mem::forget(stack);
                 gone += 1;
             } else {
-                kept.push(stack);
+                kept.push_back(stack);
             }
         }
         state.free = kept;
         RELEASED.fetch_sub(gone, Ordering::Relaxed);
         state.fresh.retain(|f| !in_idle(f.next));
         state.slabs.retain(|s| !in_idle(s.lo));
-        (idle, old)
+        idle
     }
 
     /// Pops a dirty or free stack, else reserves an uncarved slot, under one short lock.
@@ -636,7 +625,7 @@ impl SizeClass {
             DIRTY.fetch_sub(1, Ordering::Relaxed);
             return Take::Pooled(stack);
         }
-        if let Some(stack) = state.free.pop() {
+        if let Some(stack) = state.free.pop_back() {
             RELEASED.fetch_sub(1, Ordering::Relaxed);
             state.slab_of(stack.lo()).out += 1;
             return Take::Pooled(stack);
@@ -1227,6 +1216,11 @@ pub(crate) mod tests {
             assert_eq!(left, 0, "{left} pages resident after release_memory");
         }
 
+        /// `SizeClass::take_idle_chunk` until the class's idle stacks are all in `out`.
+        fn take_all_idle(class: &SizeClass, out: &mut Vec<Stack>) {
+            while !class.take_idle_chunk(out) {}
+        }
+
         /// The scavenger's path: stacks freed together sit idle for a whole period (between two
         /// `take_idle` calls no allocation reaches them) and are taken, except those an
         /// allocation used meanwhile; adjacent slots go back to the kernel in one run; guards,
@@ -1246,13 +1240,13 @@ pub(crate) mod tests {
             drop(stacks);
             let mut idle = Vec::new();
             // The first call only starts a period; then 3 of the N are used and freed again.
-            class.take_idle(&mut idle);
+            take_all_idle(class, &mut idle);
             assert!(idle.is_empty(), "nothing has been idle for a period yet");
             let used: Vec<Stack> = (0..3).map(|_| alloc_stack(size).unwrap()).collect();
             drop(used);
-            class.take_idle(&mut idle);
+            take_all_idle(class, &mut idle);
             assert_eq!(idle.len(), N - 3, "the 3 used in the period stay pooled");
-            class.take_idle(&mut idle);
+            take_all_idle(class, &mut idle);
             assert_eq!(idle.len(), N, "idle for the next period: taken too");
             sort_for_release(&mut idle);
             let mut runs = 0;
@@ -1292,8 +1286,8 @@ pub(crate) mod tests {
             assert_eq!(class.unmap_idle_slabs(), 0, "every slab has a live stack");
             drop(stacks);
             let mut idle = Vec::new();
-            class.take_idle(&mut idle);
-            class.take_idle(&mut idle);
+            take_all_idle(class, &mut idle);
+            take_all_idle(class, &mut idle);
             assert_eq!(idle.len(), n);
             assert_eq!(class.unmap_idle_slabs(), 0, "the scavenger holds them");
             sort_for_release(&mut idle);

@@ -236,7 +236,7 @@ impl<L> Cond<L> {
     /// ```
     #[doc(alias = "notify_all")]
     pub fn broadcast(&self) {
-        let all: Vec<_> = {
+        let all: sched::ChunkedDeque<_> = {
             let mut list = self.waiters.lock();
             std::iter::from_fn(|| wake_front(&mut list)).collect()
         };

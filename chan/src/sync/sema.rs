@@ -108,9 +108,10 @@ impl Sema {
             }
             return;
         }
-        let woken: Vec<_> = {
+        let woken: sched::ChunkedDeque<_> = {
             let mut s = self.state.lock();
-            let woken: Vec<_> = (0..n).map_while(|_| wake_front(&mut s.waiters)).collect();
+            let woken: sched::ChunkedDeque<_> =
+                (0..n).map_while(|_| wake_front(&mut s.waiters)).collect();
             s.permits += n - woken.len();
             woken
         };

@@ -176,7 +176,9 @@ pub(crate) fn wake_front(list: &mut WaitList) -> Option<Unparker> {
 }
 
 /// Unparks every waiter `wake_front` woke; call with no lock held.
-pub(crate) fn unpark_all(woken: Vec<Unparker>) {
+/// (Callers that can wake a burst's waiters collect them in a `sched::ChunkedDeque`, not a
+/// `Vec`: one block of megabytes may stay resident in the allocator once freed, `chunked.rs`.)
+pub(crate) fn unpark_all(woken: impl IntoIterator<Item = Unparker>) {
     for u in woken {
         u.unpark();
     }

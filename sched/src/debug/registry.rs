@@ -21,13 +21,15 @@
 //!   the 0 / non-0 transition.
 //! - The lock is a leaf: nothing else is taken while it is held (`docs/HACKING.md`).
 
+use crate::chunked::ChunkedDeque;
 use crate::goroutine::Header;
 use crate::loom::std_only::Mutex;
 use crate::loom::{lock_std, Ordering};
 
 /// One list of goroutines that have switched out.
 pub(crate) struct Registry {
-    list: Mutex<Vec<*const Header>>,
+    /// Chunked, so a burst's list leaves no large block behind (`chunked.rs`).
+    list: Mutex<ChunkedDeque<*const Header>>,
 }
 
 // SAFETY: the pointers are only dereferenced under the lock, and a listed header is alive
@@ -37,16 +39,13 @@ unsafe impl Send for Registry {}
 // SAFETY: as above; every access goes through the mutex.
 unsafe impl Sync for Registry {}
 
-/// Slots a list keeps however empty it gets.
-const KEEP: usize = 1024;
-
 /// The list of migrate mode, where goroutines have no home.
 static HOMELESS: Registry = Registry::new();
 
 impl Registry {
     pub(crate) const fn new() -> Registry {
         Registry {
-            list: Mutex::new(Vec::new()),
+            list: Mutex::new(ChunkedDeque::new()),
         }
     }
 
@@ -62,14 +61,17 @@ impl Registry {
 
     fn add(&self, h: &Header) {
         let mut list = lock_std(&self.list);
-        list.push(h);
+        list.push_back(h);
         h.slot.store(list.len() as u32, Ordering::Relaxed);
     }
 
     fn remove(&self, h: &Header) {
         let mut list = lock_std(&self.list);
         let i = h.slot.load(Ordering::Relaxed) as usize - 1;
-        debug_assert!(std::ptr::eq(list[i], h), "registry slot out of date");
+        debug_assert!(
+            list.get(i).is_some_and(|&p| std::ptr::eq(p, h)),
+            "registry slot out of date"
+        );
         list.swap_remove(i);
         if let Some(&moved) = list.get(i) {
             // SAFETY: listed, so alive (module invariants).
@@ -78,12 +80,6 @@ impl Registry {
                 .store(i as u32 + 1, Ordering::Relaxed);
         }
         h.slot.store(0, Ordering::Relaxed);
-        // After a burst, give the room back (under a quarter full, down to twice the length:
-        // amortised O(1)).
-        if list.capacity() > KEEP && list.len() < list.capacity() / 4 {
-            let keep = (list.len() * 2).max(KEEP);
-            list.shrink_to(keep);
-        }
     }
 }
 

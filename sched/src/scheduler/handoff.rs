@@ -24,13 +24,11 @@
 //! - Locks (their order is in `docs/HACKING.md`): nothing is taken while the slot's lock or the
 //!   remote queue's lock is held.
 
-use std::collections::VecDeque;
 use std::time::Instant;
 
-use crate::loom::{fence, lock, AtomicBool, AtomicUsize, Condvar, Mutex, Ordering};
+use crate::chunked::ChunkedDeque;
 
-/// Slots the remote queue keeps once drained (more is a burst's, given back).
-const KEEP_REMOTE: usize = 1024;
+use crate::loom::{fence, lock, AtomicBool, AtomicUsize, Condvar, Mutex, Ordering};
 
 /// The shared part of an M: where it is handed a P, what it sleeps on, and the goroutines homed
 /// to it that other threads readied. `G` is what the remote queue holds (a `GRef`).
@@ -44,7 +42,7 @@ pub(crate) struct Handoff<P, G> {
     /// Set by `poke_to_poll`: as the watcher, block in the poller next, even beside busy Ps.
     poll_asked: AtomicBool,
     /// Goroutines homed to this M, readied by other threads; only this M takes them out.
-    remote: Mutex<VecDeque<G>>,
+    remote: Mutex<ChunkedDeque<G>>,
     /// `remote.len()`, readable without the lock.
     nremote: AtomicUsize,
     /// True from the moment the M lists itself idle until it holds a P again.
@@ -76,7 +74,7 @@ impl<P, G> Handoff<P, G> {
             wakeup: Condvar::new(),
             in_poll: AtomicBool::new(false),
             poll_asked: AtomicBool::new(false),
-            remote: Mutex::new(VecDeque::new()),
+            remote: Mutex::new(ChunkedDeque::new()),
             nremote: AtomicUsize::new(0),
             idle: AtomicBool::new(false),
             monitor: crate::preempt::Monitor::new(),
@@ -105,17 +103,14 @@ impl<P, G> Handoff<P, G> {
     }
 
     /// This M takes the goroutines others readied for it, oldest first, into `into`.
-    pub(crate) fn take_remote(&self, into: &mut VecDeque<G>) {
+    /// (With `into` empty, as `Machine::pop_local` calls it, the chunks change hands whole.)
+    pub(crate) fn take_remote(&self, into: &mut ChunkedDeque<G>) {
         if !self.has_remote() {
             return;
         }
         let mut remote = lock(&self.remote);
         self.nremote.fetch_sub(remote.len(), Ordering::SeqCst);
         into.append(&mut remote);
-        if remote.capacity() > KEEP_REMOTE {
-            // A burst's room, given back (it is empty now).
-            *remote = VecDeque::new();
-        }
     }
 
     /// Marks this M idle (listed, no P) or running again. Setting it is followed by a SeqCst

@@ -31,7 +31,7 @@ pub(super) fn stopm(s: &'static Scheduler, m: &Machine) {
     // without sysmon, the stacks freed meanwhile too: `stack::scavenge`). Stopped as soon as a
     // goroutine homed here is readied (it waits for this M) or a timer is due (this M may be
     // the one to fire it): unlisted, this M cannot be woken for either. Then its own queues
-    // give back the room a burst made them grow.
+    // free the chunks they still hold.
     crate::stack::scavenge(|| m.handoff.has_remote() || crate::timer::due());
     m.trim_queues();
     let watch = s.idle.stop_m(m.handoff, m.has_own_work(), &Runtime(s));

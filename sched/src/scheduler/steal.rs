@@ -107,7 +107,7 @@ fn steal_from(
     runnext: Option<(&Machine, &mut bool)>,
 ) -> Option<GRef> {
     let shared = &s.procs[victim];
-    let stealer = shared.stealer.get()?;
+    let stealer = shared.steal.stealer.get()?;
     loop {
         match stealer.steal_batch_with_limit_and_pop(p.runq(), usize::MAX) {
             Steal::Success(g) => return Some(g),
