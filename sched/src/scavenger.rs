@@ -14,8 +14,8 @@
 //! `pending` a run at a time, on credit while the program runs (`BUSY_SHARE` of the time since
 //! the last look, at most `MAX_CREDIT` saved; an overrun is paid back), all of it while every P
 //! idles (stopping if a P is taken). Once `pending` is empty after a period that took stacks,
-//! unmap the slabs left with nothing in use, and, if every P is idle, have the C allocator
-//! return its free pages (`trim_malloc`).
+//! unmap the slabs left with nothing in use; after a period that took stacks or freed cells,
+//! if every P is idle, have the C allocator return its free pages (`trim_malloc`).
 //!
 //! Invariants: only the sysmon thread calls in (the state is its thread-local); a stack
 //! in `pending` is out of every pool list and counts as in use for its slab, so its slab is not
@@ -58,7 +58,8 @@ struct Scavenger {
     cells_freed: bool,
     /// Stacks were taken this period: once they are released, look for idle slabs to unmap.
     unmap_due: bool,
-    /// Stacks were taken since the last `trim_malloc`: trim at the next idle look.
+    /// Stacks were taken or cells freed since the last `trim_malloc`: trim at the next idle
+    /// look.
     trim_due: bool,
 }
 
@@ -159,7 +160,11 @@ fn look(state: &mut Option<Scavenger>, now: Instant, busy: bool) -> &mut Scaveng
             s.unmap_due = true;
             s.trim_due = true;
         }
-        s.cells_freed |= crate::cellcache::trim_idle(cells) > 0;
+        // Freed cells empty chunks of the pools' lists too, which go back to the program's
+        // allocator: trim it afterwards as for stacks.
+        let freed_cells = crate::cellcache::trim_idle(cells) > 0;
+        s.cells_freed |= freed_cells;
+        s.trim_due |= freed_cells;
         if busy {
             s.credit_ns -= now.elapsed().as_nanos() as i64;
         }
@@ -199,7 +204,7 @@ fn empty_idle_caches() -> (Vec<crate::cellcache::CellCache>, Vec<Vec<Stack>>) {
 /// arena's top). The queues and lists the rest of the runtime grew for the burst live in the
 /// program's allocator (std's, glibc's `malloc` by default), and glibc gives back only the top
 /// of its main heap on its own. A thread arena's top stays: `docs/ARCHITECTURE.md` §7,
-/// *Limits*. Once per period that took stacks, and only while every P is idle.
+/// *Limits*. Once per period that took stacks or freed cells, and only while every P is idle.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn trim_malloc() {
     // SAFETY: `malloc_trim` has no preconditions; glibc takes each arena's lock itself.
