@@ -12,11 +12,13 @@
 //! to the allocator in small blocks it trims normally. A deque that empties keeps no more than
 //! a small first chunk ([`SMALL_KEEP`] entries), so one that a burst used holds nothing after.
 //!
-//! Layout: `front` is the first chunk and holds everything while the deque is short, so a
-//! short deque costs what a `VecDeque` costs plus one branch. Further chunks wait in `rest`.
-//! Invariant: every chunk in `rest` except the last is full ([`ChunkedDeque::CHUNK_LEN`]
-//! entries), so entry `i` is found by arithmetic ([`ChunkedDeque::get`]); `front` may hold
-//! fewer, and is empty only if the whole deque is.
+//! Layout: `front` is the first chunk, a `VecDeque`, and holds everything while the deque is
+//! short, so a short deque costs what a `VecDeque` costs plus one branch. Behind it, `middle`
+//! holds full chunks and `back` the last one, both plain `Vec`s (pushing at the back of a long
+//! deque is a `Vec::push`); a chunk that reaches the front becomes `front` without a copy
+//! (`VecDeque::from`). Invariants: `front` is empty only if the whole deque is; every chunk
+//! in `middle` holds exactly [`ChunkedDeque::CHUNK_LEN`] entries, so entry `i` is found by
+//! arithmetic ([`ChunkedDeque::get`]); no chunk holds more.
 
 use std::collections::VecDeque;
 
@@ -42,10 +44,11 @@ const SMALL_KEEP: usize = 256;
 /// ```
 pub struct ChunkedDeque<T> {
     front: VecDeque<T>,
-    rest: VecDeque<VecDeque<T>>,
+    middle: VecDeque<Vec<T>>,
+    back: Vec<T>,
     /// One emptied chunk kept for the next one needed, so a deque whose length crosses a chunk
     /// boundary back and forth does not allocate each time.
-    spare: Option<VecDeque<T>>,
+    spare: Option<Vec<T>>,
     len: usize,
 }
 
@@ -55,12 +58,20 @@ impl<T> Default for ChunkedDeque<T> {
     }
 }
 
+/// Where an entry is (`ChunkedDeque::locate`).
+enum Place {
+    Front(usize),
+    Middle(usize, usize),
+    Back(usize),
+}
+
 impl<T> ChunkedDeque<T> {
     /// An empty deque; allocates nothing.
     pub const fn new() -> ChunkedDeque<T> {
         ChunkedDeque {
             front: VecDeque::new(),
-            rest: VecDeque::new(),
+            middle: VecDeque::new(),
+            back: Vec::new(),
             spare: None,
             len: 0,
         }
@@ -88,25 +99,34 @@ impl<T> ChunkedDeque<T> {
         self.len == 0
     }
 
+    /// True while everything is in `front` (so a push at the back goes there).
+    #[inline]
+    fn all_in_front(&self) -> bool {
+        self.back.is_empty() && self.middle.is_empty()
+    }
+
     /// Appends `x`.
     #[inline]
     pub fn push_back(&mut self, x: T) {
         self.len += 1;
-        if self.rest.is_empty() && self.front.len() < Self::CHUNK_LEN {
+        if self.all_in_front() && self.front.len() < Self::CHUNK_LEN {
             self.front.push_back(x);
             return;
         }
-        self.push_back_rest(x);
+        if self.back.len() == Self::CHUNK_LEN || self.back.capacity() == 0 {
+            self.new_back();
+        }
+        self.back.push(x);
     }
 
-    fn push_back_rest(&mut self, x: T) {
-        match self.rest.back_mut() {
-            Some(last) if last.len() < Self::CHUNK_LEN => last.push_back(x),
-            _ => {
-                let mut chunk = self.new_chunk();
-                chunk.push_back(x);
-                self.rest.push_back(chunk);
-            }
+    /// `back` is full (or has no room yet): it joins `middle`, and an empty chunk replaces it.
+    #[cold]
+    fn new_back(&mut self) {
+        let chunk = self.new_chunk();
+        let full = std::mem::replace(&mut self.back, chunk);
+        if !full.is_empty() {
+            debug_assert_eq!(full.len(), Self::CHUNK_LEN);
+            self.middle.push_back(full);
         }
     }
 
@@ -118,10 +138,10 @@ impl<T> ChunkedDeque<T> {
             self.front.push_front(x);
             return;
         }
-        let mut chunk = self.new_chunk();
-        chunk.push_front(x);
+        let chunk = VecDeque::from(self.new_chunk());
         let full = std::mem::replace(&mut self.front, chunk);
-        self.rest.push_front(full);
+        self.middle.push_front(Vec::from(full));
+        self.front.push_front(x);
     }
 
     /// Takes the first entry.
@@ -139,80 +159,80 @@ impl<T> ChunkedDeque<T> {
     /// empty and gives back what a burst left it.
     #[cold]
     fn front_emptied(&mut self) {
-        if self.rest.is_empty() {
-            self.emptied();
-        } else {
-            self.advance_front();
-        }
+        let next = match self.middle.pop_front() {
+            Some(chunk) => chunk,
+            None if !self.back.is_empty() => std::mem::take(&mut self.back),
+            None => return self.emptied(),
+        };
+        let empty = std::mem::replace(&mut self.front, VecDeque::from(next));
+        self.keep_spare(Vec::from(empty));
+        self.shrink_middle();
     }
 
-    /// The deque is empty: frees the spare, and `front` unless it is small.
+    /// The deque is empty: frees the spare and the chunks, and `front` unless it is small.
     fn emptied(&mut self) {
         debug_assert!(self.is_empty());
         self.spare = None;
         if self.front.capacity() > SMALL_KEEP {
             self.front = VecDeque::new();
         }
-        self.rest = VecDeque::new();
-    }
-
-    /// `front` emptied: the next chunk becomes `front`.
-    fn advance_front(&mut self) {
-        if let Some(next) = self.rest.pop_front() {
-            let empty = std::mem::replace(&mut self.front, next);
-            self.keep_spare(empty);
-        }
-        self.shrink_rest();
+        self.middle = VecDeque::new();
+        self.back = Vec::new();
     }
 
     /// Takes the last entry.
     pub fn pop_back(&mut self) -> Option<T> {
-        let Some(last) = self.rest.back_mut() else {
-            let x = self.front.pop_back()?;
-            self.len -= 1;
-            if self.front.is_empty() {
-                self.emptied();
+        if self.back.is_empty() {
+            if let Some(last) = self.middle.pop_back() {
+                let empty = std::mem::replace(&mut self.back, last);
+                self.keep_spare(empty);
+                self.shrink_middle();
             }
-            return Some(x);
+        }
+        let x = match self.back.pop() {
+            Some(x) => x,
+            None => self.front.pop_back()?,
         };
-        let x = last.pop_back().expect("chunks in `rest` are never empty");
         self.len -= 1;
-        if last.is_empty() {
-            let empty = self.rest.pop_back().expect("just seen");
-            self.keep_spare(empty);
-            self.shrink_rest();
+        if self.len == 0 {
+            self.emptied();
+        } else if self.front.is_empty() {
+            self.front_emptied();
         }
         Some(x)
     }
 
     /// Entry `i` (0 is the front).
     pub fn get(&self, i: usize) -> Option<&T> {
-        let (chunk, at) = self.locate(i)?;
-        match chunk {
-            None => self.front.get(at),
-            Some(c) => self.rest[c].get(at),
+        match self.locate(i)? {
+            Place::Front(at) => self.front.get(at),
+            Place::Middle(c, at) => self.middle[c].get(at),
+            Place::Back(at) => self.back.get(at),
         }
     }
 
     /// Entry `i`, mutably.
     pub fn get_mut(&mut self, i: usize) -> Option<&mut T> {
-        let (chunk, at) = self.locate(i)?;
-        match chunk {
-            None => self.front.get_mut(at),
-            Some(c) => self.rest[c].get_mut(at),
+        match self.locate(i)? {
+            Place::Front(at) => self.front.get_mut(at),
+            Place::Middle(c, at) => self.middle[c].get_mut(at),
+            Place::Back(at) => self.back.get_mut(at),
         }
     }
 
-    /// Where entry `i` is: `None` for `front`, else the index in `rest`; and the offset there.
-    fn locate(&self, i: usize) -> Option<(Option<usize>, usize)> {
+    fn locate(&self, i: usize) -> Option<Place> {
         if i >= self.len {
             return None;
         }
         if i < self.front.len() {
-            return Some((None, i));
+            return Some(Place::Front(i));
         }
         let j = i - self.front.len();
-        Some((Some(j / Self::CHUNK_LEN), j % Self::CHUNK_LEN))
+        let in_middle = self.middle.len() * Self::CHUNK_LEN;
+        if j < in_middle {
+            return Some(Place::Middle(j / Self::CHUNK_LEN, j % Self::CHUNK_LEN));
+        }
+        Some(Place::Back(j - in_middle))
     }
 
     /// Removes entry `i`, putting the last entry in its place (`Vec::swap_remove`).
@@ -243,25 +263,30 @@ impl<T> ChunkedDeque<T> {
     pub fn take_back(&mut self, n: usize, out: &mut Vec<T>) {
         let mut n = n.min(self.len);
         while n > 0 {
-            let tail = match self.rest.back_mut() {
-                Some(last) => last,
-                None => &mut self.front,
-            };
-            let k = n.min(tail.len());
-            out.extend(tail.drain(tail.len() - k..));
-            let now_empty = tail.is_empty();
-            self.len -= k;
-            n -= k;
-            if now_empty {
-                match self.rest.pop_back() {
-                    Some(empty) => {
-                        self.keep_spare(empty);
-                        self.shrink_rest();
-                    }
-                    None => self.emptied(),
+            if self.back.is_empty() {
+                if let Some(last) = self.middle.pop_back() {
+                    let empty = std::mem::replace(&mut self.back, last);
+                    self.keep_spare(empty);
                 }
             }
+            let tail_len = if self.back.is_empty() {
+                let k = n.min(self.front.len());
+                out.extend(self.front.drain(self.front.len() - k..));
+                k
+            } else {
+                let k = n.min(self.back.len());
+                out.extend(self.back.drain(self.back.len() - k..));
+                k
+            };
+            self.len -= tail_len;
+            n -= tail_len;
         }
+        if self.len == 0 {
+            self.emptied();
+        } else if self.front.is_empty() {
+            self.front_emptied();
+        }
+        self.shrink_middle();
     }
 
     /// Moves up to `n` entries from the front into `out`, in order: a bulk
@@ -286,7 +311,10 @@ impl<T> ChunkedDeque<T> {
 
     /// The entries, front to back.
     pub fn iter(&self) -> impl Iterator<Item = &T> + '_ {
-        self.front.iter().chain(self.rest.iter().flatten())
+        self.front
+            .iter()
+            .chain(self.middle.iter().flatten())
+            .chain(self.back.iter())
     }
 
     /// Removes the entries for which `keep` is false, keeping the others in order.
@@ -300,26 +328,27 @@ impl<T> ChunkedDeque<T> {
         *self = kept;
     }
 
-    /// A chunk with room for [`CHUNK_LEN`](Self::CHUNK_LEN) entries: the spare, or a new one.
-    fn new_chunk(&mut self) -> VecDeque<T> {
+    /// An empty chunk with room for [`CHUNK_LEN`](Self::CHUNK_LEN) entries: the spare, or a
+    /// new one.
+    fn new_chunk(&mut self) -> Vec<T> {
         self.spare
             .take()
-            .unwrap_or_else(|| VecDeque::with_capacity(Self::CHUNK_LEN))
+            .unwrap_or_else(|| Vec::with_capacity(Self::CHUNK_LEN))
     }
 
-    fn keep_spare(&mut self, empty: VecDeque<T>) {
+    fn keep_spare(&mut self, empty: Vec<T>) {
         debug_assert!(empty.is_empty());
         if self.spare.is_none() && empty.capacity() >= Self::CHUNK_LEN {
             self.spare = Some(empty);
         }
     }
 
-    /// `rest`'s own buffer (one `VecDeque` header per chunk) is given back once it is mostly
+    /// `middle`'s own buffer (one `Vec` header per chunk) is given back once it is mostly
     /// unused, so a burst's room for chunk headers does not stay either.
-    fn shrink_rest(&mut self) {
-        let cap = self.rest.capacity();
-        if cap > 64 && self.rest.len() < cap / 4 {
-            self.rest.shrink_to(self.rest.len() * 2);
+    fn shrink_middle(&mut self) {
+        let cap = self.middle.capacity();
+        if cap > 64 && self.middle.len() < cap / 4 {
+            self.middle.shrink_to(self.middle.len() * 2);
         }
     }
 }
@@ -329,23 +358,21 @@ impl<T> Extend<T> for ChunkedDeque<T> {
     fn extend<I: IntoIterator<Item = T>>(&mut self, iter: I) {
         let mut iter = iter.into_iter().peekable();
         while iter.peek().is_some() {
-            // A new tail chunk if the tail (the last of `rest`, else `front`) is full.
-            let tail_full = match self.rest.back() {
-                Some(last) => last.len() == Self::CHUNK_LEN,
-                None => self.front.len() == Self::CHUNK_LEN,
-            };
-            if tail_full {
-                let chunk = self.new_chunk();
-                self.rest.push_back(chunk);
+            let before;
+            if self.all_in_front() && self.front.len() < Self::CHUNK_LEN {
+                before = self.front.len();
+                let room = Self::CHUNK_LEN - before;
+                self.front.extend(iter.by_ref().take(room));
+                self.len += self.front.len() - before;
+            } else {
+                if self.back.len() == Self::CHUNK_LEN || self.back.capacity() == 0 {
+                    self.new_back();
+                }
+                before = self.back.len();
+                let room = Self::CHUNK_LEN - before;
+                self.back.extend(iter.by_ref().take(room));
+                self.len += self.back.len() - before;
             }
-            let tail = match self.rest.back_mut() {
-                Some(last) => last,
-                None => &mut self.front,
-            };
-            let room = Self::CHUNK_LEN - tail.len();
-            let before = tail.len();
-            tail.extend(iter.by_ref().take(room));
-            self.len += tail.len() - before;
         }
     }
 }
@@ -423,6 +450,12 @@ mod tests {
                     }
                 }
                 assert_eq!(ours.len(), model.len());
+                assert!(ours.is_empty() || !ours.front.is_empty());
+                assert!(ours.back.len() <= ChunkedDeque::<T>::CHUNK_LEN);
+                assert!(ours
+                    .middle
+                    .iter()
+                    .all(|c| c.len() == ChunkedDeque::<T>::CHUNK_LEN));
             }
             assert!(ours.iter().eq(model.iter()));
             assert!(ours.into_iter().eq(model));
@@ -439,15 +472,20 @@ mod tests {
             q.push_back(i);
         }
         assert!(q.front.capacity() * 8 <= CHUNK_BYTES);
-        assert!(q.rest.iter().all(|c| c.capacity() * 8 <= CHUNK_BYTES));
-        assert!(q.rest.capacity() * std::mem::size_of::<VecDeque<u64>>() <= CHUNK_BYTES * 8);
+        assert!(q.middle.iter().all(|c| c.capacity() * 8 <= CHUNK_BYTES));
+        assert!(q.back.capacity() * 8 <= CHUNK_BYTES);
+        assert!(q.middle.capacity() * std::mem::size_of::<Vec<u64>>() <= CHUNK_BYTES * 8);
         while q.pop_front().is_some() {}
-        assert_eq!(q.rest.capacity(), 0, "the chunk list's room is given back");
+        assert_eq!(
+            q.middle.capacity(),
+            0,
+            "the chunk list's room is given back"
+        );
         assert!(q.spare.is_none() && q.front.capacity() <= SMALL_KEEP);
         // Emptied from the back, too.
         q.extend(0..100_000);
         while q.pop_back().is_some() {}
-        assert_eq!(q.rest.capacity(), 0);
+        assert_eq!(q.middle.capacity(), 0);
         assert!(q.spare.is_none() && q.front.capacity() <= SMALL_KEEP);
     }
 
@@ -476,7 +514,11 @@ mod tests {
             }
             assert_eq!(q.len(), model.len());
             assert!(q.iter().eq(model.iter()));
-            assert!(q.rest.iter().all(|c| !c.is_empty()));
+            assert!(q
+                .middle
+                .iter()
+                .all(|c| c.len() == ChunkedDeque::<u32>::CHUNK_LEN));
+            assert!(q.is_empty() || !q.front.is_empty());
             for i in (0..model.len()).step_by(97) {
                 assert_eq!(q.get(i), model.get(i));
             }

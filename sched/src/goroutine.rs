@@ -30,7 +30,7 @@
 //!   anything on it may still be referenced.
 
 use crate::debug::Origin;
-use crate::loom::std_only::{AtomicU32, AtomicU64};
+use crate::loom::std_only::AtomicU64;
 use crate::loom::{fence, AtomicPtr, AtomicUsize, Ordering};
 use std::alloc::Layout;
 use std::any::Any;
@@ -84,8 +84,8 @@ pub(crate) struct Header {
     refs: AtomicUsize,
     /// The park/unpark handshake state (see `park.rs`).
     pub(crate) park: ParkState,
-    /// Its place in its M's registry plus one, 0 if not listed (`debug/registry.rs`).
-    pub(crate) slot: AtomicU32,
+    /// Its place in its M's registry, a list through the headers (`debug/registry.rs`).
+    pub(crate) listing: crate::debug::registry::Links,
     /// What it waits for and since when, stored as it parks (`debug/wait.rs`).
     pub(crate) wait: AtomicU64,
     /// Where, by whom and in which leak-check scope it was spawned (`debug/mod.rs`).
@@ -156,7 +156,7 @@ impl GRef {
             header: Header {
                 refs: AtomicUsize::new(1),
                 park: ParkState::new(),
-                slot: AtomicU32::new(0),
+                listing: crate::debug::registry::Links::new(),
                 wait: AtomicU64::new(0),
                 origin,
                 vtable: vtable::<F, T>(),
@@ -383,9 +383,10 @@ mod tests {
     #[test]
     fn header_stays_small() {
         // The header is per-goroutine overhead at the million scale; keep an eye on it. 128
-        // bytes of scheduling state, and 32 for the goroutine dump (`debug/`: origin, wait).
+        // bytes of scheduling state, and 48 for the goroutine dump (`debug/`: origin, wait,
+        // the registry's links).
         assert!(
-            std::mem::size_of::<Header>() <= 160,
+            std::mem::size_of::<Header>() <= 176,
             "{}",
             std::mem::size_of::<Header>()
         );

@@ -31,8 +31,8 @@ pub(crate) use std::sync::atomic::Ordering;
 /// docs): loom never sees these.
 pub(crate) mod std_only {
     pub(crate) use std::sync::atomic::{
-        compiler_fence, AtomicBool, AtomicI32, AtomicIsize, AtomicPtr, AtomicU32, AtomicU64,
-        AtomicU8, AtomicUsize,
+        compiler_fence, AtomicBool, AtomicI32, AtomicIsize, AtomicPtr, AtomicU64, AtomicU8,
+        AtomicUsize,
     };
     pub(crate) use std::sync::{Condvar, Mutex, MutexGuard, Once, OnceLock};
 }

@@ -11,33 +11,61 @@
 //! that unlists it, so each list's lock is taken by one thread and, rarely, the dump. In
 //! migrate mode there are no homes and one process-wide list serves.
 //!
+//! Each list is threaded through the goroutines' headers (`Header::listing`, Go's `allgs` is a
+//! slice; a list through the `g`s is its `sched.gFree`): listing and unlisting are a few
+//! pointer writes under the list's lock, and a burst of parked goroutines allocates nothing
+//! here.
+//!
 //! Invariants:
 //! - A listed header is alive: it is unlisted, under the list's lock, before the goroutine's
-//!   end is published and its cell can be freed. So the dump may read a listed header while
-//!   it holds that list's lock.
-//! - `Header::slot` is the goroutine's index in its list plus one (0: not listed). It is
-//!   read and written only under the list's lock, except the "listed at all?" check
-//!   (`is_listed`) by the thread that holds the goroutine's run right, the only writer of
-//!   the 0 / non-0 transition.
+//!   end is published and its cell can be freed. So the dump, and a neighbour's unlisting, may
+//!   read a listed header while they hold that list's lock.
+//! - `Links::prev` and `Links::next` are read and written only under the lock of the list the
+//!   goroutine is in, except that whether `prev` is 0 ("not listed") is read without it by the
+//!   thread that holds the goroutine's run right (`note_switch_out`, `note_end`), the only
+//!   thread that lists or unlists it.
 //! - The lock is a leaf: nothing else is taken while it is held (`docs/HACKING.md`).
 
-use crate::chunked::ChunkedDeque;
 use crate::goroutine::Header;
-use crate::loom::std_only::Mutex;
+use crate::loom::std_only::{AtomicPtr, AtomicUsize, Mutex};
 use crate::loom::{lock_std, Ordering};
+use std::ptr;
 
-/// One list of goroutines that have switched out.
-pub(crate) struct Registry {
-    /// Chunked, so a burst's list leaves no large block behind (`chunked.rs`).
-    list: Mutex<ChunkedDeque<*const Header>>,
+/// A goroutine's place in its registry list (in its `Header`, two words).
+pub(crate) struct Links {
+    /// 0: not listed; [`FIRST`]: listed first; else the address of the previous header.
+    prev: AtomicUsize,
+    next: AtomicPtr<Header>,
 }
+
+/// `Links::prev` of the first header in a list (headers are 8-aligned, so no address is 1).
+const FIRST: usize = 1;
+
+impl Links {
+    pub(crate) const fn new() -> Links {
+        Links {
+            prev: AtomicUsize::new(0),
+            next: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    fn listed(&self) -> bool {
+        self.prev.load(Ordering::Relaxed) != 0
+    }
+}
+
+/// One list of goroutines that have switched out: its head, newest first.
+pub(crate) struct Registry {
+    head: Mutex<Head>,
+}
+
+/// The first listed header, or null.
+struct Head(*const Header);
 
 // SAFETY: the pointers are only dereferenced under the lock, and a listed header is alive
 // (module invariants); the headers' fields read through them are immutable after spawn or
 // atomic.
-unsafe impl Send for Registry {}
-// SAFETY: as above; every access goes through the mutex.
-unsafe impl Sync for Registry {}
+unsafe impl Send for Head {}
 
 /// The list of migrate mode, where goroutines have no home.
 static HOMELESS: Registry = Registry::new();
@@ -45,41 +73,62 @@ static HOMELESS: Registry = Registry::new();
 impl Registry {
     pub(crate) const fn new() -> Registry {
         Registry {
-            list: Mutex::new(ChunkedDeque::new()),
+            head: Mutex::new(Head(ptr::null())),
         }
     }
 
     /// Calls `f` on every listed goroutine, under the lock (keep `f` short; it must not park,
     /// allocate a goroutine or take another lock).
     pub(crate) fn for_each(&self, mut f: impl FnMut(&Header)) {
-        let list = lock_std(&self.list);
-        for &h in list.iter() {
+        let head = lock_std(&self.head);
+        let mut at = head.0;
+        while !at.is_null() {
             // SAFETY: listed headers are alive while the lock is held (module invariants).
-            f(unsafe { &*h });
+            let h = unsafe { &*at };
+            f(h);
+            at = h.listing.next.load(Ordering::Relaxed);
         }
     }
 
     fn add(&self, h: &Header) {
-        let mut list = lock_std(&self.list);
-        list.push_back(h);
-        h.slot.store(list.len() as u32, Ordering::Relaxed);
+        let mut head = lock_std(&self.head);
+        let old = head.0;
+        h.listing.next.store(old.cast_mut(), Ordering::Relaxed);
+        if !old.is_null() {
+            // SAFETY: the old head is listed, so alive, and we hold its list's lock.
+            let old = unsafe { &*old };
+            old.listing
+                .prev
+                .store(ptr::from_ref(h) as usize, Ordering::Relaxed);
+        }
+        head.0 = h;
+        h.listing.prev.store(FIRST, Ordering::Relaxed);
     }
 
     fn remove(&self, h: &Header) {
-        let mut list = lock_std(&self.list);
-        let i = h.slot.load(Ordering::Relaxed) as usize - 1;
-        debug_assert!(
-            list.get(i).is_some_and(|&p| std::ptr::eq(p, h)),
-            "registry slot out of date"
-        );
-        list.swap_remove(i);
-        if let Some(&moved) = list.get(i) {
-            // SAFETY: listed, so alive (module invariants).
-            unsafe { &*moved }
-                .slot
-                .store(i as u32 + 1, Ordering::Relaxed);
+        let mut head = lock_std(&self.head);
+        let prev = h.listing.prev.load(Ordering::Relaxed);
+        let next = h.listing.next.load(Ordering::Relaxed);
+        debug_assert_ne!(prev, 0, "registry: unlisting a header that is not listed");
+        if prev == FIRST {
+            debug_assert!(
+                ptr::eq(head.0, h),
+                "registry: the first header is not the head"
+            );
+            head.0 = next;
+        } else {
+            // SAFETY: `prev` is the address of a header listed in this list, so alive, and we
+            // hold the lock.
+            let prev = unsafe { &*(prev as *const Header) };
+            prev.listing.next.store(next, Ordering::Relaxed);
         }
-        h.slot.store(0, Ordering::Relaxed);
+        if !next.is_null() {
+            // SAFETY: `next` is listed in this list, so alive, and we hold the lock.
+            let next = unsafe { &*next };
+            next.listing.prev.store(prev, Ordering::Relaxed);
+        }
+        h.listing.next.store(ptr::null_mut(), Ordering::Relaxed);
+        h.listing.prev.store(0, Ordering::Relaxed);
     }
 }
 
@@ -94,7 +143,7 @@ fn list_of(h: &Header) -> &'static Registry {
 /// Lists `h` if it is not listed yet. By the holder of its run right, as it switches out.
 #[inline]
 pub(crate) fn note_switch_out(h: &Header) {
-    if h.slot.load(Ordering::Relaxed) == 0 {
+    if !h.listing.listed() {
         list_of(h).add(h);
     }
 }
@@ -102,7 +151,7 @@ pub(crate) fn note_switch_out(h: &Header) {
 /// Unlists `h` if it is listed. By the M that ran it to its end, before publishing the end.
 #[inline]
 pub(crate) fn note_end(h: &Header) {
-    if h.slot.load(Ordering::Relaxed) != 0 {
+    if h.listing.listed() {
         list_of(h).remove(h);
     }
 }
