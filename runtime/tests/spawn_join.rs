@@ -41,7 +41,8 @@ fn values_come_back_to_their_handles() {
         let sum: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
         assert_eq!(sum, expected_sum(MANY));
 
-        // From a goroutine: to its processor's queue; joined in reverse order.
+        // From a goroutine: to its processor's queue, more than it holds (the rest waits in
+        // its spill, `processor.rs`); joined in reverse order.
         let sum = gort::run(|| {
             let handles: Vec<_> = (0..MANY).map(|i| gort::go!(move || value(i))).collect();
             handles
