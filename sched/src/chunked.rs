@@ -49,7 +49,6 @@ pub struct ChunkedDeque<T> {
     /// One emptied chunk kept for the next one needed, so a deque whose length crosses a chunk
     /// boundary back and forth does not allocate each time.
     spare: Option<Vec<T>>,
-    len: usize,
 }
 
 impl<T> Default for ChunkedDeque<T> {
@@ -73,7 +72,6 @@ impl<T> ChunkedDeque<T> {
             middle: VecDeque::new(),
             back: Vec::new(),
             spare: None,
-            len: 0,
         }
     }
 
@@ -90,25 +88,26 @@ impl<T> ChunkedDeque<T> {
     /// The number of entries.
     #[inline]
     pub fn len(&self) -> usize {
-        self.len
+        self.front.len() + self.middle.len() * Self::CHUNK_LEN + self.back.len()
     }
 
     /// True if there are no entries.
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.front.is_empty()
     }
 
-    /// True while everything is in `front` (so a push at the back goes there).
+    /// True if a push at the back may go to `front`: no chunk behind it. (`back` has no room
+    /// only while `middle` is empty: `middle` gets a chunk only as `back` gets a new one, and
+    /// `back` is taken only once `middle` is empty.)
     #[inline]
     fn all_in_front(&self) -> bool {
-        self.back.is_empty() && self.middle.is_empty()
+        self.back.capacity() == 0
     }
 
     /// Appends `x`.
     #[inline]
     pub fn push_back(&mut self, x: T) {
-        self.len += 1;
         if self.all_in_front() && self.front.len() < Self::CHUNK_LEN {
             self.front.push_back(x);
             return;
@@ -133,14 +132,18 @@ impl<T> ChunkedDeque<T> {
     /// Puts `x` first.
     #[inline]
     pub fn push_front(&mut self, x: T) {
-        self.len += 1;
         if self.front.len() < Self::CHUNK_LEN {
             self.front.push_front(x);
             return;
         }
         let chunk = VecDeque::from(self.new_chunk());
-        let full = std::mem::replace(&mut self.front, chunk);
-        self.middle.push_front(Vec::from(full));
+        let full = Vec::from(std::mem::replace(&mut self.front, chunk));
+        if self.all_in_front() {
+            // `back` takes it (`all_in_front`'s invariant: `middle` needs a `back` with room).
+            self.back = full;
+        } else {
+            self.middle.push_front(full);
+        }
         self.front.push_front(x);
     }
 
@@ -148,11 +151,18 @@ impl<T> ChunkedDeque<T> {
     #[inline]
     pub fn pop_front(&mut self) -> Option<T> {
         let x = self.front.pop_front()?;
-        self.len -= 1;
-        if self.front.is_empty() {
+        if self.front.is_empty() && self.holds_more_than_front() {
             self.front_emptied();
         }
         Some(x)
+    }
+
+    /// True if anything but a small `front` is held: the next chunk, or room to give back
+    /// once empty. False for a short deque that fills and empties (an M's run queue, on every
+    /// switch), whose emptying then costs these few loads.
+    #[inline]
+    fn holds_more_than_front(&self) -> bool {
+        !self.all_in_front() || self.front.capacity() > SMALL_KEEP
     }
 
     /// `front` emptied: the next chunk becomes `front`, or, if there is none, the deque is
@@ -161,7 +171,15 @@ impl<T> ChunkedDeque<T> {
     fn front_emptied(&mut self) {
         let next = match self.middle.pop_front() {
             Some(chunk) => chunk,
-            None if !self.back.is_empty() => std::mem::take(&mut self.back),
+            None if !self.back.is_empty() => {
+                // The last chunk becomes `front`: the deque is short again, and keeps no spare
+                // (`spare` is only kept beside a `back`, so `holds_more_than_front` need not
+                // look at it).
+                self.spare = None;
+                let last = std::mem::take(&mut self.back);
+                self.front = VecDeque::from(last);
+                return;
+            }
             None => return self.emptied(),
         };
         let empty = std::mem::replace(&mut self.front, VecDeque::from(next));
@@ -176,8 +194,12 @@ impl<T> ChunkedDeque<T> {
         if self.front.capacity() > SMALL_KEEP {
             self.front = VecDeque::new();
         }
-        self.middle = VecDeque::new();
-        self.back = Vec::new();
+        if self.middle.capacity() != 0 {
+            self.middle = VecDeque::new();
+        }
+        if self.back.capacity() != 0 {
+            self.back = Vec::new();
+        }
     }
 
     /// Takes the last entry.
@@ -193,10 +215,7 @@ impl<T> ChunkedDeque<T> {
             Some(x) => x,
             None => self.front.pop_back()?,
         };
-        self.len -= 1;
-        if self.len == 0 {
-            self.emptied();
-        } else if self.front.is_empty() {
+        if self.front.is_empty() && self.holds_more_than_front() {
             self.front_emptied();
         }
         Some(x)
@@ -221,7 +240,7 @@ impl<T> ChunkedDeque<T> {
     }
 
     fn locate(&self, i: usize) -> Option<Place> {
-        if i >= self.len {
+        if i >= self.len() {
             return None;
         }
         if i < self.front.len() {
@@ -237,11 +256,11 @@ impl<T> ChunkedDeque<T> {
 
     /// Removes entry `i`, putting the last entry in its place (`Vec::swap_remove`).
     pub fn swap_remove(&mut self, i: usize) -> Option<T> {
-        if i >= self.len {
+        if i >= self.len() {
             return None;
         }
         let last = self.pop_back().expect("i < len");
-        if i == self.len {
+        if i == self.len() {
             return Some(last);
         }
         Some(std::mem::replace(self.get_mut(i).expect("i < len"), last))
@@ -261,7 +280,7 @@ impl<T> ChunkedDeque<T> {
     /// Moves up to `n` entries from the back into `out` (the last chunk's first, each chunk's
     /// in order): a bulk [`pop_back`](Self::pop_back).
     pub fn take_back(&mut self, n: usize, out: &mut Vec<T>) {
-        let mut n = n.min(self.len);
+        let mut n = n.min(self.len());
         while n > 0 {
             if self.back.is_empty() {
                 if let Some(last) = self.middle.pop_back() {
@@ -278,12 +297,9 @@ impl<T> ChunkedDeque<T> {
                 out.extend(self.back.drain(self.back.len() - k..));
                 k
             };
-            self.len -= tail_len;
             n -= tail_len;
         }
-        if self.len == 0 {
-            self.emptied();
-        } else if self.front.is_empty() {
+        if self.front.is_empty() && self.holds_more_than_front() {
             self.front_emptied();
         }
         self.shrink_middle();
@@ -292,11 +308,10 @@ impl<T> ChunkedDeque<T> {
     /// Moves up to `n` entries from the front into `out`, in order: a bulk
     /// [`pop_front`](Self::pop_front).
     pub fn take_front(&mut self, n: usize, out: &mut Vec<T>) {
-        let mut n = n.min(self.len);
+        let mut n = n.min(self.len());
         while n > 0 {
             let k = n.min(self.front.len());
             out.extend(self.front.drain(..k));
-            self.len -= k;
             n -= k;
             if self.front.is_empty() {
                 self.front_emptied();
@@ -338,7 +353,7 @@ impl<T> ChunkedDeque<T> {
 
     fn keep_spare(&mut self, empty: Vec<T>) {
         debug_assert!(empty.is_empty());
-        if self.spare.is_none() && empty.capacity() >= Self::CHUNK_LEN {
+        if self.spare.is_none() && empty.capacity() >= Self::CHUNK_LEN && !self.all_in_front() {
             self.spare = Some(empty);
         }
     }
@@ -363,7 +378,6 @@ impl<T> Extend<T> for ChunkedDeque<T> {
                 before = self.front.len();
                 let room = Self::CHUNK_LEN - before;
                 self.front.extend(iter.by_ref().take(room));
-                self.len += self.front.len() - before;
             } else {
                 if self.back.len() == Self::CHUNK_LEN || self.back.capacity() == 0 {
                     self.new_back();
@@ -371,7 +385,6 @@ impl<T> Extend<T> for ChunkedDeque<T> {
                 before = self.back.len();
                 let room = Self::CHUNK_LEN - before;
                 self.back.extend(iter.by_ref().take(room));
-                self.len += self.back.len() - before;
             }
         }
     }
@@ -451,6 +464,8 @@ mod tests {
                 }
                 assert_eq!(ours.len(), model.len());
                 assert!(ours.is_empty() || !ours.front.is_empty());
+                assert!(ours.back.capacity() != 0 || ours.middle.is_empty());
+                assert!(ours.back.capacity() != 0 || ours.spare.is_none());
                 assert!(ours.back.len() <= ChunkedDeque::<T>::CHUNK_LEN);
                 assert!(ours
                     .middle
