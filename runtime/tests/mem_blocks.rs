@@ -13,7 +13,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod common;
@@ -25,16 +25,22 @@ struct Recording;
 static ARMED: AtomicBool = AtomicBool::new(false);
 /// The largest block (bytes) a runtime thread asked for while armed.
 static LARGEST: AtomicUsize = AtomicUsize::new(0);
+/// Where the first block of `LIMIT` bytes or more was asked for (a backtrace), for the report.
+static WHERE: Mutex<Option<String>> = Mutex::new(None);
+
+/// The block size glibc maps on its own at first (its initial mmap threshold).
+const LIMIT: usize = 128 << 10;
 
 thread_local! {
     /// Whether this thread is a runtime thread: 0 not known yet, 1 yes, 2 no.
     static RUNTIME_THREAD: Cell<u8> = const { Cell::new(0) };
-    /// Set while this thread works out its name (which may allocate).
+    /// Set while this thread works out its name or captures a backtrace (which allocate).
     static ASKING: Cell<bool> = const { Cell::new(false) };
 }
 
 fn note(size: usize) {
-    if !ARMED.load(Ordering::Relaxed) || size < 64 << 10 {
+    // Not the allocations this recorder makes itself (a name, a backtrace).
+    if !ARMED.load(Ordering::Relaxed) || size < 64 << 10 || ASKING.with(Cell::get) {
         return;
     }
     let runtime = RUNTIME_THREAD.with(|known| {
@@ -49,11 +55,20 @@ fn note(size: usize) {
     });
     if runtime {
         LARGEST.fetch_max(size, Ordering::Relaxed);
+        if size >= LIMIT && !ASKING.with(|a| a.replace(true)) {
+            let trace = std::backtrace::Backtrace::force_capture().to_string();
+            WHERE
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert(trace);
+            ASKING.with(|a| a.set(false));
+        }
     }
 }
 
 // SAFETY: every call is passed on to `System` unchanged; `note` only reads and writes atomics
-// and thread-locals (its own allocations, to learn the thread's name, are guarded by `ASKING`).
+// and thread-locals (its own allocations, for the thread's name or a backtrace, are skipped while
+// `ASKING` is set).
 unsafe impl GlobalAlloc for Recording {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         note(layout.size());
@@ -97,9 +112,11 @@ fn a_burst_makes_no_large_block() {
             std::thread::sleep(Duration::from_millis(50));
         }
         let largest = LARGEST.load(Ordering::Relaxed);
+        let at = WHERE.lock().unwrap_or_else(|e| e.into_inner()).take();
         assert!(
-            largest < 128 << 10,
-            "at maxprocs {procs} a runtime thread asked for a block of {largest} bytes"
+            largest < LIMIT,
+            "at maxprocs {procs} a runtime thread asked for a block of {largest} bytes, at\n{}",
+            at.unwrap_or_default()
         );
     });
 }

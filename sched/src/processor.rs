@@ -20,9 +20,11 @@
 //! in the program's allocator, never grows to a burst's size (`chunked.rs` says why that
 //! matters). Go's `runqputslow` moves the overflow to the global queue instead; crossbeam's
 //! global queue costs a CAS per goroutine, which made a burst of spawns at one P 15 % dearer.
-//! Invariants: the goroutines in `spill` were queued after every one in the queue (one FIFO
-//! across the two); `StealEnd::spilled` is true while `spill` is not empty, so a P whose
-//! queue thieves emptied still counts as having work.
+//! Invariants: the queue never holds more than `RUNQ_MAX` goroutines (batches taken into it,
+//! from other Ps or the global queue, are limited to its room: `runq_batch_limit`); what the
+//! owner pushes goes behind everything it pushed before, across the queue and `spill`;
+//! `StealEnd::spilled` is true while `spill` is not empty, so a P whose queue thieves emptied
+//! still counts as having work.
 //!
 //! Stack cache: up to `STACK_CACHE` stacks of the default size are kept per P, so a spawn/exit
 //! cycle reuses a warm stack with no system call. The cap bounds what the cache can hold
@@ -340,6 +342,13 @@ impl Processor {
 
     pub(crate) fn runq(&self) -> &Worker<GRef> {
         &self.runq
+    }
+
+    /// How many goroutines a batch taken into this P's queue may bring (`steal.rs`,
+    /// `find.rs`), counting the one the taker runs at once, which is never queued: the queue
+    /// stays within `RUNQ_MAX` (module docs). At least 1.
+    pub(crate) fn runq_batch_limit(&self) -> usize {
+        RUNQ_MAX.saturating_sub(self.runq.len()) + 1
     }
 
     /// Owner: drains everything queued here (used when this P is retired).

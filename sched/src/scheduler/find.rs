@@ -274,7 +274,9 @@ pub(super) fn global_get_batch(s: &Scheduler, p: &mut Processor) -> Option<GRef>
     if s.global.is_empty() {
         return None;
     }
-    let limit = (s.global.len() / s.nprocs().max(1) + 1).min(128);
+    let limit = (s.global.len() / s.nprocs().max(1) + 1)
+        .min(128)
+        .min(p.runq_batch_limit());
     loop {
         match s.global.steal_batch_with_limit_and_pop(p.runq(), limit) {
             Steal::Success(g) => return Some(g),

@@ -109,7 +109,10 @@ fn steal_from(
     let shared = &s.procs[victim];
     let stealer = shared.steal.stealer.get()?;
     loop {
-        match stealer.steal_batch_with_limit_and_pop(p.runq(), usize::MAX) {
+        // Half of the victim's queue, as far as this P's queue has room (a periodic take
+        // from a stalled P lands on a queue that may be long already).
+        let limit = p.runq_batch_limit();
+        match stealer.steal_batch_with_limit_and_pop(p.runq(), limit) {
             Steal::Success(g) => return Some(g),
             Steal::Empty => break,
             Steal::Retry => {}
