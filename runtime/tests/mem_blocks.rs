@@ -13,10 +13,12 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 mod common;
+
+use common::rss_bytes;
 
 /// The allocator: `System`, plus the record of the largest block a runtime thread asked for.
 struct Recording;
@@ -101,10 +103,11 @@ fn a_burst_makes_no_large_block() {
         ARMED.store(true, Ordering::Relaxed);
         LARGEST.store(0, Ordering::Relaxed);
         let before = rss_bytes();
-        gort::spawn(|| burst(BURST)).join().unwrap();
+        let peak = gort::spawn(|| common::parked_burst(BURST, rss_bytes))
+            .join()
+            .unwrap();
         // Idle until the scavenger has given most of it back (its take, release and unmap
         // paths ran too).
-        let peak = PEAK.load(Ordering::Relaxed);
         let start = Instant::now();
         while rss_bytes().saturating_sub(before) > peak.saturating_sub(before) / 4
             && start.elapsed() < RETURN_BOUND
@@ -119,41 +122,4 @@ fn a_burst_makes_no_large_block() {
             at.unwrap_or_default()
         );
     });
-}
-
-/// RSS with the burst parked.
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-/// `n` goroutines parked at once on one channel's receive, then all woken by its close.
-fn burst(n: usize) {
-    let (tx, rx) = gort::chan::<()>(0);
-    let parked = Arc::new(AtomicUsize::new(0));
-    let ended = gort::sync::WaitGroup::new();
-    ended.add(n as i64);
-    for _ in 0..n {
-        let (rx, parked, ended) = (rx.clone(), parked.clone(), ended.clone());
-        drop(gort::go!(move || {
-            parked.fetch_add(1, Ordering::Relaxed);
-            let _ = rx.recv();
-            ended.done();
-        }));
-    }
-    drop(rx);
-    while parked.load(Ordering::Relaxed) < n {
-        gort::yield_now();
-    }
-    PEAK.store(rss_bytes(), Ordering::Relaxed);
-    drop(tx);
-    ended.wait();
-}
-
-/// The process's resident memory (`/proc/self/statm`), in bytes.
-fn rss_bytes() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").expect("read /proc/self/statm");
-    let pages: usize = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .expect("resident pages in /proc/self/statm");
-    pages * 4096
 }

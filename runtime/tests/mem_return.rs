@@ -18,9 +18,10 @@
 //! scavenger sit on the pages of the M that allocated them until that M collects; when the
 //! scavenger woke one M only, the others' pages (60-80 MiB here) stayed until they woke.
 
+mod common;
+
+use common::rss_bytes;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Env var: this process is a child run of `child_burst`.
@@ -159,32 +160,10 @@ fn child_burst() {
     });
 }
 
-/// Runs `n` goroutines parked at once on one channel, reads RSS and page tables while they are
-/// all parked, then ends them all and waits for them. Returns those readings.
+/// A burst of `n` parked goroutines (`common::parked_burst`); returns RSS and page tables
+/// read while all of them are parked.
 fn burst(n: usize) -> (usize, usize) {
-    let (tx, rx) = gort::chan::<()>(0);
-    let parked = Arc::new(AtomicUsize::new(0));
-    let ended = gort::sync::WaitGroup::new();
-    ended.add(n as i64);
-    for _ in 0..n {
-        let (rx, parked, ended) = (rx.clone(), parked.clone(), ended.clone());
-        drop(gort::go!(move || {
-            parked.fetch_add(1, Ordering::Relaxed);
-            let _ = rx.recv();
-            ended.done();
-        }));
-    }
-    drop(rx);
-    while parked.load(Ordering::Relaxed) < n {
-        gort::yield_now();
-    }
-    for _ in 0..100 {
-        gort::yield_now();
-    }
-    let peak = (rss_bytes(), page_table_bytes());
-    drop(tx);
-    ended.wait();
-    peak
+    common::parked_burst(n, || (rss_bytes(), page_table_bytes()))
 }
 
 /// The process's page tables (`VmPTE` in `/proc/self/status`), in bytes.
@@ -196,17 +175,4 @@ fn page_table_bytes() -> usize {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmPTE in /proc/self/status");
     kib << 10
-}
-
-/// Resident set size of this process, from `/proc/self/statm`.
-fn rss_bytes() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").expect("read /proc/self/statm");
-    let pages: usize = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .expect("statm's second field");
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
-    pages * page
 }

@@ -6,6 +6,7 @@
 //! Not every test binary uses every helper here.
 #![allow(dead_code)]
 
+#[allow(unused_imports)] // a binary may use only the helpers below
 pub use testkit::*;
 
 /// Makes the next close of `s` send a reset (SO_LINGER with a zero timeout).
@@ -46,4 +47,47 @@ impl tracing::Subscriber for OnEvent {
     }
     fn enter(&self, _: &tracing::span::Id) {}
     fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// Resident set size of this process, from `/proc/self/statm`.
+pub fn rss_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("read /proc/self/statm");
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .expect("statm's second field");
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+    pages * page
+}
+
+/// A burst, from inside a goroutine: `n` goroutines parked at once on one channel's receive;
+/// `at_peak` runs once all of them have parked; then the channel's only sender is dropped,
+/// which wakes and ends them all, and this waits for them. Returns what `at_peak` returned.
+pub fn parked_burst<R>(n: usize, at_peak: impl FnOnce() -> R) -> R {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (tx, rx) = gort::chan::<()>(0);
+    let parked = std::sync::Arc::new(AtomicUsize::new(0));
+    let ended = gort::sync::WaitGroup::new();
+    ended.add(n as i64);
+    for _ in 0..n {
+        let (rx, parked, ended) = (rx.clone(), parked.clone(), ended.clone());
+        drop(gort::go!(move || {
+            parked.fetch_add(1, Ordering::Relaxed);
+            let _ = rx.recv();
+            ended.done();
+        }));
+    }
+    drop(rx);
+    while parked.load(Ordering::Relaxed) < n {
+        gort::yield_now();
+    }
+    for _ in 0..100 {
+        gort::yield_now();
+    }
+    let peak = at_peak();
+    drop(tx);
+    ended.wait();
+    peak
 }
