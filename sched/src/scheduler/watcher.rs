@@ -110,7 +110,9 @@ fn watch_on<P, G>(idle: &IdleSet<P, G>, me: &IdleM<P, G>, world: &impl Watched) 
         let handed = if !world.io_waiters() {
             me.wait_until(world.next_deadline())
         } else if leave_io_to_ps(world, me, &mut polls_seen) {
-            wait_while_ps_poll(me, world)
+            let recheck = Instant::now() + world.io_left_to_ps();
+            let until = world.next_deadline().map_or(recheck, |d| d.min(recheck));
+            me.wait_until(Some(until))
         } else {
             // Its own try is not a P's; a P's try while this M polls is (a P that found the
             // gate taken and went without).
@@ -162,14 +164,6 @@ fn leave_io_to_ps<P, G>(world: &impl Watched, me: &IdleM<P, G>, polls_seen: &mut
     moved
 }
 
-/// Sleeps while the busy Ps poll by themselves: until poked or handed a P, the earliest timer,
-/// or `IO_LEFT_TO_PS`.
-fn wait_while_ps_poll<P, G>(me: &IdleM<P, G>, world: &impl Watched) -> Option<(P, bool)> {
-    let recheck = Instant::now() + world.io_left_to_ps();
-    let until = world.next_deadline().map_or(recheck, |d| d.min(recheck));
-    me.wait_until(Some(until))
-}
-
 /// One blocking poll, until the earliest timer. Goroutines the poll readies go home
 /// (`home.rs`), which hands their Ms a P (this M's own included, through its slot); in migrate
 /// mode they go to the global queue (this M has no P, and `push_global` does not wake an M for
@@ -184,17 +178,8 @@ fn poll_once<P, G>(
         return me.wait_until(world.next_deadline());
     };
     if !world.try_begin_poll() {
-        // Another M is in a non-blocking poll (only the watcher ever blocks in the poller).
-        // That M holds a P and polls whenever it runs out of work: leave I/O to it, as
-        // `leave_io_to_ps` does for a try seen after the fact. Yielding and trying again
-        // instead spun this thread against every poll of a busy P, and for a whole kernel
-        // tick when that P's thread was preempted inside its poll (`docs/BENCHMARKS.md`,
-        // session 7). The M going idle later asks this one to poll (`IdleSet::stop_m`), which
-        // ends the wait. Only if no P is busy (the poller's M gave its P up just now) is the
-        // gate free in microseconds: then yield and try again.
-        if world.ps_busy() {
-            return wait_while_ps_poll(me, world);
-        }
+        // Another M is in a non-blocking poll (only the watcher ever blocks in the poller):
+        // it is over in microseconds; let it finish, then try again.
         std::thread::yield_now();
         return me.take();
     }
