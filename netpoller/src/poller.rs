@@ -3,9 +3,9 @@
 //!
 //! Who polls (see `sched/src/poller.rs` for the scheduler's side, whose gate lets one thread
 //! poll at a time):
-//! - a P that found nothing to run, and every P every 61st schedule, polls without blocking
-//!   (`poll(Some(ZERO))`); if no goroutine waits for I/O that returns at once without a
-//!   syscall;
+//! - a P that found nothing to run, and every P every 61st schedule unless another thread
+//!   polls, polls without blocking (`poll(Some(ZERO))`); if no goroutine waits for I/O that
+//!   returns at once without a syscall;
 //! - the one idle M that watches timers blocks in `poll(timeout of the next timer)`;
 //!   [`NetPoller::wake`] interrupts it (Go's `netpollBreak`).
 //!

@@ -10,11 +10,13 @@
 //!   it, or a new earliest timer), as Go's `netpollBreak`.
 //!
 //! One thread polls at a time, and this module is the one gate that ensures it:
-//! `try_begin_poll` and `end_poll` around every call. A P's non-blocking poll that finds
-//! the gate taken skips its poll (the thread inside delivers what is ready); the watcher yields
-//! its thread and looks again (`poll_once`), so it never waits behind another blocking poll
-//! that could consume the wake meant for it. A poller therefore sees one caller at a time and
-//! needs no gate of its own ([`Poller::poll`] states the contract).
+//! `try_begin_poll` and `end_poll` around every call. A P's periodic poll that finds the gate
+//! taken skips it (the thread inside delivers what is ready); a P out of work that finds the
+//! watcher blocking there ends that poll and takes the gate (`find.rs`,
+//! `take_gate_from_watcher`); the watcher yields its thread and looks again (`poll_once`), so
+//! it never waits behind another blocking poll that could consume the wake meant for it. A
+//! poller therefore sees one caller at a time and needs no gate of its own ([`Poller::poll`]
+//! states the contract).
 //!
 //! A poller reports readiness by unparking the goroutines that wait for it (their `Unparker`s),
 //! from inside `poll`; the scheduler sends each one home (`scheduler/home.rs`), or, in migrate

@@ -2,8 +2,9 @@
 //!
 //! In order:
 //! 1. every 61st schedule of a P: if an M is hungry, hand it this P (`yield_p_to_hungry`);
-//!    then due timers, a non-blocking poll, one G from the global queue and the stalled-P
-//!    check, so none of them can starve behind a P's own work;
+//!    then due timers, a non-blocking poll (skipped while another thread polls), one G from
+//!    the global queue and the stalled-P check, so none of them can starve behind a P's own
+//!    work;
 //! 2. the M's `next` (a hand-off); then the M's own goroutines (started ones homed to it: its
 //!    local queue, with those other threads readied for it) and the P's unstarted ones
 //!    (`runnext`, its local queue, then a batch from the global queue: len/maxprocs + 1, at
@@ -81,7 +82,7 @@ fn search(s: &'static Scheduler, m: &Machine, mut id: usize, mut tick: u32) -> G
         }
         // Nothing queued: fire due timers and take ready I/O (what they ready goes to its
         // home, or onto this P in migrate mode; either way, look again).
-        if run_all_due_timers() > 0 || poll_now() > 0 {
+        if run_all_due_timers() > 0 || poll_now(GateHeld::TakeFromWatcher) > 0 {
             (id, tick) = p_and_tick(m);
             continue;
         }
@@ -151,9 +152,11 @@ fn yield_p_to_hungry(s: &'static Scheduler, m: &Machine) -> bool {
 }
 
 /// Timers, I/O, the global queue and stalled Ps get a turn even on a P that always has work.
+/// The poll here skips if the gate is held: a P that has work does not end the watcher's
+/// blocking poll (`GateHeld::Skip`).
 fn periodic_checks(s: &Scheduler, m: &Machine) -> Option<GRef> {
     run_due_timers();
-    poll_now();
+    poll_now(GateHeld::Skip);
     if let Some(g) = global_get_one(s) {
         return Some(g);
     }
@@ -191,11 +194,27 @@ fn fire_due(idle: bool) -> usize {
     }
 }
 
+/// What `poll_now` does when another thread holds the poller's gate.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum GateHeld {
+    /// Skip the poll: the holder delivers what is ready. For a P that has work (the periodic
+    /// look), as Go's `findRunnable` skips its non-blocking `netpoll` while an M is blocked in
+    /// one: taking the gate from the watcher costs an eventfd write, the watcher's wake-up and
+    /// this thread's wait for it (`docs/BENCHMARKS.md`, session 7), for readiness the watcher
+    /// hands over anyway, and goroutines homed to this M that it readies reach this M through
+    /// its remote queue without a wake-up while this M runs.
+    Skip,
+    /// Take it from the watcher if the watcher holds it in a blocking poll
+    /// (`take_gate_from_watcher`): for a P that is out of work.
+    TakeFromWatcher,
+}
+
 /// A non-blocking poll from a P with nothing to run (Go polls in `findRunnable` before
-/// stealing). Readied goroutines go home (`home.rs`), or onto this M's P in migrate mode.
-/// Returns how many were readied, or 1 if it had to take the poller from the watcher
-/// (`take_gate_from_watcher`): what the watcher's poll readied meanwhile may be this M's own.
-fn poll_now() -> usize {
+/// stealing), or from the periodic look. Readied goroutines go home (`home.rs`), or onto this
+/// M's P in migrate mode. Returns how many were readied, or 1 if it had to take the poller from
+/// the watcher (`take_gate_from_watcher`): what the watcher's poll readied meanwhile may be
+/// this M's own.
+fn poll_now(held: GateHeld) -> usize {
     let Some(poller) = crate::poller::poller() else {
         return 0;
     };
@@ -203,7 +222,7 @@ fn poll_now() -> usize {
         return 0;
     }
     let took = !crate::poller::try_begin_poll();
-    if took && !take_gate_from_watcher(poller) {
+    if took && (held == GateHeld::Skip || !take_gate_from_watcher(poller)) {
         return 0;
     }
     let n = poller.poll(Some(std::time::Duration::ZERO));
