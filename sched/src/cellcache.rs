@@ -67,7 +67,7 @@ static GLOBAL_LOW: [AtomicUsize; CLASSES] = [const { AtomicUsize::new(0) }; CLAS
 
 /// One P's free cells.
 pub(crate) struct CellCache {
-    free: [Vec<NonNull<u8>>; CLASSES],
+    free: [Vec<FreeCell>; CLASSES],
 }
 
 // SAFETY: the cached pointers are free memory owned by the cache; moving the cache (with its
@@ -93,15 +93,12 @@ impl CellCache {
         let list = &mut self.free[class];
         if list.is_empty() && GLOBAL_LEN[class].load(Ordering::Relaxed) > 0 {
             let mut global = crate::loom::lock_std(&GLOBAL[class]);
-            let mut batch = Vec::with_capacity(BATCH);
-            global.take_back(BATCH, &mut batch);
+            global.take_back(BATCH, list);
             GLOBAL_LEN[class].store(global.len(), Ordering::Relaxed);
             let low = GLOBAL_LOW[class].load(Ordering::Relaxed).min(global.len());
             GLOBAL_LOW[class].store(low, Ordering::Relaxed);
-            drop(global);
-            list.extend(batch.into_iter().map(|c| c.0));
         }
-        list.pop()
+        list.pop().map(|c| c.0)
     }
 
     /// Caches `ptr`; gives it back if both this P's list and the global pool are full.
@@ -116,13 +113,13 @@ impl CellCache {
                 return Err(ptr);
             }
             let at = list.len() - BATCH;
-            global.extend(list.drain(at..).map(FreeCell));
+            global.extend(list.drain(at..));
             GLOBAL_LEN[class].store(global.len(), Ordering::Relaxed);
         }
         if list.capacity() == 0 {
             list.reserve_exact(LOCAL_MAX);
         }
-        list.push(ptr);
+        list.push(FreeCell(ptr));
         Ok(())
     }
 }
@@ -161,7 +158,7 @@ pub(crate) fn trim_idle(caches: Vec<CellCache>) -> usize {
         TRIMS.fetch_add(1, Ordering::Release);
     }
     let cached = caches.into_iter().flat_map(|c| c.free).flatten();
-    for cell in idle.into_iter().flatten().map(|c| c.0).chain(cached) {
+    for cell in idle.into_iter().flatten().chain(cached).map(|c| c.0) {
         // SAFETY: the pools and the per-P caches hold only memory from `mi_malloc_aligned`
         // (`alloc_in`) that no one uses, and `cell` has left its pool or cache.
         unsafe { libmimalloc_sys::mi_free(cell.as_ptr().cast()) };
