@@ -279,7 +279,8 @@ fn after_func_runs_in_its_own_goroutine_or_stops() {
 #[test]
 fn after_drop_stops_and_into_receiver_detaches() {
     at_each_maxprocs("after_drop_stops_and_into_receiver_detaches", |_| {
-        let a = gort::time::after(Duration::from_millis(1));
+        // Far off, so it cannot fire before the drop (a 1 ms timer did on a loaded machine).
+        let a = gort::time::after(Duration::from_secs(60));
         let clone = a.receiver().clone();
         drop(a);
         // Stopped: its sender (held by the timer's action) is gone, so the channel closes.

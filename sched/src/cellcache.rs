@@ -4,19 +4,23 @@
 //! A goroutine's cell (`goroutine.rs`) has a size that depends on its closure and result, so
 //! cells are grouped into size classes `STEP` (16) bytes apart up to `MAX_CACHED`; every cell
 //! of a class is allocated with the class's layout, which makes any free cell of the class fit
-//! any goroutine of the class. Join packets (`join.rs`) are allocated the same way. Each P
-//! keeps up to `LOCAL_MAX` free cells per class; when it has more it moves `BATCH` of them to
-//! a global pool per class, and when it has none it takes `BATCH` back (one lock per `BATCH`
-//! cells, as Go's `gfput`/`gfget`). The global pool keeps at most `GLOBAL_MAX` cells per class;
-//! beyond that, and on a thread without a P, cells go back to the global allocator. So the
-//! memory the caches hold is bounded by
-//! `(Ps × LOCAL_MAX + GLOBAL_MAX) × class size` per class in use, and the background scavenger
-//! (`scavenger.rs`), once per period, frees the global pools' cells that no P took for the
+//! any goroutine of the class. Join packets (`join.rs`) are allocated the same way.
+//!
+//! Free cells are kept in lists threaded through the cells themselves (`CellList`, Go's `gList`
+//! through `g.schedlink`), so the caches allocate nothing of their own. Each P keeps two lists
+//! per class: the one it pushes to and pops from (up to `BATCH` cells) and at most one full
+//! batch beside it. When both are full, the full batch moves to a global pool per class, and
+//! when both are empty, a batch comes back (one lock per `BATCH` cells, as Go's
+//! `gfput`/`gfget`); a batch moves as one list head. The global pool keeps at most
+//! `GLOBAL_MAX` cells per class; beyond that, and on a thread without a P, cells go back to
+//! the allocator. So the memory the caches hold is bounded by
+//! `(Ps × 2 × BATCH + GLOBAL_MAX) × class size` per class in use. The background scavenger
+//! (`scavenger.rs`), once per period, frees the global pools' batches that no P took for the
 //! whole period (by each pool's low-water mark) and the cached cells of the Ps that are idle
-//! at that moment (`trim_idle`). A pool is a `ChunkedDeque`, never one block the size of a
-//! burst (`chunked.rs` says why that matters); then an M going idle has mimalloc give its free pages back (`return_freed_pages`). The
-//! caches only ever hold memory allocated with the class layout, so handing a cell back to the
-//! allocator is sound.
+//! at that moment (`trim_idle`); then an M going idle has mimalloc give its free pages back
+//! (`return_freed_pages`). A pool is a `ChunkedDeque` of list heads, never one block the size
+//! of a burst (`chunked.rs` says why that matters). The caches only ever hold memory
+//! allocated with the class layout, so handing a cell back to the allocator is sound.
 //!
 //! The allocator behind the caches is mimalloc (`libmimalloc-sys`, its C library, used
 //! directly for cells only; the program's global allocator is left alone). A burst of spawns
@@ -40,86 +44,151 @@ const STEP: usize = 16;
 const MAX_CACHED: usize = 1024;
 /// Number of classes.
 pub(crate) const CLASSES: usize = MAX_CACHED / STEP;
-/// Free cells kept per class per P.
-const LOCAL_MAX: usize = 128;
-/// Cells moved between a P and the global pool at a time.
+/// Cells moved between a P and the global pool at a time. A P keeps up to two batches per
+/// class: the one it pushes to and one full one.
 const BATCH: usize = 64;
 /// Free cells kept per class in the global pool.
 const GLOBAL_MAX: usize = 64 * 1024;
 
-/// A free cell (owned memory of its class layout).
-struct FreeCell(NonNull<u8>);
+/// The first word of a free cell: the next free cell of its list.
+struct FreeNode {
+    next: Option<NonNull<FreeNode>>,
+}
 
-// SAFETY: a free cell is plain memory owned by whoever holds the `FreeCell`.
-unsafe impl Send for FreeCell {}
+/// Free cells of one class, threaded through their first words, newest first. Invariant: the
+/// list owns its cells (free memory of its class layout, at least 16 bytes and 16-aligned),
+/// so it may write their first word; `len` counts them.
+struct CellList {
+    head: Option<NonNull<FreeNode>>,
+    len: usize,
+}
 
-/// The global pools, one per class, newest last.
-static GLOBAL: [Mutex<ChunkedDeque<FreeCell>>; CLASSES] =
+// SAFETY: the list's cells are plain free memory owned by the list; moving the list to
+// another thread moves that ownership.
+unsafe impl Send for CellList {}
+
+impl CellList {
+    const fn new() -> CellList {
+        CellList { head: None, len: 0 }
+    }
+
+    fn push(&mut self, cell: NonNull<u8>) {
+        let node = cell.cast::<FreeNode>();
+        // SAFETY: `cell` is free memory of a class layout (16-aligned, at least 16 bytes)
+        // that the caller gives to this list; nothing else reads or writes it now.
+        unsafe { node.as_ptr().write(FreeNode { next: self.head }) };
+        self.head = Some(node);
+        self.len += 1;
+    }
+
+    fn pop(&mut self) -> Option<NonNull<u8>> {
+        let node = self.head?;
+        // SAFETY: `node` is a cell of this list (type invariant), its first word written by
+        // `push`.
+        self.head = unsafe { (*node.as_ptr()).next };
+        self.len -= 1;
+        Some(node.cast())
+    }
+
+    /// Takes the whole list, leaving this one empty.
+    fn take(&mut self) -> CellList {
+        std::mem::replace(self, CellList::new())
+    }
+
+    /// Gives every cell back to mimalloc.
+    fn free_all(mut self) {
+        while let Some(cell) = self.pop() {
+            // SAFETY: the caches hold only memory from `mi_malloc_aligned` (`alloc_in`) that
+            // no one uses, and `cell` has left its list.
+            unsafe { libmimalloc_sys::mi_free(cell.as_ptr().cast()) };
+        }
+    }
+}
+
+/// The global pools, one per class: full batches, newest last.
+static GLOBAL: [Mutex<ChunkedDeque<CellList>>; CLASSES] =
     [const { Mutex::new(ChunkedDeque::new()) }; CLASSES];
 
-/// Lengths of the global pools (a hint read without the lock, so that an allocation that
-/// finds both its P's list and the pool empty, as in a burst of spawns, takes no lock).
+/// Lengths of the global pools, in cells (a hint read without the lock, so that an allocation
+/// that finds both its P's lists and the pool empty, as in a burst of spawns, takes no lock).
 static GLOBAL_LEN: [AtomicUsize; CLASSES] = [const { AtomicUsize::new(0) }; CLASSES];
 
-/// The shortest each global pool has been since the scavenger's last `trim_idle` (written
-/// under the pool's lock): the cells below it sat idle all that time.
+/// The fewest cells each global pool has held since the scavenger's last `trim_idle` (written
+/// under the pool's lock): the batches below it sat idle all that time.
 static GLOBAL_LOW: [AtomicUsize; CLASSES] = [const { AtomicUsize::new(0) }; CLASSES];
+
+/// One P's free cells of one class. Invariant: `full` is empty or holds exactly `BATCH`.
+struct ClassCache {
+    /// The list spawns pop from and exits push to (at most `BATCH`).
+    current: CellList,
+    /// A full batch kept beside `current`, or nothing.
+    full: CellList,
+}
 
 /// One P's free cells.
 pub(crate) struct CellCache {
-    free: [Vec<FreeCell>; CLASSES],
+    free: [ClassCache; CLASSES],
 }
-
-// SAFETY: the cached pointers are free memory owned by the cache; moving the cache (with its
-// P) to another thread moves that ownership.
-unsafe impl Send for CellCache {}
 
 impl CellCache {
     pub(crate) fn new() -> CellCache {
         CellCache {
-            free: std::array::from_fn(|_| Vec::new()),
+            free: std::array::from_fn(|_| ClassCache {
+                current: CellList::new(),
+                full: CellList::new(),
+            }),
         }
     }
 
     /// Empties this cache, for the scavenger while its P is idle (`scavenger::look`), and
-    /// returns what it held, for `trim_idle` to free. A P's cache holds up to `LOCAL_MAX` cells
+    /// returns what it held, for `trim_idle` to free. A P's cache holds up to `2 × BATCH` cells
     /// per class, and after a burst those are scattered over as many of mimalloc's pages, each
     /// kept resident whole by one cell (`docs/BENCHMARKS.md`, session 6). No allocation.
     pub(crate) fn take(&mut self) -> CellCache {
         std::mem::replace(self, CellCache::new())
     }
 
-    fn pop(&mut self, class: usize) -> Option<NonNull<u8>> {
-        let list = &mut self.free[class];
-        if list.is_empty() && GLOBAL_LEN[class].load(Ordering::Relaxed) > 0 {
-            let mut global = crate::loom::lock_std(&GLOBAL[class]);
-            global.take_back(BATCH, list);
-            GLOBAL_LEN[class].store(global.len(), Ordering::Relaxed);
-            let low = GLOBAL_LOW[class].load(Ordering::Relaxed).min(global.len());
-            GLOBAL_LOW[class].store(low, Ordering::Relaxed);
-        }
-        list.pop().map(|c| c.0)
+    fn len(&self) -> usize {
+        self.free.iter().map(|c| c.current.len + c.full.len).sum()
     }
 
-    /// Caches `ptr`; gives it back if both this P's list and the global pool are full.
+    fn pop(&mut self, class: usize) -> Option<NonNull<u8>> {
+        let cache = &mut self.free[class];
+        if cache.current.len == 0 {
+            if cache.full.len > 0 {
+                cache.current = cache.full.take();
+            } else if GLOBAL_LEN[class].load(Ordering::Relaxed) > 0 {
+                let mut global = crate::loom::lock_std(&GLOBAL[class]);
+                if let Some(batch) = global.pop_back() {
+                    cache.current = batch;
+                }
+                let cells = global.len() * BATCH;
+                GLOBAL_LEN[class].store(cells, Ordering::Relaxed);
+                let low = GLOBAL_LOW[class].load(Ordering::Relaxed).min(cells);
+                GLOBAL_LOW[class].store(low, Ordering::Relaxed);
+            }
+        }
+        cache.current.pop()
+    }
+
+    /// Caches `ptr`; gives it back if both this P's lists and the global pool are full.
     fn push(&mut self, class: usize, ptr: NonNull<u8>) -> Result<(), NonNull<u8>> {
-        let list = &mut self.free[class];
-        if list.len() >= LOCAL_MAX {
-            if GLOBAL_LEN[class].load(Ordering::Relaxed) + BATCH > GLOBAL_MAX {
-                return Err(ptr);
+        let cache = &mut self.free[class];
+        if cache.current.len >= BATCH {
+            if cache.full.len > 0 {
+                if GLOBAL_LEN[class].load(Ordering::Relaxed) + BATCH > GLOBAL_MAX {
+                    return Err(ptr);
+                }
+                let mut global = crate::loom::lock_std(&GLOBAL[class]);
+                if (global.len() + 1) * BATCH > GLOBAL_MAX {
+                    return Err(ptr);
+                }
+                global.push_back(cache.full.take());
+                GLOBAL_LEN[class].store(global.len() * BATCH, Ordering::Relaxed);
             }
-            let mut global = crate::loom::lock_std(&GLOBAL[class]);
-            if global.len() + BATCH > GLOBAL_MAX {
-                return Err(ptr);
-            }
-            let at = list.len() - BATCH;
-            global.extend(list.drain(at..));
-            GLOBAL_LEN[class].store(global.len(), Ordering::Relaxed);
+            cache.full = cache.current.take();
         }
-        if list.capacity() == 0 {
-            list.reserve_exact(LOCAL_MAX);
-        }
-        list.push(FreeCell(ptr));
+        cache.current.push(ptr);
         Ok(())
     }
 }
@@ -130,44 +199,33 @@ impl CellCache {
 /// the period. Also frees the cells of `caches`, the idle Ps' caches (`CellCache::take`).
 /// Returns how many cells it freed. Frees outside every lock.
 pub(crate) fn trim_idle(caches: Vec<CellCache>) -> usize {
-    let mut idle: Vec<Vec<FreeCell>> = Vec::new();
+    // The oldest batches, below the low-water mark (a `ChunkedDeque` too: no list of a
+    // burst's size is made here either).
+    let mut idle: ChunkedDeque<CellList> = ChunkedDeque::new();
     for class in 0..CLASSES {
         let mut global = crate::loom::lock_std(&GLOBAL[class]);
         if global.is_empty() {
             continue;
         }
-        // The oldest cells, below the low-water mark, taken a chunk's worth at a time (so no
-        // list of a burst's size is made here either).
-        let mut take = GLOBAL_LOW[class].load(Ordering::Relaxed).min(global.len());
-        while take > 0 {
-            let mut part = Vec::with_capacity(take.min(IDLE_PART));
-            global.take_front(take.min(IDLE_PART), &mut part);
-            take -= part.len();
-            idle.push(part);
+        let take = GLOBAL_LOW[class].load(Ordering::Relaxed) / BATCH;
+        for _ in 0..take.min(global.len()) {
+            idle.push_back(global.pop_front().expect("take <= len"));
         }
-        GLOBAL_LEN[class].store(global.len(), Ordering::Relaxed);
-        GLOBAL_LOW[class].store(global.len(), Ordering::Relaxed);
+        let cells = global.len() * BATCH;
+        GLOBAL_LEN[class].store(cells, Ordering::Relaxed);
+        GLOBAL_LOW[class].store(cells, Ordering::Relaxed);
     }
-    let cached = caches
-        .iter()
-        .flat_map(|c| &c.free)
-        .map(Vec::len)
-        .sum::<usize>();
-    let freed = idle.iter().map(Vec::len).sum::<usize>() + cached;
+    let freed = idle.len() * BATCH + caches.iter().map(CellCache::len).sum::<usize>();
     if freed > 0 {
         TRIMS.fetch_add(1, Ordering::Release);
     }
-    let cached = caches.into_iter().flat_map(|c| c.free).flatten();
-    for cell in idle.into_iter().flatten().chain(cached).map(|c| c.0) {
-        // SAFETY: the pools and the per-P caches hold only memory from `mi_malloc_aligned`
-        // (`alloc_in`) that no one uses, and `cell` has left its pool or cache.
-        unsafe { libmimalloc_sys::mi_free(cell.as_ptr().cast()) };
-    }
+    let cached = caches
+        .into_iter()
+        .flat_map(|c| c.free)
+        .flat_map(|c| [c.current, c.full]);
+    idle.into_iter().chain(cached).for_each(CellList::free_all);
     freed
 }
-
-/// Cells per list `trim_idle` collects (8 KiB of pointers).
-const IDLE_PART: usize = 1024;
 
 /// `trim_idle` calls that freed cells, so far.
 static TRIMS: AtomicUsize = AtomicUsize::new(0);

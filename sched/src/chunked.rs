@@ -277,48 +277,6 @@ impl<T> ChunkedDeque<T> {
         }
     }
 
-    /// Moves up to `n` entries from the back into `out` (the last chunk's first, each chunk's
-    /// in order): a bulk [`pop_back`](Self::pop_back).
-    pub fn take_back(&mut self, n: usize, out: &mut Vec<T>) {
-        let mut n = n.min(self.len());
-        while n > 0 {
-            if self.back.is_empty() {
-                if let Some(last) = self.middle.pop_back() {
-                    let empty = std::mem::replace(&mut self.back, last);
-                    self.keep_spare(empty);
-                }
-            }
-            let tail_len = if self.back.is_empty() {
-                let k = n.min(self.front.len());
-                out.extend(self.front.drain(self.front.len() - k..));
-                k
-            } else {
-                let k = n.min(self.back.len());
-                out.extend(self.back.drain(self.back.len() - k..));
-                k
-            };
-            n -= tail_len;
-        }
-        if self.front.is_empty() && self.holds_more_than_front() {
-            self.front_emptied();
-        }
-        self.shrink_middle();
-    }
-
-    /// Moves up to `n` entries from the front into `out`, in order: a bulk
-    /// [`pop_front`](Self::pop_front).
-    pub fn take_front(&mut self, n: usize, out: &mut Vec<T>) {
-        let mut n = n.min(self.len());
-        while n > 0 {
-            let k = n.min(self.front.len());
-            out.extend(self.front.drain(..k));
-            n -= k;
-            if self.front.is_empty() {
-                self.front_emptied();
-            }
-        }
-    }
-
     /// Drops every entry and frees every chunk.
     pub fn clear(&mut self) {
         *self = ChunkedDeque::new();
@@ -504,9 +462,9 @@ mod tests {
         assert!(q.spare.is_none() && q.front.capacity() <= SMALL_KEEP);
     }
 
-    /// The bulk operations against the one-at-a-time ones, across chunk boundaries.
+    /// `extend` against the one-at-a-time operations, across chunk boundaries.
     #[test]
-    fn bulk_operations_match_single_ones() {
+    fn extend_matches_single_ones() {
         let mut q: ChunkedDeque<u32> = ChunkedDeque::new();
         let mut model: VecDeque<u32> = VecDeque::new();
         let mut next = 0u32;
@@ -515,17 +473,14 @@ mod tests {
             q.extend(next..next + n as u32);
             model.extend(next..next + n as u32);
             next += n as u32;
-            let mut out = Vec::new();
             if round % 2 == 0 {
-                q.take_front(n / 2 + 1, &mut out);
-                let want: Vec<u32> = (0..n / 2 + 1).map_while(|_| model.pop_front()).collect();
-                assert_eq!(out, want);
+                for _ in 0..n / 2 + 1 {
+                    assert_eq!(q.pop_front(), model.pop_front());
+                }
             } else {
-                q.take_back(n / 3 + 1, &mut out);
-                let mut want: Vec<u32> = (0..n / 3 + 1).map_while(|_| model.pop_back()).collect();
-                out.sort_unstable();
-                want.sort_unstable();
-                assert_eq!(out, want);
+                for _ in 0..n / 3 + 1 {
+                    assert_eq!(q.pop_back(), model.pop_back());
+                }
             }
             assert_eq!(q.len(), model.len());
             assert!(q.iter().eq(model.iter()));

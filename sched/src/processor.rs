@@ -334,12 +334,12 @@ impl Processor {
         }
     }
 
-    /// The local queue, as a destination for batch steals.
     /// True if goroutines wait in this P's queue or `runnext`.
     pub(crate) fn has_work(&self) -> bool {
         self.shared().has_work()
     }
 
+    /// The local queue, as a destination for batch steals.
     pub(crate) fn runq(&self) -> &Worker<GRef> {
         &self.runq
     }
