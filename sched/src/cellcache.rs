@@ -231,8 +231,9 @@ pub(crate) fn trim_idle(caches: Vec<CellCache>) -> usize {
 static TRIMS: AtomicUsize = AtomicUsize::new(0);
 
 std::thread_local! {
-    /// `TRIMS` when this thread last had mimalloc return its free pages.
-    static TRIMS_SEEN: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// `TRIMS` plus `ring::chunks_freed()` when this thread last had mimalloc return its free
+    /// pages.
+    static FREES_SEEN: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 extern "C" {
@@ -242,14 +243,16 @@ extern "C" {
     fn mi_collect(force: bool);
 }
 
-/// Called by an M going idle (`stack::scavenge`, from `stopm`) and by an idle M woken by a
-/// poke (the scavenger pokes every M after freeing cells): if the scavenger freed cells since
-/// this thread last looked, has mimalloc return this thread's free pages to the system. Only the thread that owns a mimalloc page can give it back: cells the scavenger
+/// Called by an M going idle (`stack::scavenge`, from `stopm`), by an idle M woken by a
+/// poke (the scavenger pokes every M after freeing cells) and by the scavenger itself
+/// (`scavenger::trim_malloc`): if the scavenger freed cells, or a runtime list freed a chunk
+/// (`ring.rs`), since this thread last looked, has mimalloc return this thread's free pages to
+/// the system. Only the thread that owns a mimalloc page can give it back: cells the scavenger
 /// frees from the sysmon thread wait on their page's cross-thread free list until the owner
 /// collects. One atomic load and a thread-local read otherwise.
 pub(crate) fn return_freed_pages() {
-    let trims = TRIMS.load(Ordering::Acquire);
-    if TRIMS_SEEN.with(|seen| seen.replace(trims)) != trims {
+    let frees = TRIMS.load(Ordering::Acquire) + crate::ring::chunks_freed();
+    if FREES_SEEN.with(|seen| seen.replace(frees)) != frees {
         // SAFETY: `mi_collect` has no preconditions; it only touches the calling thread's heap
         // and mimalloc's shared arenas, under mimalloc's own synchronisation.
         unsafe { mi_collect(true) };

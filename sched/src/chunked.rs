@@ -12,15 +12,19 @@
 //! to the allocator in small blocks it trims normally. A deque that empties keeps no more than
 //! a small first chunk ([`SMALL_KEEP`] entries), so one that a burst used holds nothing after.
 //!
-//! Layout: `front` is the first chunk, a `VecDeque`, and holds everything while the deque is
-//! short, so a short deque costs what a `VecDeque` costs plus one branch. Behind it, `middle`
+//! The chunks are `Ring`s (`ring.rs`), ring buffers on mimalloc rather than the program's
+//! allocator: `ring.rs` says why the runtime's threads keep their bulk memory out of glibc's
+//! arenas.
+//!
+//! Layout: `front` is the first chunk and holds everything while the deque is short, so a
+//! short deque costs what a ring buffer costs plus one branch. Behind it, `middle`
 //! holds full chunks and `back` the last one, both plain `Vec`s (pushing at the back of a long
-//! deque is a `Vec::push`); a chunk that reaches the front becomes `front` without a copy
-//! (`VecDeque::from`). Invariants: `front` is empty only if the whole deque is; every chunk
+//! deque is a push at a ring's back); a chunk that reaches the front becomes `front` without a
+//! copy. Invariants: `front` is empty only if the whole deque is; every chunk
 //! in `middle` holds exactly [`ChunkedDeque::CHUNK_LEN`] entries, so entry `i` is found by
 //! arithmetic ([`ChunkedDeque::get`]); no chunk holds more.
 
-use std::collections::VecDeque;
+use crate::ring::Ring;
 
 /// The largest allocation a chunk makes, in bytes: well under glibc's initial mmap threshold.
 pub const CHUNK_BYTES: usize = 8 << 10;
@@ -43,12 +47,12 @@ const SMALL_KEEP: usize = 256;
 /// assert_eq!(q.pop_back(), Some(99_999));
 /// ```
 pub struct ChunkedDeque<T> {
-    front: VecDeque<T>,
-    middle: VecDeque<Vec<T>>,
-    back: Vec<T>,
+    front: Ring<T>,
+    middle: Ring<Ring<T>>,
+    back: Ring<T>,
     /// One emptied chunk kept for the next one needed, so a deque whose length crosses a chunk
     /// boundary back and forth does not allocate each time.
-    spare: Option<Vec<T>>,
+    spare: Option<Ring<T>>,
 }
 
 impl<T> Default for ChunkedDeque<T> {
@@ -68,9 +72,9 @@ impl<T> ChunkedDeque<T> {
     /// An empty deque; allocates nothing.
     pub const fn new() -> ChunkedDeque<T> {
         ChunkedDeque {
-            front: VecDeque::new(),
-            middle: VecDeque::new(),
-            back: Vec::new(),
+            front: Ring::new(),
+            middle: Ring::new(),
+            back: Ring::new(),
             spare: None,
         }
     }
@@ -106,16 +110,22 @@ impl<T> ChunkedDeque<T> {
     }
 
     /// Appends `x`.
-    #[inline]
+    #[inline(always)]
     pub fn push_back(&mut self, x: T) {
         if self.all_in_front() && self.front.len() < Self::CHUNK_LEN {
             self.front.push_back(x);
             return;
         }
+        self.push_back_behind(x);
+    }
+
+    /// `push_back` past `front`.
+    #[inline(never)]
+    fn push_back_behind(&mut self, x: T) {
         if self.back.len() == Self::CHUNK_LEN || self.back.capacity() == 0 {
             self.new_back();
         }
-        self.back.push(x);
+        self.back.push_back(x);
     }
 
     /// `back` is full (or has no room yet): it joins `middle`, and an empty chunk replaces it.
@@ -136,8 +146,8 @@ impl<T> ChunkedDeque<T> {
             self.front.push_front(x);
             return;
         }
-        let chunk = VecDeque::from(self.new_chunk());
-        let full = Vec::from(std::mem::replace(&mut self.front, chunk));
+        let chunk = self.new_chunk();
+        let full = std::mem::replace(&mut self.front, chunk);
         if self.all_in_front() {
             // `back` takes it (`all_in_front`'s invariant: `middle` needs a `back` with room).
             self.back = full;
@@ -177,13 +187,13 @@ impl<T> ChunkedDeque<T> {
                 // look at it).
                 self.spare = None;
                 let last = std::mem::take(&mut self.back);
-                self.front = VecDeque::from(last);
+                self.front = last;
                 return;
             }
             None => return self.emptied(),
         };
-        let empty = std::mem::replace(&mut self.front, VecDeque::from(next));
-        self.keep_spare(Vec::from(empty));
+        let empty = std::mem::replace(&mut self.front, next);
+        self.keep_spare(empty);
         self.shrink_middle();
     }
 
@@ -192,13 +202,13 @@ impl<T> ChunkedDeque<T> {
         debug_assert!(self.is_empty());
         self.spare = None;
         if self.front.capacity() > SMALL_KEEP {
-            self.front = VecDeque::new();
+            self.front = Ring::new();
         }
         if self.middle.capacity() != 0 {
-            self.middle = VecDeque::new();
+            self.middle = Ring::new();
         }
         if self.back.capacity() != 0 {
-            self.back = Vec::new();
+            self.back = Ring::new();
         }
     }
 
@@ -211,7 +221,7 @@ impl<T> ChunkedDeque<T> {
                 self.shrink_middle();
             }
         }
-        let x = match self.back.pop() {
+        let x = match self.back.pop_back() {
             Some(x) => x,
             None => self.front.pop_back()?,
         };
@@ -225,7 +235,7 @@ impl<T> ChunkedDeque<T> {
     pub fn get(&self, i: usize) -> Option<&T> {
         match self.locate(i)? {
             Place::Front(at) => self.front.get(at),
-            Place::Middle(c, at) => self.middle[c].get(at),
+            Place::Middle(c, at) => self.middle.get(c)?.get(at),
             Place::Back(at) => self.back.get(at),
         }
     }
@@ -234,7 +244,7 @@ impl<T> ChunkedDeque<T> {
     pub fn get_mut(&mut self, i: usize) -> Option<&mut T> {
         match self.locate(i)? {
             Place::Front(at) => self.front.get_mut(at),
-            Place::Middle(c, at) => self.middle[c].get_mut(at),
+            Place::Middle(c, at) => self.middle.get_mut(c)?.get_mut(at),
             Place::Back(at) => self.back.get_mut(at),
         }
     }
@@ -286,7 +296,7 @@ impl<T> ChunkedDeque<T> {
     pub fn iter(&self) -> impl Iterator<Item = &T> + '_ {
         self.front
             .iter()
-            .chain(self.middle.iter().flatten())
+            .chain(self.middle.iter().flat_map(|c| c.iter()))
             .chain(self.back.iter())
     }
 
@@ -303,13 +313,13 @@ impl<T> ChunkedDeque<T> {
 
     /// An empty chunk with room for [`CHUNK_LEN`](Self::CHUNK_LEN) entries: the spare, or a
     /// new one.
-    fn new_chunk(&mut self) -> Vec<T> {
+    fn new_chunk(&mut self) -> Ring<T> {
         self.spare
             .take()
-            .unwrap_or_else(|| Vec::with_capacity(Self::CHUNK_LEN))
+            .unwrap_or_else(|| Ring::with_capacity(Self::CHUNK_LEN))
     }
 
-    fn keep_spare(&mut self, empty: Vec<T>) {
+    fn keep_spare(&mut self, empty: Ring<T>) {
         debug_assert!(empty.is_empty());
         if self.spare.is_none() && empty.capacity() >= Self::CHUNK_LEN && !self.all_in_front() {
             self.spare = Some(empty);
@@ -326,24 +336,11 @@ impl<T> ChunkedDeque<T> {
     }
 }
 
-/// Appends a chunk at a time (a tight loop per chunk, not a `push_back` per entry).
+/// Appends each entry in turn (`push_back`).
 impl<T> Extend<T> for ChunkedDeque<T> {
     fn extend<I: IntoIterator<Item = T>>(&mut self, iter: I) {
-        let mut iter = iter.into_iter().peekable();
-        while iter.peek().is_some() {
-            let before;
-            if self.all_in_front() && self.front.len() < Self::CHUNK_LEN {
-                before = self.front.len();
-                let room = Self::CHUNK_LEN - before;
-                self.front.extend(iter.by_ref().take(room));
-            } else {
-                if self.back.len() == Self::CHUNK_LEN || self.back.capacity() == 0 {
-                    self.new_back();
-                }
-                before = self.back.len();
-                let room = Self::CHUNK_LEN - before;
-                self.back.extend(iter.by_ref().take(room));
-            }
+        for x in iter {
+            self.push_back(x);
         }
     }
 }
@@ -386,6 +383,7 @@ impl<T: std::fmt::Debug> std::fmt::Debug for ChunkedDeque<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::VecDeque;
 
     /// A model check: a random mix of operations gives what a `VecDeque` gives, across chunk
     /// boundaries (small `T`, so chunks are long; `[u8; 1024]`-sized, so they are short).
@@ -447,7 +445,7 @@ mod tests {
         assert!(q.front.capacity() * 8 <= CHUNK_BYTES);
         assert!(q.middle.iter().all(|c| c.capacity() * 8 <= CHUNK_BYTES));
         assert!(q.back.capacity() * 8 <= CHUNK_BYTES);
-        assert!(q.middle.capacity() * std::mem::size_of::<Vec<u64>>() <= CHUNK_BYTES * 8);
+        assert!(q.middle.capacity() * std::mem::size_of::<Ring<u64>>() <= CHUNK_BYTES * 8);
         while q.pop_front().is_some() {}
         assert_eq!(
             q.middle.capacity(),

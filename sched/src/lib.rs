@@ -39,6 +39,7 @@ mod park;
 mod poller;
 mod preempt;
 mod processor;
+mod ring;
 mod runnext;
 mod scavenger;
 mod scheduler;

@@ -53,7 +53,7 @@ struct Scavenger {
     /// Idle stacks taken from the pools, not yet released: batches of at most a few thousand,
     /// each sorted for `release_run` (`stack::take_idle` says why not one list). No batch is
     /// empty.
-    pending: Vec<Vec<Stack>>,
+    pending: Vec<stack::Batch>,
     /// Idle cells were freed since the last idle look: their pages wait for an M to collect.
     cells_freed: bool,
     /// Stacks were taken this period: once they are released, look for idle slabs to unmap.
@@ -84,7 +84,7 @@ fn tick_in(s: &mut Scavenger) {
 
 /// Releases one run of the last pending batch (`stack::release_run`), dropping the batch once
 /// it is empty.
-fn release_one_run(pending: &mut Vec<Vec<Stack>>) {
+fn release_one_run(pending: &mut Vec<stack::Batch>) {
     if let Some(batch) = pending.last_mut() {
         stack::release_run(batch);
         if batch.is_empty() {
@@ -151,9 +151,11 @@ fn look(state: &mut Option<Scavenger>, now: Instant, busy: bool) -> &mut Scaveng
         s.period_start = now;
         let (cells, stacks) = empty_idle_caches();
         let before = s.pending.len();
-        for mut cached in stacks.into_iter().filter(|c| !c.is_empty()) {
-            stack::sort_for_release(&mut cached);
-            s.pending.push(cached);
+        for cached in stacks.into_iter().filter(|c| !c.is_empty()) {
+            let mut batch = stack::Batch::with_capacity(cached.len());
+            cached.into_iter().for_each(|s| batch.push_back(s));
+            stack::sort_for_release(batch.as_mut_slice());
+            s.pending.push(batch);
         }
         stack::take_idle(&mut s.pending);
         if s.pending.len() != before {
@@ -205,12 +207,17 @@ fn empty_idle_caches() -> (Vec<crate::cellcache::CellCache>, Vec<Vec<Stack>>) {
 /// program's allocator (std's, glibc's `malloc` by default), and glibc gives back only the top
 /// of its main heap on its own. A thread arena's top stays: `docs/ARCHITECTURE.md` §7,
 /// *Limits*. Once per period that took stacks or freed cells, and only while every P is idle.
+/// The scavenger's own thread then returns the mimalloc pages it owns (the chunks of the lists
+/// it emptied, `ring.rs`).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn trim_malloc() {
+    crate::cellcache::return_freed_pages();
     // SAFETY: `malloc_trim` has no preconditions; glibc takes each arena's lock itself.
     unsafe { libc::malloc_trim(0) };
 }
 
 /// Other C libraries have no `malloc_trim`.
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn trim_malloc() {}
+fn trim_malloc() {
+    crate::cellcache::return_freed_pages();
+}

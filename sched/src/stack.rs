@@ -239,6 +239,10 @@ const RUN_MAX: usize = 256;
 /// an allocation never waits for more than a short copy.
 const TAKE_CHUNK: usize = 4096;
 
+/// Stacks on their way to release (`release_run`): a ring on mimalloc (`ring.rs`), so the
+/// megabytes of them the scavenger holds after a burst stay out of the program's allocator.
+pub(crate) type Batch = crate::ring::Ring<Stack>;
+
 /// Freed stacks not yet released, over all classes (a hint for `scavenge`).
 static DIRTY: AtomicUsize = AtomicUsize::new(0);
 
@@ -258,14 +262,14 @@ pub(crate) fn scavenge(stop: impl Fn() -> bool) {
     if crate::sysmon::threads() != 0 || DIRTY.load(Ordering::Relaxed) <= DIRTY_CAP {
         return;
     }
-    let mut batch = Vec::with_capacity(RUN_MAX);
+    let mut batch = Batch::with_capacity(RUN_MAX);
     for class in CLASSES.iter().filter_map(OnceLock::get) {
         while !stop() {
             class.take_excess_dirty(&mut batch);
             if batch.is_empty() {
                 break;
             }
-            sort_for_release(&mut batch);
+            sort_for_release(batch.as_mut_slice());
             while !batch.is_empty() {
                 release_run(&mut batch);
             }
@@ -279,15 +283,14 @@ pub(crate) fn scavenge(stop: impl Fn() -> bool) {
 /// the retained target: the stacks the program took from the pool during the period.
 ///
 /// `out` gets them in batches of at most `TAKE_CHUNK`, each sorted for [`release_run`]: one
-/// list of a burst's stacks would be a block of megabytes, which the program's allocator may
-/// keep resident after it is freed (`chunked.rs`).
-pub(crate) fn take_idle(out: &mut Vec<Vec<Stack>>) {
+/// list of a burst's stacks would be a block of megabytes (`chunked.rs`).
+pub(crate) fn take_idle(out: &mut Vec<Batch>) {
     for class in CLASSES.iter().filter_map(OnceLock::get) {
         loop {
-            let mut batch = Vec::new();
+            let mut batch = Batch::new();
             let done = class.take_idle_chunk(&mut batch);
             if !batch.is_empty() {
-                sort_for_release(&mut batch);
+                sort_for_release(batch.as_mut_slice());
                 out.push(batch);
             }
             if done {
@@ -298,7 +301,7 @@ pub(crate) fn take_idle(out: &mut Vec<Vec<Stack>>) {
 }
 
 /// Orders stacks for [`release_run`]: by class, then by address, so adjacent slots sit next to
-/// each other and leave the vector from the top down.
+/// each other and leave the batch from the top down.
 pub(crate) fn sort_for_release(stacks: &mut [Stack]) {
     stacks.sort_unstable_by_key(|s| (s.class as *const SizeClass as usize, s.top));
 }
@@ -306,7 +309,8 @@ pub(crate) fn sort_for_release(stacks: &mut [Stack]) {
 /// Releases the memory of the run of adjacent slots at the end of `stacks` (sorted by
 /// [`sort_for_release`]; at most `RUN_MAX` slots) with one `madvise`, and moves them to their
 /// class's free list. Returns how many stacks it released.
-pub(crate) fn release_run(stacks: &mut Vec<Stack>) -> usize {
+pub(crate) fn release_run(batch: &mut Batch) -> usize {
+    let stacks = batch.as_mut_slice();
     let Some(last) = stacks.last() else {
         return 0;
     };
@@ -322,7 +326,8 @@ pub(crate) fn release_run(stacks: &mut Vec<Stack>) -> usize {
     release_range(stacks[lo_slot].usable_lo(), hi);
     let run = stacks.len() - lo_slot;
     let mut state = class.lock();
-    for stack in stacks.drain(lo_slot..) {
+    for _ in 0..run {
+        let stack = batch.pop_back().expect("the run is in the batch");
         state.slab_of(stack.lo()).out -= 1;
         state.free.push_back(stack);
     }
@@ -537,10 +542,12 @@ impl SizeClass {
 
     /// Up to `RUN_MAX` dirty stacks beyond `DIRTY_CAP`, the coldest, into `out` (for
     /// `scavenge`).
-    fn take_excess_dirty(&self, out: &mut Vec<Stack>) {
+    fn take_excess_dirty(&self, out: &mut Batch) {
         let mut state = self.lock();
         let take = state.dirty.len().saturating_sub(DIRTY_CAP).min(RUN_MAX);
-        out.extend((0..take).map_while(|_| state.dirty.pop_front()));
+        (0..take)
+            .map_while(|_| state.dirty.pop_front())
+            .for_each(|s| out.push_back(s));
         state.dirty_low = state.dirty_low.min(state.dirty.len());
         DIRTY.fetch_sub(take, Ordering::Relaxed);
     }
@@ -548,11 +555,13 @@ impl SizeClass {
     /// The cold front of `dirty` below its low-water mark into `out`, at most `TAKE_CHUNK`
     /// stacks (one hold of the lock). True once the mark is reached: the mark then restarts at
     /// the list's length; false if more idle stacks are left for the next call.
-    fn take_idle_chunk(&self, out: &mut Vec<Stack>) -> bool {
+    fn take_idle_chunk(&self, out: &mut Batch) -> bool {
         let mut state = self.lock();
         let idle = state.dirty_low.min(state.dirty.len());
         let take = idle.min(TAKE_CHUNK);
-        out.extend((0..take).map_while(|_| state.dirty.pop_front()));
+        (0..take)
+            .map_while(|_| state.dirty.pop_front())
+            .for_each(|s| out.push_back(s));
         DIRTY.fetch_sub(take, Ordering::Relaxed);
         if take == idle {
             state.dirty_low = state.dirty.len();
@@ -1217,7 +1226,7 @@ pub(crate) mod tests {
         }
 
         /// `SizeClass::take_idle_chunk` until the class's idle stacks are all in `out`.
-        fn take_all_idle(class: &SizeClass, out: &mut Vec<Stack>) {
+        fn take_all_idle(class: &SizeClass, out: &mut Batch) {
             while !class.take_idle_chunk(out) {}
         }
 
@@ -1238,7 +1247,7 @@ pub(crate) mod tests {
                 stacks.iter().map(|s| (s.usable_lo(), s.top)).collect();
             let guards: Vec<usize> = stacks.iter().map(|s| s.guard_range().0).collect();
             drop(stacks);
-            let mut idle = Vec::new();
+            let mut idle = Batch::new();
             // The first call only starts a period; then 3 of the N are used and freed again.
             take_all_idle(class, &mut idle);
             assert!(idle.is_empty(), "nothing has been idle for a period yet");
@@ -1248,7 +1257,7 @@ pub(crate) mod tests {
             assert_eq!(idle.len(), N - 3, "the 3 used in the period stay pooled");
             take_all_idle(class, &mut idle);
             assert_eq!(idle.len(), N, "idle for the next period: taken too");
-            sort_for_release(&mut idle);
+            sort_for_release(idle.as_mut_slice());
             let mut runs = 0;
             while !idle.is_empty() {
                 release_run(&mut idle);
@@ -1285,12 +1294,12 @@ pub(crate) mod tests {
             assert_eq!(slabs.len(), 3);
             assert_eq!(class.unmap_idle_slabs(), 0, "every slab has a live stack");
             drop(stacks);
-            let mut idle = Vec::new();
+            let mut idle = Batch::new();
             take_all_idle(class, &mut idle);
             take_all_idle(class, &mut idle);
             assert_eq!(idle.len(), n);
             assert_eq!(class.unmap_idle_slabs(), 0, "the scavenger holds them");
-            sort_for_release(&mut idle);
+            sort_for_release(idle.as_mut_slice());
             while !idle.is_empty() {
                 release_run(&mut idle);
             }
@@ -1331,6 +1340,12 @@ pub(crate) mod tests {
         fn mprotect_fallback_reports_map_count() {
             if is_child() {
                 assert!(!guard_install_supported());
+                // The runtime's lists and cells live in mimalloc, which maps its arena at first
+                // use. A program has used it by the time stacks run out (every spawn allocates
+                // a cell); this test allocates stacks directly, so it uses it first, or the
+                // stack lists could not grow once the mappings are gone.
+                let mut warm = crate::ChunkedDeque::new();
+                warm.push_back(0u64);
                 let mut stacks = Vec::new();
                 let err = loop {
                     match alloc_stack(MIN_STACK_SIZE) {
