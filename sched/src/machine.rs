@@ -169,6 +169,7 @@ impl Machine {
     /// Queues `g`, homed to this M, from this M's own thread: into `next` (a hand-off,
     /// displacing the goroutine there to the local queue's tail), or behind everything else
     /// waiting here (`later`).
+    #[inline]
     pub(crate) fn push_own(&self, g: GRef, next: bool) {
         let mut own = self.own.borrow_mut();
         if !next {
