@@ -216,9 +216,6 @@ pub(crate) fn trim_idle(caches: Vec<CellCache>) -> usize {
         GLOBAL_LOW[class].store(cells, Ordering::Relaxed);
     }
     let freed = idle.len() * BATCH + caches.iter().map(CellCache::len).sum::<usize>();
-    if freed > 0 {
-        TRIMS.fetch_add(1, Ordering::Release);
-    }
     let cached = caches
         .into_iter()
         .flat_map(|c| c.free)
@@ -227,13 +224,20 @@ pub(crate) fn trim_idle(caches: Vec<CellCache>) -> usize {
     freed
 }
 
-/// `trim_idle` calls that freed cells, so far.
-static TRIMS: AtomicUsize = AtomicUsize::new(0);
+/// Times the scavenger found pages for the threads to return (`ask_threads_to_collect`).
+static COLLECTS: AtomicUsize = AtomicUsize::new(0);
 
 std::thread_local! {
-    /// `TRIMS` plus `ring::chunks_freed()` when this thread last had mimalloc return its free
-    /// pages.
-    static FREES_SEEN: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// `COLLECTS` when this thread last had mimalloc return its free pages.
+    static COLLECTS_SEEN: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// For the scavenger, at most once per period: it freed cells, or the runtime's lists freed
+/// chunks (`ring.rs`), so each thread should have mimalloc return the free pages it owns
+/// (`return_freed_pages`). Once per period, not per free: a collection walks the thread's
+/// heap.
+pub(crate) fn ask_threads_to_collect() {
+    COLLECTS.fetch_add(1, Ordering::Release);
 }
 
 extern "C" {
@@ -245,14 +249,13 @@ extern "C" {
 
 /// Called by an M going idle (`stack::scavenge`, from `stopm`), by an idle M woken by a
 /// poke (the scavenger pokes every M after freeing cells) and by the scavenger itself
-/// (`scavenger::trim_malloc`): if the scavenger freed cells, or a runtime list freed a chunk
-/// (`ring.rs`), since this thread last looked, has mimalloc return this thread's free pages to
-/// the system. Only the thread that owns a mimalloc page can give it back: cells the scavenger
+/// (`scavenger::trim_malloc`): if the scavenger asked for it since this thread last looked
+/// (`ask_threads_to_collect`), has mimalloc return this thread's free pages to the system. Only the thread that owns a mimalloc page can give it back: cells the scavenger
 /// frees from the sysmon thread wait on their page's cross-thread free list until the owner
 /// collects. One atomic load and a thread-local read otherwise.
 pub(crate) fn return_freed_pages() {
-    let frees = TRIMS.load(Ordering::Acquire) + crate::ring::chunks_freed();
-    if FREES_SEEN.with(|seen| seen.replace(frees)) != frees {
+    let asked = COLLECTS.load(Ordering::Acquire);
+    if COLLECTS_SEEN.with(|seen| seen.replace(asked)) != asked {
         // SAFETY: `mi_collect` has no preconditions; it only touches the calling thread's heap
         // and mimalloc's shared arenas, under mimalloc's own synchronisation.
         unsafe { mi_collect(true) };

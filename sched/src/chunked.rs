@@ -1,28 +1,23 @@
 //! `ChunkedDeque`: the runtime's list for anything that a burst of goroutines can make long
-//! (the Ms' run queues, the registry, the stack and cell pools, a channel's wake list).
+//! (the Ms' run queues, the stack lists, a channel's wake list).
 //!
 //! A double-ended queue kept in chunks of at most [`CHUNK_BYTES`] each, so that however long it
-//! grows, no single allocation is large. That matters because of what the program's allocator
-//! (glibc's `malloc` by default) does with large blocks: one above its mmap threshold (128 KiB
-//! at first) is mapped on its own, and freeing it raises the mmap and trim thresholds up to
-//! 32 and 64 MiB, after which glibc keeps freed memory of that size in its thread arenas,
-//! resident, for the rest of the process (`docs/BENCHMARKS.md`, "Session 7: memory returned").
-//! A `Vec` that doubles to 100,000 entries crosses that line; a `ChunkedDeque` never does, and
-//! a chunk that empties is freed (or kept as the one spare), so the memory of a burst goes back
-//! to the allocator in small blocks it trims normally. A deque that empties keeps no more than
-//! a small first chunk ([`SMALL_KEEP`] entries), so one that a burst used holds nothing after.
-//!
-//! The chunks are `Ring`s (`ring.rs`), ring buffers on mimalloc rather than the program's
-//! allocator: `ring.rs` says why the runtime's threads keep their bulk memory out of glibc's
-//! arenas.
+//! grows, no single allocation is large, and a chunk that empties is freed (or kept as the one
+//! spare): the memory of a burst goes back in small blocks. A deque that empties keeps no more
+//! than a small first chunk ([`SMALL_KEEP`] entries), so one that a burst used holds nothing
+//! after. The chunks are `Ring`s (`ring.rs`), ring buffers on mimalloc rather than the
+//! program's allocator; `ring.rs` says why the runtime keeps its bulk memory out of glibc's
+//! arenas. (With glibc, a single block above its mmap threshold, 128 KiB at first, is also
+//! mapped on its own, and freeing it raises the mmap and trim thresholds for the whole process:
+//! `docs/BENCHMARKS.md`, "Session 7: memory returned".)
 //!
 //! Layout: `front` is the first chunk and holds everything while the deque is short, so a
-//! short deque costs what a ring buffer costs plus one branch. Behind it, `middle`
-//! holds full chunks and `back` the last one, both plain `Vec`s (pushing at the back of a long
-//! deque is a push at a ring's back); a chunk that reaches the front becomes `front` without a
-//! copy. Invariants: `front` is empty only if the whole deque is; every chunk
-//! in `middle` holds exactly [`ChunkedDeque::CHUNK_LEN`] entries, so entry `i` is found by
-//! arithmetic ([`ChunkedDeque::get`]); no chunk holds more.
+//! short deque costs what a ring buffer costs plus one branch. Behind it, `middle` holds full
+//! chunks and `back` the last one (pushing at the back of a long deque is a push at `back`'s
+//! end); a chunk that reaches the front becomes `front` without a copy. Invariants: `front` is
+//! empty only if the whole deque is; every chunk in `middle` holds exactly
+//! [`ChunkedDeque::CHUNK_LEN`] entries, so entry `i` is found by arithmetic
+//! ([`ChunkedDeque::get`]); no chunk holds more.
 
 use crate::ring::Ring;
 

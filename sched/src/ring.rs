@@ -9,8 +9,8 @@
 //! up to its trim threshold plus its top pad (128 + 128 KiB by default) resident after the
 //! burst (`docs/BENCHMARKS.md`, "Session 8: memory returned"). mimalloc, which already holds the
 //! goroutine cells (`cellcache.rs`), gives a thread's free pages back when that thread collects
-//! (`cellcache::return_freed_pages`, on an M going idle); freeing a full chunk asks for that
-//! ([`note_chunk_freed`]).
+//! (`cellcache::return_freed_pages`, on an M going idle): freeing a chunk is counted
+//! ([`note_chunk_freed`]), and a scavenger period that saw one asks every thread to collect.
 //!
 //! Layout: `cap` slots at `buf`; the entries are the `len` slots from `head` on, wrapping
 //! around at `cap`. Invariants: `len <= cap`; `head < cap` (or 0 when `cap` is 0); the slots
@@ -44,13 +44,13 @@ unsafe impl<T: Sync> Sync for Ring<T> {}
 /// Full chunks freed so far (`note_chunk_freed`).
 static CHUNKS_FREED: AtomicUsize = AtomicUsize::new(0);
 
-/// Records that a ring of at least a chunk's size was freed, so that the thread that owns its
-/// pages collects them when it next idles (`cellcache::return_freed_pages`).
+/// Records that a ring of at least `CHUNK_NOTE_BYTES` was freed (its buffer, on a move or a
+/// drop), so that the scavenger has the threads return the pages (`scavenger::look`).
 fn note_chunk_freed() {
     CHUNKS_FREED.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Full chunks freed so far, for `cellcache::return_freed_pages`.
+/// Chunks freed so far, for the scavenger.
 pub(crate) fn chunks_freed() -> usize {
     CHUNKS_FREED.load(Ordering::Relaxed)
 }

@@ -54,8 +54,11 @@ struct Scavenger {
     /// each sorted for `release_run` (`stack::take_idle` says why not one list). No batch is
     /// empty.
     pending: Vec<stack::Batch>,
-    /// Idle cells were freed since the last idle look: their pages wait for an M to collect.
+    /// Idle cells, or list chunks, were freed since the last idle look: their pages wait for
+    /// the Ms to collect.
     cells_freed: bool,
+    /// `ring::chunks_freed()` at the last look.
+    chunks_seen: usize,
     /// Stacks were taken this period: once they are released, look for idle slabs to unmap.
     unmap_due: bool,
     /// Stacks were taken or cells freed since the last `trim_malloc`: trim at the next idle
@@ -141,6 +144,7 @@ fn look(state: &mut Option<Scavenger>, now: Instant, busy: bool) -> &mut Scaveng
         credit_ns: 0,
         pending: Vec::new(),
         cells_freed: false,
+        chunks_seen: 0,
         unmap_due: false,
         trim_due: false,
     });
@@ -162,11 +166,17 @@ fn look(state: &mut Option<Scavenger>, now: Instant, busy: bool) -> &mut Scaveng
             s.unmap_due = true;
             s.trim_due = true;
         }
-        // Freed cells empty chunks of the pools' lists too, which go back to the program's
-        // allocator: trim it afterwards as for stacks.
-        let freed_cells = crate::cellcache::trim_idle(cells) > 0;
-        s.cells_freed |= freed_cells;
-        s.trim_due |= freed_cells;
+        // Freed cells, and chunks the runtime's lists freed during the period (`ring.rs`),
+        // leave mimalloc pages for their threads to return; the glibc arenas may have free
+        // pages too: trim afterwards as for stacks.
+        let chunks = crate::ring::chunks_freed();
+        let freed_chunks = std::mem::replace(&mut s.chunks_seen, chunks) != chunks;
+        let freed = crate::cellcache::trim_idle(cells) > 0 || freed_chunks;
+        if freed {
+            crate::cellcache::ask_threads_to_collect();
+        }
+        s.cells_freed |= freed;
+        s.trim_due |= freed;
         if busy {
             s.credit_ns -= now.elapsed().as_nanos() as i64;
         }

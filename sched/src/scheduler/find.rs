@@ -18,6 +18,8 @@
 //! A spinning M that finds work stops spinning and, if it was the last, wakes another
 //! (`found`), so one M keeps looking while there may be more.
 
+use crossbeam_deque::Steal;
+
 use super::{sched, steal, submit, Scheduler};
 use crate::goroutine::GRef;
 use crate::machine::Machine;
@@ -277,7 +279,13 @@ fn found(s: &Scheduler, m: &Machine, g: GRef) -> GRef {
 }
 
 fn global_get_one(s: &Scheduler) -> Option<GRef> {
-    s.global.pop()
+    loop {
+        match s.global.steal() {
+            Steal::Success(g) => return Some(g),
+            Steal::Empty => return None,
+            Steal::Retry => {}
+        }
+    }
 }
 
 /// Takes a batch from the global queue into `p`'s queue and returns its first goroutine.
@@ -288,5 +296,11 @@ pub(super) fn global_get_batch(s: &Scheduler, p: &mut Processor) -> Option<GRef>
     let limit = (s.global.len() / s.nprocs().max(1) + 1)
         .min(128)
         .min(p.runq_batch_limit());
-    s.global.pop_batch(p, limit)
+    loop {
+        match s.global.steal_batch_with_limit_and_pop(p.runq(), limit) {
+            Steal::Success(g) => return Some(g),
+            Steal::Empty => return None,
+            Steal::Retry => {}
+        }
+    }
 }

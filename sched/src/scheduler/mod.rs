@@ -36,7 +36,6 @@
 //! lock order of the whole runtime.
 
 mod find;
-mod global;
 mod handoff;
 mod home;
 mod idle;
@@ -60,9 +59,10 @@ pub(crate) use watcher::timers_changed;
 use crate::loom::std_only::{AtomicPtr, OnceLock};
 use crate::loom::{AtomicU64, AtomicUsize, Ordering};
 
+use crossbeam_deque::Injector;
+
 use crate::goroutine::GRef;
 use crate::processor::{ProcShared, Processor};
-use global::GlobalQueue;
 use idle::{IdleSet, World};
 
 /// The most Ps there can ever be (the size of the `ProcShared` array).
@@ -72,7 +72,7 @@ pub(crate) struct Scheduler {
     /// One entry per possible P, allocated once and never freed.
     procs: &'static [ProcShared],
     nprocs: AtomicUsize,
-    global: GlobalQueue,
+    global: Injector<GRef>,
     idle: IdleSet<Box<Processor>, GRef>,
     /// Goroutines spawned from plain threads (those spawned on a P are counted per P).
     foreign_spawned: AtomicU64,
@@ -133,7 +133,7 @@ impl Scheduler {
         Scheduler {
             procs,
             nprocs: AtomicUsize::new(n),
-            global: GlobalQueue::new(),
+            global: Injector::new(),
             idle: IdleSet::new(idle_procs),
             foreign_spawned: AtomicU64::new(0),
             foreign_exited: AtomicU64::new(0),
