@@ -137,6 +137,7 @@ pub(super) fn start(started: Started<Box<crate::processor::Processor>>) {
 
 /// Requeues a goroutine that yielded, behind everything that was waiting: its home M's `later`
 /// queue; in migrate mode, the tail of the P's local queue.
+#[inline]
 pub(crate) fn requeue_yielded(m: &Machine, g: GRef) {
     if g.header().home().is_some() {
         // Its home is this M (it was just running here).
