@@ -11,6 +11,8 @@
 //! goroutine cells (`cellcache.rs`), gives a thread's free pages back when that thread collects
 //! (`cellcache::return_freed_pages`, on an M going idle): freeing a chunk is counted
 //! ([`note_chunk_freed`]), and a scavenger period that saw one asks every thread to collect.
+//! A chunk a plain thread allocated (readying many goroutines into an M's remote queue) stays
+//! in that thread's mimalloc heap: its pages come back when that thread next allocates there.
 //!
 //! Layout: `cap` slots at `buf`; the entries are the `len` slots from `head` on, wrapping
 //! around at `cap`. Invariants: `len <= cap`; `head < cap` (or 0 when `cap` is 0); the slots
@@ -255,7 +257,9 @@ impl<T> Ring<T> {
 
 impl<T> Drop for Ring<T> {
     fn drop(&mut self) {
-        while self.pop_front().is_some() {}
+        if std::mem::needs_drop::<T>() {
+            while self.pop_front().is_some() {}
+        }
         self.free_buffer();
     }
 }
