@@ -110,9 +110,7 @@ fn watch_on<P, G>(idle: &IdleSet<P, G>, me: &IdleM<P, G>, world: &impl Watched) 
         let handed = if !world.io_waiters() {
             me.wait_until(world.next_deadline())
         } else if leave_io_to_ps(world, me, &mut polls_seen) {
-            let recheck = Instant::now() + world.io_left_to_ps();
-            let until = world.next_deadline().map_or(recheck, |d| d.min(recheck));
-            me.wait_until(Some(until))
+            wait_while_ps_poll(me, world)
         } else {
             // Its own try is not a P's; a P's try while this M polls is (a P that found the
             // gate taken and went without).
@@ -207,7 +205,21 @@ fn poll_once<P, G>(
     // Goroutines homed to an M went home (`home.rs`: this M's own came back as a P in its
     // slot, taken above). Only in migrate mode do readied goroutines wait on the global queue
     // for this M to take a P and run them.
-    if readied == 0 || world.global_empty() {
+    if readied == 0 {
+        return None;
+    }
+    if world.global_empty() {
+        // They went to other Ms, now running: the next of them to go idle takes the watch
+        // and polls for its own goroutines (`IdleSet::resign_watch`). This M watching on
+        // would block in the poller again at once, and the M it just woke, out of work a
+        // moment later, would end that poll to take the gate (`find.rs`,
+        // `take_gate_from_watcher`) or, gone idle, be woken by it for its next readiness: an
+        // eventfd write and up to 200 µs of yields, or two futex wake-ups, for every request
+        // of a lone echo connection (`docs/BENCHMARKS.md`, session 7).
+        if idle.resign_watch(me) {
+            trace_event!(m = me.id, "watcher resigns");
+            return wait_resigned(idle, me, world);
+        }
         return None;
     }
     match idle.take_p_for_io(me) {
@@ -215,6 +227,34 @@ fn poll_once<P, G>(
         Woken::Handed => Some(me.wait()),
         Woken::Listed => None,
     }
+}
+
+/// After `IdleSet::resign_watch`: sleeps until handed a P, looking again at `IO_LEFT_TO_PS`
+/// (or the earliest timer, if sooner) and on a poke: if no M took the watch meanwhile (the Ms
+/// it was left to compute without going idle, and a busy P polls only as it runs out of work
+/// and every 61st schedule) and timers or I/O need it, this M takes it back (`None`: watch
+/// on); else it sleeps on as a plain idle M.
+fn wait_resigned<P, G>(
+    idle: &IdleSet<P, G>,
+    me: &IdleM<P, G>,
+    world: &impl Watched,
+) -> Option<(P, bool)> {
+    if let Some(handed) = wait_while_ps_poll(me, world) {
+        return Some(handed);
+    }
+    world.on_wake();
+    if idle.rewatch(me, world) {
+        return None;
+    }
+    Some(me.wait())
+}
+
+/// Sleeps while the busy Ps poll by themselves: until poked or handed a P, the earliest timer,
+/// or `IO_LEFT_TO_PS`.
+fn wait_while_ps_poll<P, G>(me: &IdleM<P, G>, world: &impl Watched) -> Option<(P, bool)> {
+    let recheck = Instant::now() + world.io_left_to_ps();
+    let until = world.next_deadline().map_or(recheck, |d| d.min(recheck));
+    me.wait_until(Some(until))
 }
 
 /// A timer became the earliest: poke the watcher so it re-reads the deadline; if no M
