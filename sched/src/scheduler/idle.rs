@@ -449,9 +449,8 @@ impl<P, G> IdleSet<P, G> {
     /// and takes the watch, and until then it polls as it runs out of work, so invariant 5
     /// holds; and `m` takes the watch back (`rewatch`) if nobody took it within
     /// `IO_LEFT_TO_PS` (`watcher.rs`), as the watcher looks again when it leaves I/O to busy
-    /// Ps. True if `m` left the watch; false (it
-    /// watches on) if every M is listed, or `m` was handed a P or has goroutines of its own
-    /// waiting (a hungry watcher).
+    /// Ps. True if `m` left the watch; false (it watches on) if every M is listed, or `m` was
+    /// handed a P or has goroutines of its own waiting (a hungry watcher).
     pub(crate) fn resign_watch(&self, m: &IdleM<P, G>) -> bool {
         let mut l = self.lock();
         if m.is_handed() || m.has_remote() || l.machines.len() == l.nm {

@@ -10,7 +10,10 @@
 //! - a timer is due: it takes an idle P and returns to `find_runnable`, which fires the timer
 //!   (`IdleSet::watcher_woke`); if no P is idle, it leaves the timers to the busy Ps;
 //! - in migrate mode, its poll readied goroutines onto the global queue (it has no P): it takes
-//!   an idle P and runs them itself (`IdleSet::take_p_for_io`).
+//!   an idle P and runs them itself (`IdleSet::take_p_for_io`);
+//! - its poll readied goroutines for other Ms only while some M holds a P: it leaves the watch
+//!   to the next M to go idle (`IdleSet::resign_watch`), and takes it back after
+//!   `IO_LEFT_TO_PS` if nobody took it (`wait_resigned`).
 //!
 //! A timer that becomes the earliest pokes the watcher (`timers_changed`), which re-reads the
 //! deadline; the handshake that keeps a poke from falling between reading the deadline and
@@ -233,7 +236,8 @@ fn poll_once<P, G>(
 /// (or the earliest timer, if sooner) and on a poke: if no M took the watch meanwhile (the Ms
 /// it was left to compute without going idle, and a busy P polls only as it runs out of work
 /// and every 61st schedule) and timers or I/O need it, this M takes it back (`None`: watch
-/// on); else it sleeps on as a plain idle M.
+/// on); else it sleeps on as a plain idle M (doing what only its thread can when poked, as
+/// `sleep.rs` does).
 fn wait_resigned<P, G>(
     idle: &IdleSet<P, G>,
     me: &IdleM<P, G>,
@@ -246,7 +250,12 @@ fn wait_resigned<P, G>(
     if idle.rewatch(me, world) {
         return None;
     }
-    Some(me.wait())
+    loop {
+        if let Some(handed) = me.wait_until(None) {
+            return Some(handed);
+        }
+        world.on_wake();
+    }
 }
 
 /// Sleeps while the busy Ps poll by themselves: until poked or handed a P, the earliest timer,
