@@ -653,4 +653,73 @@ mod loom_models {
             assert!(w.has_remote(), "its goroutine waits for it there");
         });
     }
+
+    /// (e) The watcher's poll readies a goroutine homed to M1, which is running with P1, so the
+    /// watcher leaves the watch (`resign_watch`) and sleeps; M1 runs the goroutine, which
+    /// waits for I/O again, and goes idle; then a descriptor becomes ready for it. Whatever the
+    /// interleaving (M1 idle before or after the resignation), somebody polls: M1, as the new
+    /// watcher, or M0, which kept the watch because every M was idle. M1 ends up with a P and
+    /// its goroutine; M0, a plain idle M or still the watcher, takes the other P when it is
+    /// handed one. A resignation that left the watch with every M idle (nobody to take it;
+    /// `IO_LEFT_TO_PS` is an hour here) would leave the readiness unpolled: loom reports the
+    /// deadlock.
+    #[test]
+    fn watcher_resigns_to_the_m_its_poll_readied() {
+        loom::model(|| {
+            // M0 gave up one P; M1 holds the other.
+            let model = watching(vec![0, 1], 1, NONE, 2);
+            let (idle, fakes, w, held) = &*model;
+            let p1 = held[0];
+            let m1_side = {
+                let (idle, fakes) = (idle.clone(), fakes.clone());
+                thread::spawn(move || {
+                    let m1: IdleM<u32, u32> = Arc::new(Handoff::new(1));
+                    // A descriptor is ready for M1's goroutine (`home::ready` from the poll).
+                    let (idle1, first) = (idle.clone(), m1.clone());
+                    FAKE.make_ready(move || {
+                        if first.push_remote(7) {
+                            idle1.wake_home(&first);
+                        }
+                    });
+                    // M1 runs out of work and goes idle, as `stopm` does, until it holds a P
+                    // with goroutine 8. Handed a P for goroutine 7, it runs it (it waits for
+                    // I/O again, and the kernel makes its descriptor ready once more: 8) and
+                    // goes idle again.
+                    let mut p = p1;
+                    loop {
+                        if m1.has_remote() {
+                            let mut got = crate::chunked::ChunkedDeque::new();
+                            m1.take_remote(&mut got);
+                            if got.iter().any(|&g| g == 8) {
+                                break;
+                            }
+                            let (idle2, again) = (idle.clone(), m1.clone());
+                            FAKE.make_ready(move || {
+                                if again.push_remote(8) {
+                                    idle2.wake_home(&again);
+                                }
+                            });
+                        }
+                        if let Some(kept) = idle.release_p(p, false, &*fakes) {
+                            p = kept;
+                            continue;
+                        }
+                        let handed = if idle.stop_m(&m1, m1.has_remote(), &*fakes) {
+                            watch_on(&idle, &m1, &*fakes)
+                        } else {
+                            m1.wait()
+                        };
+                        p = handed.0;
+                    }
+                    // The other P goes to M0, idle or watching.
+                    assert!(matches!(idle.start_m(false), Started::Woke));
+                    p
+                })
+            };
+            let mine = watch_on(idle, w, &**fakes);
+            let theirs = m1_side.join().unwrap();
+            assert_ne!(mine.0, theirs, "each M holds its own P");
+            assert_eq!(idle.npidle(), 0);
+        });
+    }
 }
