@@ -301,6 +301,17 @@ impl<P, G> IdleSet<P, G> {
         }
     }
 
+    /// [`wake_home`](Self::wake_home) on `m`'s own thread: the watcher's poll readied a
+    /// goroutine homed to it (`home.rs`). `m` is handed an idle P or made hungry, and not woken:
+    /// it is awake, and takes its slot as the poll returns (`watcher.rs`, `poll_once`). A wake
+    /// would cost a futex call and, `m` being still marked in the poller, leave the poller a
+    /// pending wake that turns the next blocking poll (this M's or the next watcher's) into one
+    /// that returns at once with nothing (loom model (g) in `watcher.rs`).
+    pub(crate) fn serve_itself(&self, m: &IdleM<P, G>) {
+        let mut l = self.lock();
+        self.serve(&mut l, m);
+    }
+
     /// Under the lock: gives the listed, not yet hungry `m` an idle P (true: wake it), or marks
     /// it hungry.
     fn serve(&self, l: &mut Lists<P, G>, m: &IdleM<P, G>) -> bool {
