@@ -466,6 +466,13 @@ pub(crate) fn current_in_poll() -> bool {
     !m.is_null() && unsafe { (*m).handoff.is_in_poll() }
 }
 
+/// True if this thread is the M whose shared part is `home`.
+pub(crate) fn is_current(home: &Home) -> bool {
+    let m = current_machine();
+    // SAFETY: a non-null `CURRENT_M` points to this thread's live `Machine` (it never exits).
+    !m.is_null() && std::ptr::eq(unsafe { (*m).handoff }, home)
+}
+
 /// The header of the goroutine running on this thread, or null.
 #[inline]
 pub(crate) fn current_header() -> *const Header {

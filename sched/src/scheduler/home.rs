@@ -7,8 +7,9 @@
 //! - Readied anywhere else (another M, a plain thread, the watcher in the poller):
 //!   the home M's remote queue (`Handoff::push_remote`). If the home M may be idle, it is handed
 //!   an idle P and woken, or marked hungry so that the next free P is its
-//!   (`IdleSet::wake_home`); the handshake that keeps this from losing a goroutine is in
-//!   `handoff.rs` and is model-checked in `idle.rs`.
+//!   (`IdleSet::wake_home`; not woken if it is the caller, the watcher whose poll readied its
+//!   own goroutine: `IdleSet::serve_itself`); the handshake that keeps this from losing a
+//!   goroutine is in `handoff.rs` and is model-checked in `idle.rs`.
 //!
 //! Unstarted goroutines never come here: they are closures in the Ps' queues and the global
 //! queue, and any P may take them. In migrate mode no goroutine has a home, and `submit.rs`
@@ -32,6 +33,11 @@ pub(super) fn ready(g: GRef, home: &'static Home, next: bool) {
         return;
     };
     if Handoff::push_remote(home, g) {
-        sched().idle.wake_home(home);
+        if machine::is_current(home) {
+            // The watcher's own poll readied it: no wake (`IdleSet::serve_itself`).
+            sched().idle.serve_itself(home);
+        } else {
+            sched().idle.wake_home(home);
+        }
     }
 }

@@ -21,8 +21,9 @@
 //!
 //! Transitions: running → idle by [`stop_m`] (after [`release_p`]); idle → handed by
 //! [`start_m`] (another thread); watcher → running by [`watcher_woke`] or [`take_p_for_io`]
-//! (the watcher itself, when a timer is due or the poller readied goroutines); handed →
-//! running when the M takes its slot.
+//! (the watcher itself, when a timer is due or the poller readied goroutines); watcher → idle
+//! by [`resign_watch`] (its poll readied goroutines for other Ms only, and some M holds a P);
+//! handed → running when the M takes its slot.
 //!
 //! Invariants, true whenever the idle lock is free (`check` asserts them in debug builds):
 //! 1. `npidle == procs.len()`; both change only under the lock.
@@ -72,6 +73,7 @@
 //! [`release_p`]: IdleSet::release_p
 //! [`watcher_woke`]: IdleSet::watcher_woke
 //! [`take_p_for_io`]: IdleSet::take_p_for_io
+//! [`resign_watch`]: IdleSet::resign_watch
 //! [`wakep`]: IdleSet::wakep
 //! [`wake_for`]: IdleSet::wake_for
 
@@ -299,6 +301,17 @@ impl<P, G> IdleSet<P, G> {
         }
     }
 
+    /// [`wake_home`](Self::wake_home) on `m`'s own thread: the watcher's poll readied a
+    /// goroutine homed to it (`home.rs`). `m` is handed an idle P or made hungry, and not woken:
+    /// it is awake, and takes its slot as the poll returns (`watcher.rs`, `poll_once`). A wake
+    /// would cost a futex call and, `m` being still marked in the poller, leave the poller a
+    /// pending wake that turns the next blocking poll (this M's or the next watcher's) into one
+    /// that returns at once with nothing (loom model (g) in `watcher.rs`).
+    pub(crate) fn serve_itself(&self, m: &IdleM<P, G>) {
+        let mut l = self.lock();
+        self.serve(&mut l, m);
+    }
+
     /// Under the lock: gives the listed, not yet hungry `m` an idle P (true: wake it), or marks
     /// it hungry.
     fn serve(&self, l: &mut Lists<P, G>, m: &IdleM<P, G>) -> bool {
@@ -438,6 +451,42 @@ impl<P, G> IdleSet<P, G> {
         };
         self.unlist(&mut l, m);
         Woken::TookP(p)
+    }
+
+    /// The watcher `m`'s poll readied goroutines for other Ms only: `m` leaves the watch to the
+    /// next M to go idle (`stop_m` makes it the watcher), which is likely one whose goroutines
+    /// wait for I/O, so that its poll readies them on their own thread; `m` stays listed, a
+    /// plain idle M. Only while some M is not listed: that M goes idle through `stop_m` later
+    /// and takes the watch, and until then it polls as it runs out of work, so invariant 5
+    /// holds; and `m` takes the watch back (`rewatch`) if nobody took it within
+    /// `IO_LEFT_TO_PS` (`watcher.rs`), as the watcher looks again when it leaves I/O to busy
+    /// Ps. True if `m` left the watch; false (it watches on) if every M is listed, or `m` was
+    /// handed a P or has goroutines of its own waiting (a hungry watcher).
+    pub(crate) fn resign_watch(&self, m: &IdleM<P, G>) -> bool {
+        let mut l = self.lock();
+        if m.is_handed() || m.has_remote() || l.machines.len() == l.nm {
+            return false;
+        }
+        if !l.watcher.as_ref().is_some_and(|w| Arc::ptr_eq(w, m)) {
+            return false;
+        }
+        l.watcher = None;
+        true
+    }
+
+    /// `m` left the watch (`resign_watch`) and looks again a while later: if no M took the
+    /// watch since (the Ms it left it to may compute for long without going idle) and timers
+    /// or I/O need one, `m` watches again. True if it does.
+    pub(crate) fn rewatch(&self, m: &IdleM<P, G>, world: &impl World) -> bool {
+        let mut l = self.lock();
+        if m.is_handed() || l.watcher.is_some() || !l.listed(m) {
+            return false;
+        }
+        if !world.timers_pending() && !world.io_waiters() {
+            return false;
+        }
+        l.watcher = Some(Arc::clone(m));
+        true
     }
 
     /// Sysmon stopped `m` (a signal preemption, `preempt.rs`) and took its P `p`: `m` is

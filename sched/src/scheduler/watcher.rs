@@ -10,7 +10,10 @@
 //! - a timer is due: it takes an idle P and returns to `find_runnable`, which fires the timer
 //!   (`IdleSet::watcher_woke`); if no P is idle, it leaves the timers to the busy Ps;
 //! - in migrate mode, its poll readied goroutines onto the global queue (it has no P): it takes
-//!   an idle P and runs them itself (`IdleSet::take_p_for_io`).
+//!   an idle P and runs them itself (`IdleSet::take_p_for_io`);
+//! - its poll readied goroutines for other Ms only while some M holds a P: it leaves the watch
+//!   to the next M to go idle (`IdleSet::resign_watch`), and takes it back after
+//!   `IO_LEFT_TO_PS` if nobody took it (`wait_resigned`).
 //!
 //! A timer that becomes the earliest pokes the watcher (`timers_changed`), which re-reads the
 //! deadline; the handshake that keeps a poke from falling between reading the deadline and
@@ -19,9 +22,12 @@
 //! Like `idle.rs`, the wait is generic over the P it gets and over what it watches
 //! ([`Watched`]: the runtime's timers and poller, or a model's fakes), so the loom models at
 //! the bottom run this very code: a watcher entering a blocking poll while a timer becomes due
-//! and is poked, while `start_m` hands it a P, and while its own poll readies a goroutine homed
-//! to it with no P idle. A lost wake-up there is a watcher blocked for good in the fake poller:
-//! loom reports it as a deadlock.
+//! and is poked, while `start_m` hands it a P, while its own poll readies a goroutine homed
+//! to it (with no P idle, and with one: no wake is left for the next poll), and while it
+//! resigns the watch (to an M going idle, and to one computing for good: it takes the watch
+//! back). A lost wake-up there is a watcher blocked for good in the fake poller: loom reports
+//! it as a deadlock. The resignation models are bounded to 4 preemptions (unbounded, they run
+//! for many minutes).
 
 use std::time::{Duration, Instant};
 
@@ -110,9 +116,7 @@ fn watch_on<P, G>(idle: &IdleSet<P, G>, me: &IdleM<P, G>, world: &impl Watched) 
         let handed = if !world.io_waiters() {
             me.wait_until(world.next_deadline())
         } else if leave_io_to_ps(world, me, &mut polls_seen) {
-            let recheck = Instant::now() + world.io_left_to_ps();
-            let until = world.next_deadline().map_or(recheck, |d| d.min(recheck));
-            me.wait_until(Some(until))
+            wait_while_ps_poll(me, world)
         } else {
             // Its own try is not a P's; a P's try while this M polls is (a P that found the
             // gate taken and went without).
@@ -207,7 +211,21 @@ fn poll_once<P, G>(
     // Goroutines homed to an M went home (`home.rs`: this M's own came back as a P in its
     // slot, taken above). Only in migrate mode do readied goroutines wait on the global queue
     // for this M to take a P and run them.
-    if readied == 0 || world.global_empty() {
+    if readied == 0 {
+        return None;
+    }
+    if world.global_empty() {
+        // They went to other Ms, now running: the next of them to go idle takes the watch
+        // and polls for its own goroutines (`IdleSet::resign_watch`). This M watching on
+        // would block in the poller again at once, and the M it just woke, out of work a
+        // moment later, would end that poll to take the gate (`find.rs`,
+        // `take_gate_from_watcher`) or, gone idle, be woken by it for its next readiness: an
+        // eventfd write and up to 200 µs of yields, or two futex wake-ups, for every request
+        // of a lone echo connection (`docs/BENCHMARKS.md`, session 7).
+        if idle.resign_watch(me) {
+            trace_event!(m = me.id, "watcher resigns");
+            return wait_resigned(idle, me, world);
+        }
         return None;
     }
     match idle.take_p_for_io(me) {
@@ -215,6 +233,40 @@ fn poll_once<P, G>(
         Woken::Handed => Some(me.wait()),
         Woken::Listed => None,
     }
+}
+
+/// After `IdleSet::resign_watch`: sleeps until handed a P, looking again at `IO_LEFT_TO_PS`
+/// (or the earliest timer, if sooner) and on a poke: if no M took the watch meanwhile (the Ms
+/// it was left to compute without going idle, and a busy P polls only as it runs out of work
+/// and every 61st schedule) and timers or I/O need it, this M takes it back (`None`: watch
+/// on); else it sleeps on as a plain idle M (doing what only its thread can when poked, as
+/// `sleep.rs` does).
+fn wait_resigned<P, G>(
+    idle: &IdleSet<P, G>,
+    me: &IdleM<P, G>,
+    world: &impl Watched,
+) -> Option<(P, bool)> {
+    if let Some(handed) = wait_while_ps_poll(me, world) {
+        return Some(handed);
+    }
+    world.on_wake();
+    if idle.rewatch(me, world) {
+        return None;
+    }
+    loop {
+        if let Some(handed) = me.wait_until(None) {
+            return Some(handed);
+        }
+        world.on_wake();
+    }
+}
+
+/// Sleeps while the busy Ps poll by themselves: until poked or handed a P, the earliest timer,
+/// or `IO_LEFT_TO_PS`.
+fn wait_while_ps_poll<P, G>(me: &IdleM<P, G>, world: &impl Watched) -> Option<(P, bool)> {
+    let recheck = Instant::now() + world.io_left_to_ps();
+    let until = world.next_deadline().map_or(recheck, |d| d.min(recheck));
+    me.wait_until(Some(until))
 }
 
 /// A timer became the earliest: poke the watcher so it re-reads the deadline; if no M
@@ -322,6 +374,11 @@ mod loom_models {
             }
         }
 
+        /// True if a wake waits for the next blocking poll (it would return at once).
+        fn wake_pending(&self) -> bool {
+            lock(&self.state).woken
+        }
+
         /// The kernel side: a descriptor became ready; `unpark` readies its goroutine.
         fn make_ready(&self, unpark: impl FnOnce() + Send + 'static) {
             let sleeper = {
@@ -427,6 +484,44 @@ mod loom_models {
 
     type Idle = Arc<IdleSet<u32, u32>>;
 
+    loom::thread_local! {
+        /// The M this model thread plays (`plays`), for [`ready_home`].
+        static PLAYING: std::cell::Cell<Option<usize>> = std::cell::Cell::new(None);
+    }
+
+    /// This model thread plays M `id`.
+    fn plays(id: usize) {
+        PLAYING.with(|m| m.set(Some(id)));
+    }
+
+    /// `home::ready` from inside a poll (its caller has no P): goroutine `g`, homed to `home`,
+    /// goes to `home`'s remote queue, and if `home` may be idle it is handed a P or made
+    /// hungry, and woken unless this thread is `home`'s.
+    fn ready_home(idle: &IdleSet<u32, u32>, home: &IdleM<u32, u32>, g: u32) {
+        if home.push_remote(g) {
+            if PLAYING.with(|m| m.get()) == Some(home.id) {
+                idle.serve_itself(home);
+            } else {
+                idle.wake_home(home);
+            }
+        }
+    }
+
+    /// A descriptor becomes ready for goroutine `g`, homed to `home` ([`ready_home`]).
+    fn make_ready_for(idle: Idle, home: IdleM<u32, u32>, g: u32) {
+        FAKE.make_ready(move || ready_home(&idle, &home, g));
+    }
+
+    /// `loom::model` with at most `preemptions` preemptions per execution, unless
+    /// `LOOM_MAX_PREEMPTIONS` says otherwise (as `retake_loom_models.rs` does).
+    fn bounded(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
+        let mut builder = loom::model::Builder::new();
+        if builder.preemption_bound.is_none() {
+            builder.preemption_bound = Some(preemptions);
+        }
+        builder.check(f);
+    }
+
     /// Ps `procs` (the last one first), and M0 (returned), which started with a P, found
     /// nothing, gave it back and went idle while `timer` was pending and `io` goroutines waited
     /// for I/O: it is the watcher. `others` more Ms started, each with a P (returned).
@@ -436,6 +531,7 @@ mod loom_models {
         timer: u8,
         io: usize,
     ) -> Model<(Idle, Arc<Fakes>, IdleM<u32, u32>, Vec<u32>)> {
+        plays(0);
         crate::poller::install_poller(&FORWARD);
         let ours = crate::poller::poller().map(|p| p as *const dyn Poller as *const ());
         assert_eq!(ours, Some(&FORWARD as *const Forward as *const ()));
@@ -537,14 +633,8 @@ mod loom_models {
             assert_eq!(*held, [0]);
             let io = {
                 let (idle, w) = (idle.clone(), w.clone());
-                thread::spawn(move || {
-                    // `home::ready` from inside the poll: M0 has no P, so its remote queue.
-                    FAKE.make_ready(move || {
-                        if w.push_remote(7) {
-                            idle.wake_home(&w);
-                        }
-                    })
-                })
+                // `home::ready` from inside the poll: M0 has no P, so its remote queue.
+                thread::spawn(move || make_ready_for(idle, w, 7))
             };
             let m1 = {
                 let (idle, fakes) = (idle.clone(), fakes.clone());
@@ -588,11 +678,7 @@ mod loom_models {
                     // timer, say): the watcher decides again.
                     FAKE.wake();
                     // Then the kernel: a descriptor is ready for a goroutine homed to M0.
-                    FAKE.make_ready(move || {
-                        if w.push_remote(7) {
-                            idle.wake_home(&w);
-                        }
-                    })
+                    make_ready_for(idle, w, 7);
                 })
             };
             let handed = watch_on(idle, w, &**fakes);
@@ -602,6 +688,126 @@ mod loom_models {
                 "M0 runs with an idle P, not spinning"
             );
             assert!(w.has_remote(), "its goroutine waits for it there");
+        });
+    }
+
+    /// (e) The watcher's poll readies a goroutine homed to M1, which is running with P1, so the
+    /// watcher leaves the watch (`resign_watch`) and sleeps; M1 runs the goroutine, which
+    /// waits for I/O again, and goes idle; then a descriptor becomes ready for it. Whatever the
+    /// interleaving (M1 idle before or after the resignation), somebody polls: M1, as the new
+    /// watcher, or M0, which kept the watch because every M was idle. M1 ends up with a P and
+    /// its goroutine; M0, a plain idle M or still the watcher, takes the other P when it is
+    /// handed one. A resignation that left the watch with every M idle (nobody to take it;
+    /// `IO_LEFT_TO_PS` is an hour here) would leave the readiness unpolled: loom reports the
+    /// deadlock (with `resign_watch`'s "every M listed" test removed, it does so within one
+    /// preemption).
+    ///
+    /// Bounded to 4 preemptions: unbounded, this model runs for over ten minutes (in release:
+    /// 0.04 s at 2, 0.4 s at 3, 4.4 s at 4, 36 s at 5).
+    #[test]
+    fn watcher_resigns_to_the_m_its_poll_readied() {
+        bounded(4, || {
+            // M0 gave up one P; M1 holds the other.
+            let model = watching(vec![0, 1], 1, NONE, 2);
+            let (idle, fakes, w, held) = &*model;
+            let p1 = held[0];
+            let m1_side = {
+                let (idle, fakes) = (idle.clone(), fakes.clone());
+                thread::spawn(move || {
+                    plays(1);
+                    let m1: IdleM<u32, u32> = Arc::new(Handoff::new(1));
+                    // A descriptor is ready for M1's goroutine.
+                    make_ready_for(idle.clone(), m1.clone(), 7);
+                    // M1 runs out of work and goes idle, as `stopm` does, until it holds a P
+                    // with goroutine 8. Handed a P for goroutine 7, it runs it (it waits for
+                    // I/O again, and the kernel makes its descriptor ready once more: 8) and
+                    // goes idle again.
+                    let mut p = p1;
+                    loop {
+                        if m1.has_remote() {
+                            let mut got = crate::chunked::ChunkedDeque::new();
+                            m1.take_remote(&mut got);
+                            if got.iter().any(|&g| g == 8) {
+                                break;
+                            }
+                            make_ready_for(idle.clone(), m1.clone(), 8);
+                        }
+                        if let Some(kept) = idle.release_p(p, false, &*fakes) {
+                            p = kept;
+                            continue;
+                        }
+                        let handed = if idle.stop_m(&m1, m1.has_remote(), &*fakes) {
+                            watch_on(&idle, &m1, &*fakes)
+                        } else {
+                            m1.wait()
+                        };
+                        p = handed.0;
+                    }
+                    // The other P goes to M0, idle or watching.
+                    assert!(matches!(idle.start_m(false), Started::Woke));
+                    p
+                })
+            };
+            let mine = watch_on(idle, w, &**fakes);
+            let theirs = m1_side.join().unwrap();
+            assert_ne!(mine.0, theirs, "each M holds its own P");
+            assert_eq!(idle.npidle(), 0);
+        });
+    }
+
+    /// (f) The watcher's poll readies a goroutine homed to M1, which computes with P1 for good
+    /// (it never polls or goes idle), so the watcher resigns to it; then a descriptor becomes
+    /// ready for a goroutine homed to the watcher, M0, and `IO_LEFT_TO_PS` passes (a poke
+    /// here: loom's timed waits never time out). M0 takes the watch back (`rewatch`), polls,
+    /// and runs its goroutine with the idle P. Without `rewatch`, nobody would ever poll for
+    /// it: loom reports the deadlock.
+    ///
+    /// Bounded to 4 preemptions, as (e) (0.03 s at 2, 0.13 s at 3, 0.65 s at 4, 2.3 s at 5,
+    /// 6.5 s at 6).
+    #[test]
+    fn resigned_watcher_takes_the_watch_back() {
+        bounded(4, || {
+            let model = watching(vec![0, 1], 1, NONE, 2);
+            let (idle, fakes, w, held) = &*model;
+            let m1: IdleM<u32, u32> = Arc::new(Handoff::new(1));
+            let kernel = {
+                let (idle, w, m1) = (idle.clone(), w.clone(), m1.clone());
+                thread::spawn(move || {
+                    make_ready_for(idle.clone(), m1, 7);
+                    make_ready_for(idle, w, 9);
+                })
+            };
+            let timeout = {
+                let w = w.clone();
+                thread::spawn(move || w.poke())
+            };
+            let handed = watch_on(idle, w, &**fakes);
+            kernel.join().unwrap();
+            timeout.join().unwrap();
+            assert_eq!(handed, (1 - held[0], false), "M0 runs with the idle P");
+            assert!(w.has_remote(), "its goroutine waits for it there");
+        });
+    }
+
+    /// (g) The watcher's own poll readies a goroutine homed to it while a P is idle: it takes
+    /// that P as the poll returns, and no wake is left pending in the poller (one would turn
+    /// the next blocking poll, this M's or the next watcher's, into one that returns at once
+    /// with nothing: with one echo connection, the M the watch was left to readies its own
+    /// goroutine on every request).
+    #[test]
+    fn watcher_readies_its_own_goroutine_with_a_p_idle() {
+        loom::model(|| {
+            let model = watching(vec![0], 0, NONE, 1);
+            let (idle, fakes, w, _) = &*model;
+            let kernel = {
+                let (idle, w) = (idle.clone(), w.clone());
+                thread::spawn(move || make_ready_for(idle, w, 7))
+            };
+            let handed = watch_on(idle, w, &**fakes);
+            kernel.join().unwrap();
+            assert_eq!(handed, (0, false), "M0 runs with P0");
+            assert!(w.has_remote(), "its goroutine waits for it there");
+            assert!(!FAKE.wake_pending(), "no wake left for the next poll");
         });
     }
 }
