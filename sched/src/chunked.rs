@@ -74,13 +74,14 @@ impl<T> ChunkedDeque<T> {
         }
     }
 
-    /// Entries per chunk: [`CHUNK_BYTES`] worth, at least 16.
+    /// Entries per chunk: the largest power of two that fits in [`CHUNK_BYTES`], at least 16.
     pub const CHUNK_LEN: usize = {
         let size = std::mem::size_of::<T>();
         if size == 0 || CHUNK_BYTES / size < 16 {
             16
         } else {
-            CHUNK_BYTES / size
+            // A power of two (a `Ring`'s room is one): the largest that fits.
+            1 << (usize::BITS - 1 - (CHUNK_BYTES / size).leading_zeros())
         }
     };
 
