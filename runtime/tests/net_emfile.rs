@@ -13,6 +13,8 @@
 mod common;
 
 use std::fs::File;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -43,6 +45,36 @@ fn exhaust_descriptors() -> Vec<File> {
             Err(e) => panic!("unexpected error while filling the descriptor table: {e}"),
         }
     }
+}
+
+/// A TCP socket, not connected yet (its descriptor taken before the table is filled).
+fn unconnected_socket() -> OwnedFd {
+    // SAFETY: socket(2) has no memory preconditions; a negative result is checked below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+    // SAFETY: `fd` is a new descriptor that nothing else owns.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// Connects `socket` (blocking) to the IPv4 `addr`; needs no new descriptor.
+fn connect(socket: OwnedFd, addr: SocketAddr) -> std::net::TcpStream {
+    let SocketAddr::V4(v4) = addr else {
+        panic!("the listener is bound to IPv4")
+    };
+    let sa = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: v4.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_ne_bytes(v4.ip().octets()),
+        },
+        sin_zero: [0; 8],
+    };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: `sa` is a valid `sockaddr_in` of `len` bytes that outlives the call, and the
+    // descriptor is open (owned by `socket`).
+    let rc = unsafe { libc::connect(socket.as_raw_fd(), (&raw const sa).cast(), len) };
+    assert_eq!(rc, 0, "connect: {}", std::io::Error::last_os_error());
+    std::net::TcpStream::from(socket)
 }
 
 /// The fields of an [`AcceptStall`] the test checks (the event itself holds an `io::Error`,
@@ -120,11 +152,13 @@ fn accept_backs_off_on_emfile_reports_each_episode_once_and_recovers() {
                 let r = l.accept().map(|(s, _)| s.peer_addr().unwrap());
                 (r, Instant::now())
             });
-            // Fill the table, then spend the last free descriptor on the client: the pending
-            // connection can only be accepted once something else is closed.
+            // Make the client's socket, fill the table, then connect: the pending connection
+            // can only be accepted once something else is closed. (Freeing one descriptor for
+            // the client after filling the table raced the runtime's own short-lived opens of
+            // /proc files, the deadlock check's and sysmon's, which could take it first.)
+            let client = unconnected_socket();
             let mut held = exhaust_descriptors();
-            held.pop();
-            let client = std::net::TcpStream::connect(addr).unwrap();
+            let client = connect(client, addr);
             let began = stalls.recv_timeout(common::DEADLINE).unwrap();
             let began_at = Instant::now();
             assert_eq!(
