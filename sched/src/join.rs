@@ -250,6 +250,9 @@ impl<T> JoinHandle<T> {
     /// assert_eq!(*err.downcast_ref::<&str>().unwrap(), "boom");
     /// ```
     pub fn join(mut self) -> Result<T, Panic> {
+        // An entry point like the others (`preempt.rs`): a loop joining goroutines that have
+        // already ended never parks, and without this sysmon could stop it only by signal.
+        crate::preempt::preempt_point();
         let this = self.packet.take().expect("join handle used after join");
         // SAFETY: the handle kept the packet alive; it is ours to free after COMPLETE.
         let packet = unsafe { this.as_ref() };
