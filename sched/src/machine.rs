@@ -74,7 +74,9 @@ struct Own {
     /// Yielded, or readied without a hand-off (`ready_later`: a joiner woken by a goroutine's
     /// end): they run after everything else this M and its P have waiting, as the tail of a
     /// Go run queue would put them (a fork-join parent then wakes once for many children).
-    later: ChunkedDeque<GRef>,
+    /// A plain `Ring` (on mimalloc, `ring.rs`), the cheapest queue for a yield; what a burst
+    /// grew it to is given back when the M idles (`trim_queues`).
+    later: crate::ring::Ring<GRef>,
 }
 
 /// Goroutines taken from `next` in a row before the queues get a turn (as `runnext`'s).
@@ -205,10 +207,11 @@ impl Machine {
     /// `stopm`): a chunk each at most (`chunked.rs`), but an idle M should hold nothing.
     pub(crate) fn trim_queues(&self) {
         let own = &mut *self.own.borrow_mut();
-        for q in [&mut own.local, &mut own.later] {
-            if q.is_empty() {
-                q.clear();
-            }
+        if own.local.is_empty() {
+            own.local.clear();
+        }
+        if own.later.is_empty() {
+            own.later.shrink_to(0);
         }
     }
 
