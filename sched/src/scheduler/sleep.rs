@@ -27,14 +27,18 @@ pub(super) fn release_p_and_sleep(s: &'static Scheduler, m: &Machine) {
 /// gave its P to a hungry M, or lost it to `set_maxprocs`), `m` is hungry: the next free P is
 /// its. On return `m` holds a P.
 pub(super) fn stopm(s: &'static Scheduler, m: &Machine) {
-    // Going idle: hand back what only this thread can (mimalloc pages the scavenger freed;
-    // without sysmon, the stacks freed meanwhile too: `stack::scavenge`). Stopped as soon as a
-    // goroutine homed here is readied (it waits for this M) or a timer is due (this M may be
-    // the one to fire it): unlisted, this M cannot be woken for either. Then its own queues
-    // free the chunks they still hold.
-    crate::stack::scavenge(|| m.handoff.has_remote() || crate::timer::due());
-    m.trim_queues();
+    // Listed first, then the chores of going idle: its own queues free the chunks they still
+    // hold, and it hands back what only this thread can (mimalloc pages the scavenger freed;
+    // without sysmon, the stacks freed meanwhile too: `stack::scavenge`, stopped as soon as this
+    // M is handed a P, a goroutine homed here is readied or a timer is due). Done before the
+    // listing, a collect left the P this M had just released idle with no M listed to take
+    // it, and the next `wakep` started a new thread for it: a burst at two Ps left three Ms
+    // (and their stacks and arenas) where two serve (`docs/BENCHMARKS.md`, "Session 9").
     let watch = s.idle.stop_m(m.handoff, m.has_own_work(), &Runtime(s));
+    m.trim_queues();
+    crate::stack::scavenge(|| {
+        m.handoff.is_handed() || m.handoff.has_remote() || crate::timer::due()
+    });
     trace_event!(m = m.id, watch, "machine sleep");
     let (p, spinning) = if watch {
         watcher::watch(s, m)
