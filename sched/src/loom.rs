@@ -150,3 +150,15 @@ impl<T> Drop for Model<T> {
         }
     }
 }
+
+/// `loom::model` with at most `preemptions` preemptions per execution, unless
+/// `LOOM_MAX_PREEMPTIONS` says otherwise: for models that run for many minutes unbounded (as
+/// `chan`'s `Mutex` models do).
+#[cfg(all(test, loom))]
+pub(crate) fn model_bounded(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(preemptions);
+    }
+    builder.check(f);
+}

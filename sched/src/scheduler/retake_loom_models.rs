@@ -35,16 +35,6 @@ fn wait_while_stopped(m: &IdleM<u32, u32>) -> Option<(u32, bool)> {
     handed
 }
 
-/// `loom::model` with at most `preemptions` preemptions per execution, unless
-/// `LOOM_MAX_PREEMPTIONS` says otherwise (as `chan`'s `Mutex` models do).
-fn model(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(preemptions);
-    }
-    builder.check(f);
-}
-
 /// An idle set with no idle P, and its two Ms, M0 and M1 (neither listed yet).
 fn setup() -> (Idle, IdleM<u32, u32>, IdleM<u32, u32>) {
     let idle = Arc::new(IdleSet::new(Vec::new()));
@@ -69,7 +59,7 @@ fn stop_vs_release() {
     for m1_idle in [true, false] {
         // Unbounded, the two variants take some 40 s (and pass); at 5, about 5 s. Every
         // failure named above shows within 2 preemptions.
-        model(5, move || {
+        crate::loom::model_bounded(5, move || {
             let (idle, m0, m1) = setup();
             let world = Arc::new(queues(false));
             if m1_idle {

@@ -512,16 +512,6 @@ mod loom_models {
         FAKE.make_ready(move || ready_home(&idle, &home, g));
     }
 
-    /// `loom::model` with at most `preemptions` preemptions per execution, unless
-    /// `LOOM_MAX_PREEMPTIONS` says otherwise (as `retake_loom_models.rs` does).
-    fn bounded(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
-        let mut builder = loom::model::Builder::new();
-        if builder.preemption_bound.is_none() {
-            builder.preemption_bound = Some(preemptions);
-        }
-        builder.check(f);
-    }
-
     /// Ps `procs` (the last one first), and M0 (returned), which started with a P, found
     /// nothing, gave it back and went idle while `timer` was pending and `io` goroutines waited
     /// for I/O: it is the watcher. `others` more Ms started, each with a P (returned).
@@ -706,7 +696,7 @@ mod loom_models {
     /// 0.04 s at 2, 0.4 s at 3, 4.4 s at 4, 36 s at 5).
     #[test]
     fn watcher_resigns_to_the_m_its_poll_readied() {
-        bounded(4, || {
+        crate::loom::model_bounded(4, || {
             // M0 gave up one P; M1 holds the other.
             let model = watching(vec![0, 1], 1, NONE, 2);
             let (idle, fakes, w, held) = &*model;
@@ -766,7 +756,7 @@ mod loom_models {
     /// 6.5 s at 6).
     #[test]
     fn resigned_watcher_takes_the_watch_back() {
-        bounded(4, || {
+        crate::loom::model_bounded(4, || {
             let model = watching(vec![0, 1], 1, NONE, 2);
             let (idle, fakes, w, held) = &*model;
             let m1: IdleM<u32, u32> = Arc::new(Handoff::new(1));
