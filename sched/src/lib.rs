@@ -30,6 +30,7 @@ mod chunked;
 mod config;
 mod deadlock;
 pub mod debug;
+mod global_queue;
 mod goroutine;
 mod join;
 mod local;

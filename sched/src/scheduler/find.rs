@@ -18,8 +18,6 @@
 //! A spinning M that finds work stops spinning and, if it was the last, wakes another
 //! (`found`), so one M keeps looking while there may be more.
 
-use crossbeam_deque::Steal;
-
 use super::{sched, steal, submit, Scheduler};
 use crate::goroutine::GRef;
 use crate::machine::Machine;
@@ -279,13 +277,7 @@ fn found(s: &Scheduler, m: &Machine, g: GRef) -> GRef {
 }
 
 fn global_get_one(s: &Scheduler) -> Option<GRef> {
-    loop {
-        match s.global.steal() {
-            Steal::Success(g) => return Some(g),
-            Steal::Empty => return None,
-            Steal::Retry => {}
-        }
-    }
+    s.global.pop()
 }
 
 /// Takes a batch from the global queue into `p`'s queue and returns its first goroutine.
@@ -296,11 +288,12 @@ pub(super) fn global_get_batch(s: &Scheduler, p: &mut Processor) -> Option<GRef>
     let limit = (s.global.len() / s.nprocs().max(1) + 1)
         .min(128)
         .min(p.runq_batch_limit());
-    loop {
-        match s.global.steal_batch_with_limit_and_pop(p.runq(), limit) {
-            Steal::Success(g) => return Some(g),
-            Steal::Empty => return None,
-            Steal::Retry => {}
+    let mut first = None;
+    s.global.pop_batch(limit, |g| match first {
+        None => first = Some(g),
+        Some(_) => {
+            p.runq_put(g, false);
         }
-    }
+    });
+    first
 }

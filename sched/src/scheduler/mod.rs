@@ -59,8 +59,7 @@ pub(crate) use watcher::timers_changed;
 use crate::loom::std_only::{AtomicPtr, OnceLock};
 use crate::loom::{AtomicU64, AtomicUsize, Ordering};
 
-use crossbeam_deque::Injector;
-
+use crate::global_queue::{GlobalQueue, RING_SLOTS};
 use crate::goroutine::GRef;
 use crate::processor::{ProcShared, Processor};
 use idle::{IdleSet, World};
@@ -72,7 +71,7 @@ pub(crate) struct Scheduler {
     /// One entry per possible P, allocated once and never freed.
     procs: &'static [ProcShared],
     nprocs: AtomicUsize,
-    global: Injector<GRef>,
+    global: GlobalQueue<GRef>,
     idle: IdleSet<Box<Processor>, GRef>,
     /// Goroutines spawned from plain threads (those spawned on a P are counted per P).
     foreign_spawned: AtomicU64,
@@ -133,7 +132,7 @@ impl Scheduler {
         Scheduler {
             procs,
             nprocs: AtomicUsize::new(n),
-            global: Injector::new(),
+            global: GlobalQueue::new(RING_SLOTS),
             idle: IdleSet::new(idle_procs),
             foreign_spawned: AtomicU64::new(0),
             foreign_exited: AtomicU64::new(0),

@@ -39,18 +39,26 @@ where
         let (g, handle) = make(p.next_goid(), Some(&mut p.cells));
         let goid = g.header().id;
         p.count_spawn();
-        if affine && p.spawn_spreads(nprocs) {
-            return Some((handle, goid, Some(g)));
-        }
+        // A spread goroutine goes to the global ring only while it has room: a spawner that
+        // outruns the Ms taking from it keeps the rest here, for thieves (`global_queue.rs`).
+        let g = if affine && p.spawn_spreads(nprocs) {
+            match sched().global.try_push(g) {
+                Ok(()) => return Some((handle, goid, true)),
+                Err(g) => g,
+            }
+        } else {
+            g
+        };
         p.runq_put_spawned(g);
-        Some((handle, goid, None))
+        Some((handle, goid, false))
     });
     if let Some((handle, goid, spread)) = on_p {
         // Outside `with_current_p`: the subscriber is user code (trace.rs).
         trace_event!(goid, "spawn");
-        match spread {
-            Some(g) => push_global(g),
-            None => wakep(),
+        if spread {
+            wake_for_global();
+        } else {
+            wakep();
         }
         crate::preempt::preempt_point();
         return handle;
@@ -107,8 +115,13 @@ fn ready_with(g: GRef, next: bool) {
 
 /// Queues `g` on the global queue (from a thread without a P) and wakes an M for it.
 pub(super) fn push_global(g: GRef) {
+    sched().global.push(g);
+    wake_for_global();
+}
+
+/// After a push to the global queue: wakes an M for it (`IdleSet::wake_for`).
+fn wake_for_global() {
     let s = sched();
-    s.global.push(g);
     // The watcher blocked in the poller readies goroutines without a P; it takes a P and runs
     // them itself once the poll returns (`watcher.rs`), so waking another M would only add a
     // thread hop to every I/O wake-up.
