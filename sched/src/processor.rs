@@ -9,17 +9,21 @@
 //!
 //! Run queue discipline, as in Go's `runqput`/`runqget`: a spawned goroutine goes to `runnext`
 //! only if it is empty, else to the tail (`runq_put_spawned`, or the global queue when
-//! `spawn_spreads`). In migrate mode a goroutine readied by the running one goes to `runnext`
+//! `spawn_spreads` and its ring has room: `scheduler/submit.rs`). In migrate mode a goroutine readied by the running one goes to `runnext`
 //! and runs next, and the goroutine it displaces goes to the tail of the local queue (`runq_put`);
 //! in the default mode a P's queues hold only goroutines that have not started, and readied ones
 //! go to their home M (`scheduler/home.rs`). `runq_get` bounds how long `runnext` can keep the
 //! queue waiting (`RUNNEXT_STREAK`). The local queue is crossbeam-deque's FIFO `Worker`;
 //! thieves take half of it with `steal_batch_with_limit_and_pop`. It holds at most `RUNQ_MAX`
-//! goroutines: what is pushed beyond waits, in order, in the owner's `spill` (a
-//! `ChunkedDeque`), which refills the queue as it drains, so the queue's buffer, which lives
-//! in the program's allocator, never grows to a burst's size (`chunked.rs` says why that
-//! matters). Go's `runqputslow` moves the overflow to the global queue instead; crossbeam's
-//! global queue costs a CAS per goroutine, which made a burst of spawns at one P 15 % dearer.
+//! goroutines, Go's 256: what is pushed beyond waits, in order, in the owner's `spill` (a
+//! `ChunkedDeque`, on mimalloc), which refills the queue as the owner takes from it and as it
+//! pushes (thieves take from the queue only, and a spawner that keeps spawning takes nothing).
+//! So the queue's buffer, which lives in the program's allocator, keeps the size it has when
+//! it holds `RUNQ_MAX`: crossbeam doubles and halves it as it fills and drains, and each new
+//! buffer was glibc memory in the M's arena (`chunked.rs` says why that matters). Go's
+//! `runqputslow` moves the overflow to the global queue instead; a goroutine through the
+//! global queue costs a compare-and-swap more, which made a burst of spawns at one P 15 %
+//! dearer.
 //! Invariants: the queue never holds more than `RUNQ_MAX` goroutines (batches taken into it,
 //! from other Ps or the global queue, are limited to its room: `runq_batch_limit`); what the
 //! owner pushes goes behind everything it pushed before, across the queue and `spill`;
@@ -184,9 +188,9 @@ pub(crate) struct Processor {
 /// Goroutines taken from `runnext` in a row before the local queue's head gets a turn.
 const RUNNEXT_STREAK: u32 = 16;
 
-/// Goroutines a P's own queue holds; more wait in `spill` (module docs). Its buffer stays a
-/// small block (32 KiB; Go's queue holds 256).
-const RUNQ_MAX: usize = 4096;
+/// Goroutines a P's own queue holds; more wait in `spill` (module docs). Go's queue holds as
+/// many.
+const RUNQ_MAX: usize = 256;
 
 /// Goroutine ids a P reserves at a time.
 const GOID_BATCH: u64 = 1024;
@@ -252,6 +256,10 @@ impl Processor {
             self.shared().steal.spilled.store(true, Ordering::Relaxed);
         }
         self.spill.push_back(g);
+        // Thieves take from the queue only: a spawner that keeps spawning keeps it stocked.
+        if self.runq.len() < RUNQ_MAX / 2 {
+            self.refill();
+        }
     }
 
     /// Owner: the queue's head, after refilling the queue from `spill` if it is under half
