@@ -39,7 +39,8 @@ use crossbeam_utils::CachePadded;
 use crate::chunked::ChunkedDeque;
 use crate::loom::{lock, AtomicPtr, AtomicUsize, Mutex, Ordering};
 
-/// What the queue holds: an owned pointer (a goroutine reference, or a `Box` in the tests).
+/// What the run queues hold (this one and `run_queue.rs`): an owned pointer (a goroutine
+/// reference, or a `Box` in the tests, `run_queue.rs`).
 pub(crate) trait Owned {
     type Target;
     /// Gives up ownership as a pointer.
@@ -268,17 +269,6 @@ impl<T: Owned> Drop for GlobalQueue<T> {
 mod tests {
     use super::*;
 
-    impl<U> Owned for Box<U> {
-        type Target = U;
-        fn into_raw(self) -> NonNull<U> {
-            NonNull::from(Box::leak(self))
-        }
-        unsafe fn from_raw(p: NonNull<U>) -> Self {
-            // SAFETY: `p` came from `Box::leak` in `into_raw`, taken back once.
-            unsafe { Box::from_raw(p.as_ptr()) }
-        }
-    }
-
     #[test]
     fn first_in_first_out_through_the_overflow() {
         let q = GlobalQueue::<Box<u32>>::new(4);
@@ -367,17 +357,6 @@ mod loom_models {
     use super::*;
     use loom::sync::Arc;
     use loom::thread;
-
-    impl Owned for Box<u32> {
-        type Target = u32;
-        fn into_raw(self) -> NonNull<u32> {
-            NonNull::from(Box::leak(self))
-        }
-        unsafe fn from_raw(p: NonNull<u32>) -> Self {
-            // SAFETY: `p` came from `Box::leak` in `into_raw`, taken back once.
-            unsafe { Box::from_raw(p.as_ptr()) }
-        }
-    }
 
     fn taker(q: &Arc<GlobalQueue<Box<u32>>>, limit: usize) -> thread::JoinHandle<Vec<u32>> {
         let q = q.clone();

@@ -41,6 +41,7 @@ mod poller;
 mod preempt;
 mod processor;
 mod ring;
+mod run_queue;
 mod runnext;
 mod scavenger;
 mod scheduler;

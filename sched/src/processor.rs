@@ -13,17 +13,13 @@
 //! and runs next, and the goroutine it displaces goes to the tail of the local queue (`runq_put`);
 //! in the default mode a P's queues hold only goroutines that have not started, and readied ones
 //! go to their home M (`scheduler/home.rs`). `runq_get` bounds how long `runnext` can keep the
-//! queue waiting (`RUNNEXT_STREAK`). The local queue is crossbeam-deque's FIFO `Worker`;
-//! thieves take half of it with `steal_batch_with_limit_and_pop`. It holds at most `RUNQ_MAX`
-//! goroutines, Go's 256: what is pushed beyond waits, in order, in the owner's `spill` (a
-//! `ChunkedDeque`, on mimalloc), which refills the queue as the owner takes from it and as it
-//! pushes (thieves take from the queue only, and a spawner that keeps spawning takes nothing).
-//! So the queue's buffer, which lives in the program's allocator, keeps the size it has when
-//! it holds `RUNQ_MAX`: crossbeam doubles and halves it as it fills and drains, and each new
-//! buffer was glibc memory in the M's arena (`chunked.rs` says why that matters). Go's
-//! `runqputslow` moves the overflow to the global queue instead; a goroutine through the
-//! global queue costs a compare-and-swap more, which made a burst of spawns at one P 15 %
-//! dearer.
+//! queue waiting (`RUNNEXT_STREAK`). The local queue is a fixed ring of Go's 256 slots
+//! (`run_queue.rs`); thieves take half of it (`RunQueue::steal_into`). What is pushed beyond
+//! waits, in order, in the owner's `spill` (a `ChunkedDeque`, on mimalloc), which refills the
+//! queue as the owner takes from it and as it pushes (thieves take from the queue only, and a
+//! spawner that keeps spawning takes nothing). Go's `runqputslow` moves the overflow to the
+//! global queue instead; a goroutine through the global queue costs a compare-and-swap more,
+//! which made a burst of spawns at one P 15 % dearer.
 //! Invariants: the queue never holds more than `RUNQ_MAX` goroutines (batches taken into it,
 //! from other Ps or the global queue, are limited to its room: `runq_batch_limit`); what the
 //! owner pushes goes behind everything it pushed before, across the queue and `spill`;
@@ -41,10 +37,10 @@ use crate::loom::std_only::OnceLock;
 use crate::loom::{AtomicBool, AtomicU64, Ordering};
 use std::ptr::NonNull;
 
-use crossbeam_deque::{Stealer, Worker};
 use crossbeam_utils::CachePadded;
 
 use crate::goroutine::{GRef, Header};
+use crate::run_queue::{RunQueue, RUNQ_LEN};
 use crate::runnext::RunNext;
 use crate::stack::{self, Stack, StackError};
 
@@ -53,7 +49,7 @@ const STACK_CACHE: usize = 16;
 
 /// The part of a P other Ms may touch. One per P id, never freed.
 ///
-/// Each group of fields has a cache line of its own: thieves read `stealer` on every steal
+/// Each group of fields has a cache line of its own: thieves read `queue` on every steal
 /// attempt, while the owner writes `runnext` and the counters on every spawn and schedule;
 /// sharing one line made each of the owner's writes a cache miss whenever a thief was looking
 /// (`docs/BENCHMARKS.md`, spawn+join).
@@ -67,7 +63,7 @@ pub(crate) struct ProcShared {
 /// What thieves read: the stealing end of the queue, and whether `spill` holds goroutines
 /// beyond it (written by the owner only when that changes, which a burst does twice).
 pub(crate) struct StealEnd {
-    pub(crate) stealer: OnceLock<Stealer<GRef>>,
+    pub(crate) queue: OnceLock<&'static RunQueue<GRef>>,
     spilled: AtomicBool,
 }
 
@@ -99,7 +95,7 @@ impl ProcShared {
     pub(crate) fn new() -> ProcShared {
         ProcShared {
             steal: CachePadded::new(StealEnd {
-                stealer: OnceLock::new(),
+                queue: OnceLock::new(),
                 spilled: AtomicBool::new(false),
             }),
             runnext: CachePadded::new(RunNext::new()),
@@ -142,13 +138,13 @@ impl ProcShared {
 
     /// Goroutines in the queue (not counting `runnext`).
     pub(crate) fn queue_len(&self) -> usize {
-        self.steal.stealer.get().map_or(0, Stealer::len)
+        self.steal.queue.get().map_or(0, |q| q.len())
     }
 
     /// True if a thief could find work here.
     pub(crate) fn has_work(&self) -> bool {
         !self.runnext.is_empty()
-            || self.steal.stealer.get().is_some_and(|s| !s.is_empty())
+            || self.steal.queue.get().is_some_and(|q| !q.is_empty())
             || self.steal.spilled.load(Ordering::Relaxed)
     }
 
@@ -165,7 +161,9 @@ pub(crate) struct Processor {
     pub(crate) id: usize,
     /// This P's entry in the scheduler's `ProcShared` array.
     shared: &'static ProcShared,
-    runq: Worker<GRef>,
+    /// The queue, in `shared` too for thieves; made with the P, never freed (P ids are never
+    /// reused: `maxprocs.rs`).
+    runq: &'static RunQueue<GRef>,
     /// Goroutines queued behind a full `runq`, oldest first (module docs).
     spill: ChunkedDeque<GRef>,
     pub(crate) schedtick: u64,
@@ -190,16 +188,16 @@ const RUNNEXT_STREAK: u32 = 16;
 
 /// Goroutines a P's own queue holds; more wait in `spill` (module docs). Go's queue holds as
 /// many.
-const RUNQ_MAX: usize = 256;
+const RUNQ_MAX: usize = RUNQ_LEN;
 
 /// Goroutine ids a P reserves at a time.
 const GOID_BATCH: u64 = 1024;
 
 impl Processor {
-    /// Creates P `id` and publishes its stealer in `shared`.
+    /// Creates P `id` and publishes its queue in `shared`.
     pub(crate) fn new(id: usize, shared: &'static ProcShared) -> Box<Processor> {
-        let runq = Worker::new_fifo();
-        let _ = shared.steal.stealer.set(runq.stealer());
+        let runq: &'static RunQueue<GRef> = Box::leak(Box::new(RunQueue::new(RUNQ_LEN)));
+        let _ = shared.steal.queue.set(runq);
         Box::new(Processor {
             id,
             shared,
@@ -243,10 +241,14 @@ impl Processor {
     /// holds goroutines (which are older than `g`).
     #[inline]
     fn runq_push(&mut self, g: GRef) {
-        if self.spill.is_empty() && self.runq.len() < RUNQ_MAX {
-            self.runq.push(g);
-            return;
-        }
+        let g = if self.spill.is_empty() {
+            match self.runq.push(g) {
+                Ok(()) => return,
+                Err(g) => g,
+            }
+        } else {
+            g
+        };
         self.spill_push(g);
     }
 
@@ -274,12 +276,15 @@ impl Processor {
 
     #[cold]
     fn refill(&mut self) {
-        let room = RUNQ_MAX - self.runq.len();
+        let room = RUNQ_MAX.saturating_sub(self.runq.len());
         for _ in 0..room {
             let Some(g) = self.spill.pop_front() else {
                 break;
             };
-            self.runq.push(g);
+            if let Err(g) = self.runq.push(g) {
+                self.spill.push_front(g);
+                break;
+            }
         }
         if self.spill.is_empty() {
             self.shared().steal.spilled.store(false, Ordering::Relaxed);
@@ -348,8 +353,8 @@ impl Processor {
     }
 
     /// The local queue, as a destination for batch steals.
-    pub(crate) fn runq(&self) -> &Worker<GRef> {
-        &self.runq
+    pub(crate) fn runq(&self) -> &'static RunQueue<GRef> {
+        self.runq
     }
 
     /// How many goroutines a batch taken into this P's queue may bring (`steal.rs`,

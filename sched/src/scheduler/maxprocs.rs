@@ -7,7 +7,7 @@
 //! Each P id is created once: ids `0..created` exist for good, so growing again reuses the
 //! retired P, and a P that its M has not retired yet (still running a goroutine) simply stays
 //! in use: building a second `Processor` for its id would give one `runnext` two owners and
-//! leave the new queue with no published stealer (issue 9, item 5). `retire_p` re-checks the
+//! leave the new queue unpublished to thieves (issue 9, item 5). `retire_p` re-checks the
 //! count under the idle lock, where `set_maxprocs` changes it, so a P is never retired above a
 //! count that grew back meanwhile.
 

@@ -14,8 +14,6 @@
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
-use crossbeam_deque::Steal;
-
 use super::find::global_get_batch;
 use super::Scheduler;
 use crate::goroutine::GRef;
@@ -107,16 +105,11 @@ fn steal_from(
     runnext: Option<(&Machine, &mut bool)>,
 ) -> Option<GRef> {
     let shared = &s.procs[victim];
-    let stealer = shared.steal.stealer.get()?;
-    loop {
-        // Half of the victim's queue, as far as this P's queue has room (a periodic take
-        // from a stalled P lands on a queue that may be long already).
-        let limit = p.runq_batch_limit();
-        match stealer.steal_batch_with_limit_and_pop(p.runq(), limit) {
-            Steal::Success(g) => return Some(g),
-            Steal::Empty => break,
-            Steal::Retry => {}
-        }
+    let queue = shared.steal.queue.get()?;
+    // Half of the victim's queue, as far as this P's queue has room (a periodic take from a
+    // stalled P lands on a queue that may be long already).
+    if let Some(g) = queue.steal_into(p.runq(), p.runq_batch_limit()) {
+        return Some(g);
     }
     let (m, may_sleep) = runnext?;
     if shared.runnext.is_empty() {
