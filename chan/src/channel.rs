@@ -751,6 +751,8 @@ impl<T: Send> IntoIterator for Receiver<T> {
     }
 }
 
+/// Every sender and receiver is a spawned thread; the model's own thread only sets up, joins
+/// and checks (tokio-rs/loom#392: see HACKING.md).
 #[cfg(all(test, loom))]
 mod loom_models {
     use super::*;
@@ -763,7 +765,8 @@ mod loom_models {
         loom::model(|| {
             let (tx, rx) = chan::<u32>(0);
             let t = thread::spawn(move || tx.send(7).unwrap());
-            assert_eq!(rx.recv(), Ok(7));
+            let r = thread::spawn(move || assert_eq!(rx.recv(), Ok(7)));
+            r.join().unwrap();
             t.join().unwrap();
         });
     }
@@ -778,11 +781,15 @@ mod loom_models {
         loom::model(|| {
             let (tx, rx) = chan::<u32>(0);
             let t = thread::spawn(move || tx.send(7).unwrap());
-            match rx.recv_deadline(std::time::Instant::now()) {
-                Ok(v) => assert_eq!(v, 7),
-                Err(RecvTimeoutError::Timeout) => assert_eq!(rx.recv(), Ok(7)),
-                Err(e) => panic!("unexpected {e:?}"),
-            }
+            let r = thread::spawn(move || {
+                match rx.recv_deadline(std::time::Instant::now()) {
+                    Ok(v) => assert_eq!(v, 7),
+                    Err(RecvTimeoutError::Timeout) => assert_eq!(rx.recv(), Ok(7)),
+                    Err(e) => panic!("unexpected {e:?}"),
+                }
+                rx
+            });
+            let rx = r.join().unwrap();
             t.join().unwrap();
             assert_eq!(rx.queue_lens(), (0, 0), "entry left behind");
         });
@@ -799,9 +806,12 @@ mod loom_models {
                 tx.send(2).unwrap();
                 drop(tx); // the last sender closes the channel
             });
-            assert_eq!(rx.recv(), Ok(1));
-            assert_eq!(rx.recv(), Ok(2));
-            assert_eq!(rx.recv(), Err(RecvError));
+            let r = thread::spawn(move || {
+                assert_eq!(rx.recv(), Ok(1));
+                assert_eq!(rx.recv(), Ok(2));
+                assert_eq!(rx.recv(), Err(RecvError));
+            });
+            r.join().unwrap();
             t.join().unwrap();
         });
     }

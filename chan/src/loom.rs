@@ -129,3 +129,15 @@ pub(crate) mod lazy {
         fetch_sub
     );
 }
+
+/// `loom::model` with at most `preemptions` preemptions per execution, unless
+/// `LOOM_MAX_PREEMPTIONS` says otherwise: for models that run for minutes unbounded (as
+/// `sched`'s `crate::loom::model_bounded`).
+#[cfg(all(test, loom))]
+pub(crate) fn model_bounded(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(preemptions);
+    }
+    builder.check(f);
+}

@@ -327,8 +327,8 @@ mod loom_tests {
     use loom::sync::Arc;
     use loom::thread;
 
-    /// A completer racing a joiner: the joiner sees the result, the unparker is taken only if
-    /// registered, and exactly one side would free.
+    /// A completer racing a joiner (both spawned threads): the joiner sees the result, the
+    /// unparker is taken only if registered, and exactly one side would free.
     #[test]
     fn loom_complete_races_join() {
         loom::model(|| {
@@ -346,24 +346,28 @@ mod loom_tests {
                 }
                 assert_ne!(done, Completed::CompleterFrees, "the handle is alive");
             });
-            let mut registered = false;
-            if !state.is_complete() {
-                registered = state.register_waiter();
-                while !state.is_complete() {
-                    thread::yield_now();
+            let joiner = thread::spawn(move || {
+                let mut registered = false;
+                if !state.is_complete() {
+                    registered = state.register_waiter();
+                    while !state.is_complete() {
+                        thread::yield_now();
+                    }
                 }
-            }
-            assert_eq!(
-                result.load(Ordering::Relaxed),
-                42,
-                "result published with COMPLETE"
-            );
+                assert_eq!(
+                    result.load(Ordering::Relaxed),
+                    42,
+                    "result published with COMPLETE"
+                );
+                registered
+            });
+            let registered = joiner.join().unwrap();
             completer.join().unwrap();
             assert_eq!(woken.load(Ordering::Relaxed), usize::from(registered));
         });
     }
 
-    /// A completer racing a detach: exactly one of them frees.
+    /// A completer racing a detach (both spawned threads): exactly one of them frees.
     #[test]
     fn loom_complete_races_detach() {
         loom::model(|| {
@@ -376,9 +380,15 @@ mod loom_tests {
                     f.fetch_add(1, Ordering::Relaxed);
                 }
             });
-            if state.detach() {
-                frees.fetch_add(1, Ordering::Relaxed);
-            }
+            let detacher = {
+                let frees = frees.clone();
+                thread::spawn(move || {
+                    if state.detach() {
+                        frees.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            };
+            detacher.join().unwrap();
             completer.join().unwrap();
             assert_eq!(frees.load(Ordering::Relaxed), 1);
         });

@@ -379,7 +379,8 @@ mod loom_tests {
     /// switch out and commit; if the commit fails, run again. `scheduled` counts how often the
     /// goroutine is made runnable by an unparker. The invariant: after a wake-up that follows
     /// the waiter's registration, the waiter runs again exactly once; never zero (lost
-    /// wake-up), never twice (double schedule).
+    /// wake-up), never twice (double schedule). The waiter and the waker are both spawned
+    /// threads (tokio-rs/loom#392: see HACKING.md).
     #[test]
     fn park_unpark_handshake() {
         loom::model(|| {
@@ -398,16 +399,21 @@ mod loom_tests {
             };
 
             // The waiter: loop on its condition, as every caller of park() must.
-            let mut parked_for_good = false;
-            while flag.load(Ordering::Acquire) == 0 {
-                if state.try_consume_token() {
-                    continue;
-                }
-                if state.commit_park() {
-                    parked_for_good = true;
-                    break;
-                }
-            }
+            let waiter = {
+                let (state, flag) = (state.clone(), flag.clone());
+                thread::spawn(move || {
+                    while flag.load(Ordering::Acquire) == 0 {
+                        if state.try_consume_token() {
+                            continue;
+                        }
+                        if state.commit_park() {
+                            return true;
+                        }
+                    }
+                    false
+                })
+            };
+            let parked_for_good = waiter.join().unwrap();
             waker.join().unwrap();
             let runs = scheduled.load(Ordering::Relaxed);
             if parked_for_good {
@@ -445,8 +451,9 @@ mod loom_tests {
         });
     }
 
-    /// A timed waiter giving up races an unparker: either the timeout wins (no schedule) or
-    /// the unparker does (scheduled once); never both, never neither.
+    /// A timed waiter giving up races an unparker (each on a spawned thread): either the
+    /// timeout wins (no schedule) or the unparker does (scheduled once); never both, never
+    /// neither.
     #[test]
     fn cancel_races_unpark() {
         loom::model(|| {
@@ -454,7 +461,9 @@ mod loom_tests {
             assert!(state.commit_park());
             let s2 = state.clone();
             let waker = thread::spawn(move || s2.unpark());
-            let cancelled = state.cancel_park();
+            let s3 = state.clone();
+            let canceller = thread::spawn(move || s3.cancel_park());
+            let cancelled = canceller.join().unwrap();
             let woke = waker.join().unwrap();
             assert!(cancelled != woke, "exactly one side owns the wake-up");
         });

@@ -88,8 +88,8 @@ mod loom_tests {
     use loom::thread;
 
     /// The owner puts two goroutines (the second displacing the first) and takes one while a
-    /// thief takes one: every goroutine put in comes out exactly once, with what the putter
-    /// wrote before putting it.
+    /// thief takes one (each a spawned thread): every goroutine put in comes out exactly
+    /// once, with what the putter wrote before putting it.
     #[test]
     fn owner_puts_and_takes_against_a_thief() {
         loom::model(|| {
@@ -108,17 +108,24 @@ mod loom_tests {
                     (!p.is_null()).then(|| *unsafe { Box::from_raw(p) })
                 })
             };
-            let mut out = Vec::new();
-            let displaced = slot.put(Box::into_raw(Box::new(1)));
-            assert!(displaced.is_null(), "the slot started empty");
-            let displaced = slot.put(Box::into_raw(Box::new(2)));
-            let taken = slot.take();
-            for p in [displaced, taken] {
-                if !p.is_null() {
-                    // SAFETY: as above.
-                    out.push(*unsafe { Box::from_raw(p) });
-                }
-            }
+            let owner = {
+                let slot = slot.clone();
+                thread::spawn(move || {
+                    let mut out = Vec::new();
+                    let displaced = slot.put(Box::into_raw(Box::new(1)));
+                    assert!(displaced.is_null(), "the slot started empty");
+                    let displaced = slot.put(Box::into_raw(Box::new(2)));
+                    let taken = slot.take();
+                    for p in [displaced, taken] {
+                        if !p.is_null() {
+                            // SAFETY: as above.
+                            out.push(*unsafe { Box::from_raw(p) });
+                        }
+                    }
+                    out
+                })
+            };
+            let mut out = owner.join().unwrap();
             out.extend(thief.join().unwrap());
             let left = slot.take();
             if !left.is_null() {

@@ -1,6 +1,12 @@
 //! loom models of the mutex's mode switch (`mutex.rs`, module docs, "Loom"), a child module
 //! of `mutex.rs` kept in its own file. A lost wake-up or a stranded waiter leaves a thread
 //! parked for good, which loom reports as a deadlock.
+//!
+//! Every actor, H too, is a spawned thread; the model's own thread only sets up, joins and
+//! checks (tokio-rs/loom#392: see HACKING.md). H's first hold begins in the setup, before
+//! the waiters are spawned: the model's thread locks the mutex and forgets the guard, and H's
+//! thread ends that hold with `raw.unlock()` (what dropping the guard does). A thread that
+//! must start only once H has got somewhere waits for a flag H sets ([`wait_for`]).
 
 use super::*;
 use crate::loom::AtomicBool;
@@ -11,14 +17,12 @@ use std::sync::{Arc, OnceLock};
 /// `LOOM_MAX_PREEMPTIONS` says otherwise). A lock or unlock that waits is a few dozen loom
 /// operations, and the unbounded space of these models takes longer than CI can wait (the
 /// first one ran for over 15 minutes). The bounds below keep each model to seconds and
-/// reach every failure listed in the commit that added them; the second model needs 3 for
-/// starvation mode to engage at all.
+/// reach every failure listed in the commit that added them; the second model needed 3 for
+/// starvation mode to engage at all while H ran on the model's thread. With H on a spawned
+/// thread, the second and fourth engage it within 2, and at 3 they ran for 96 s and 23 s
+/// (instead of 6.6 s and 1.2 s): they are bounded to 2.
 fn model(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(preemptions);
-    }
-    builder.check(f);
+    crate::loom::model_bounded(preemptions, f);
 }
 
 /// The mutex of the models: its data is who held it, in order.
@@ -44,6 +48,28 @@ fn starving(m: &Log) -> bool {
     m.raw.state.load(Ordering::Relaxed) & STARVING != 0
 }
 
+/// H takes `m` in the model's setup, logged: H's thread ends that hold with `m.raw.unlock()`.
+fn h_holds_from_the_start(m: &Log) {
+    let mut g = m.lock();
+    took(m, &mut g, 'H');
+    std::mem::forget(g);
+}
+
+/// Waits (parked, not spinning: a spin multiplies the interleavings) until `flag` is set by
+/// [`set_and_wake`]. A loom unpark left over is harmless to the waiter's later waits in the
+/// mutex: the shim's `park` loops until its own token comes.
+fn wait_for(flag: &AtomicBool) {
+    while !flag.load(Ordering::SeqCst) {
+        thread::park();
+    }
+}
+
+/// Sets `flag` and wakes `waiter`, which waits for it in [`wait_for`].
+fn set_and_wake(flag: &AtomicBool, waiter: &thread::Thread) {
+    flag.store(true, Ordering::SeqCst);
+    waiter.unpark();
+}
+
 /// H holds the mutex while W queues for it, keeps it past the threshold, then unlocks and
 /// takes it twice more at once, barging in as a running goroutine does; W waits long, so
 /// the first time it is woken and loses, it turns the mutex starving. Checks:
@@ -58,8 +84,7 @@ fn starving_waiter_gets_it_next(spin: bool) {
     model(4, move || {
         env::set_spin(spin);
         let m = Arc::new(Mutex::new(Vec::new()));
-        let mut g = m.lock();
-        took(&m, &mut g, 'H');
+        h_holds_from_the_start(&m);
         let w = {
             let m = m.clone();
             thread::spawn(move || {
@@ -67,25 +92,32 @@ fn starving_waiter_gets_it_next(spin: bool) {
                 took(&m, &mut g, 'W');
             })
         };
-        // H keeps the mutex past the threshold each time it holds it.
-        let hold = |g: MutexGuard<'_, Vec<char>>| {
-            env::advance(2 * STARVATION_THRESHOLD);
-            let handoff = starving(&m) && m.queue_len() == 1;
-            drop(g);
-            handoff
+        let h = {
+            let m = m.clone();
+            thread::spawn(move || {
+                // H keeps the mutex past the threshold each time it holds it.
+                let hold = |unlock: &mut dyn FnMut()| {
+                    env::advance(2 * STARVATION_THRESHOLD);
+                    let handoff = starving(&m) && m.queue_len() == 1;
+                    unlock();
+                    handoff
+                };
+                let mut handoff = hold(&mut || m.raw.unlock());
+                for _ in 0..2 {
+                    let mut g = m.lock();
+                    let s = took(&m, &mut g, 'H');
+                    if handoff {
+                        assert!(g.contains(&'W'), "H took a starving mutex before W: {g:?}");
+                    }
+                    if handoff || s & STARVING != 0 {
+                        let _ = ENGAGED.set(());
+                    }
+                    let mut g = Some(g);
+                    handoff = hold(&mut || drop(g.take()));
+                }
+            })
         };
-        let mut handoff = hold(g);
-        for _ in 0..2 {
-            let mut g = m.lock();
-            let s = took(&m, &mut g, 'H');
-            if handoff {
-                assert!(g.contains(&'W'), "H took a starving mutex before W: {g:?}");
-            }
-            if handoff || s & STARVING != 0 {
-                let _ = ENGAGED.set(());
-            }
-            handoff = hold(g);
-        }
+        h.join().unwrap();
         w.join().unwrap();
         assert_eq!(
             m.raw.state.load(Ordering::Relaxed),
@@ -108,14 +140,18 @@ fn starving_waiter_gets_it_next(spin: bool) {
 #[test]
 fn loom_short_wait_returns_it_to_normal() {
     static ENGAGED: OnceLock<()> = OnceLock::new();
-    model(3, || {
+    model(2, || {
         let m = Arc::new(Mutex::new(Vec::new()));
         let w1_had_it = Arc::new(AtomicBool::new(false));
-        let mut g = m.lock();
-        took(&m, &mut g, 'H');
+        // Set by H once its wait is past the threshold: W2 comes only then.
+        let advanced = Arc::new(AtomicBool::new(false));
+        h_holds_from_the_start(&m);
         let spawn = |who: char, times: usize| {
-            let (m, had) = (m.clone(), w1_had_it.clone());
+            let (m, had, advanced) = (m.clone(), w1_had_it.clone(), advanced.clone());
             thread::spawn(move || {
+                if who == '2' {
+                    wait_for(&advanced);
+                }
                 for _ in 0..times {
                     let mut g = m.lock();
                     let s = took(&m, &mut g, who);
@@ -132,20 +168,28 @@ fn loom_short_wait_returns_it_to_normal() {
             })
         };
         let w1 = spawn('1', 2);
-        env::advance(2 * STARVATION_THRESHOLD);
         let w2 = spawn('2', 1);
-        drop(g);
-        // H barges in once more (W1, woken, may lose to it and turn the mutex starving).
-        let mut g = m.lock();
-        let s = took(&m, &mut g, 'H');
-        if s & STARVING != 0 {
-            let _ = ENGAGED.set(());
-            assert!(
-                !w1_had_it.load(Ordering::SeqCst),
-                "H holds a starving mutex after W1"
-            );
-        }
-        drop(g);
+        let h = {
+            let (m, w1_had_it) = (m.clone(), w1_had_it.clone());
+            let w2_thread = w2.thread().clone();
+            thread::spawn(move || {
+                env::advance(2 * STARVATION_THRESHOLD);
+                set_and_wake(&advanced, &w2_thread);
+                m.raw.unlock();
+                // H barges in once more (W1, woken, may lose to it and turn the mutex
+                // starving).
+                let mut g = m.lock();
+                let s = took(&m, &mut g, 'H');
+                if s & STARVING != 0 {
+                    let _ = ENGAGED.set(());
+                    assert!(
+                        !w1_had_it.load(Ordering::SeqCst),
+                        "H holds a starving mutex after W1"
+                    );
+                }
+            })
+        };
+        h.join().unwrap();
         w1.join().unwrap();
         w2.join().unwrap();
         assert_eq!(
@@ -209,8 +253,7 @@ fn loom_give_up_vs_unlock() {
     model(3, || {
         let m = Arc::new(Mutex::new(Vec::new()));
         let cancel = Cancel::new();
-        let mut g = m.lock();
-        took(&m, &mut g, 'H');
+        h_holds_from_the_start(&m);
         let w = {
             let (m, cancel) = (m.clone(), cancel.clone());
             thread::spawn(move || cancel.lock(&m, 'W'))
@@ -219,7 +262,11 @@ fn loom_give_up_vs_unlock() {
             let cancel = cancel.clone();
             thread::spawn(move || cancel.cancel())
         };
-        drop(g);
+        let h = {
+            let m = m.clone();
+            thread::spawn(move || m.raw.unlock())
+        };
+        h.join().unwrap();
         w.join().unwrap();
         c.join().unwrap();
         assert_clean(&m);
@@ -233,29 +280,38 @@ fn loom_give_up_vs_unlock() {
 #[test]
 fn loom_give_up_as_the_mutex_is_handed_over() {
     static ENGAGED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
-    model(3, || {
+    model(2, || {
         let m = Arc::new(Mutex::new(Vec::new()));
         let cancel = Cancel::new();
-        let mut g = m.lock();
-        took(&m, &mut g, 'H');
+        // Set by H once it holds the mutex again: W is cancelled only then.
+        let h_again = Arc::new(AtomicBool::new(false));
+        h_holds_from_the_start(&m);
         let w = {
             let (m, cancel) = (m.clone(), cancel.clone());
             thread::spawn(move || cancel.lock(&m, 'W'))
         };
-        env::advance(2 * STARVATION_THRESHOLD);
-        drop(g);
-        let mut g = m.lock();
-        took(&m, &mut g, 'H');
         let c = {
-            let (m, cancel) = (m.clone(), cancel.clone());
+            let (m, cancel, h_again) = (m.clone(), cancel.clone(), h_again.clone());
             thread::spawn(move || {
+                wait_for(&h_again);
                 if starving(&m) {
                     let _ = ENGAGED.set(());
                 }
                 cancel.cancel()
             })
         };
-        drop(g);
+        let h = {
+            let m = m.clone();
+            let c_thread = c.thread().clone();
+            thread::spawn(move || {
+                env::advance(2 * STARVATION_THRESHOLD);
+                m.raw.unlock();
+                let mut g = m.lock();
+                took(&m, &mut g, 'H');
+                set_and_wake(&h_again, &c_thread);
+            })
+        };
+        h.join().unwrap();
         w.join().unwrap();
         c.join().unwrap();
         assert_clean(&m);
@@ -273,8 +329,7 @@ fn loom_give_up_beside_a_waiter() {
     model(2, || {
         let m = Arc::new(Mutex::new(Vec::new()));
         let cancel = Cancel::new();
-        let mut g = m.lock();
-        took(&m, &mut g, 'H');
+        h_holds_from_the_start(&m);
         let spawn = |f: fn(&Log, &Cancel)| {
             let (m, cancel) = (m.clone(), cancel.clone());
             thread::spawn(move || f(&m, &cancel))
@@ -284,12 +339,15 @@ fn loom_give_up_beside_a_waiter() {
             let mut g = m.lock();
             took(m, &mut g, '2');
         });
-        env::advance(2 * STARVATION_THRESHOLD);
-        drop(g);
-        let mut g = m.lock();
-        took(&m, &mut g, 'H');
-        drop(g);
-        cancel.cancel();
+        let h = spawn(|m, cancel| {
+            env::advance(2 * STARVATION_THRESHOLD);
+            m.raw.unlock();
+            let mut g = m.lock();
+            took(m, &mut g, 'H');
+            drop(g);
+            cancel.cancel();
+        });
+        h.join().unwrap();
         w.join().unwrap();
         w2.join().unwrap();
         assert_clean(&m);

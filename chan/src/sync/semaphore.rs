@@ -603,14 +603,42 @@ mod loom_tests {
     }
 
     /// `loom::model` with at most 3 preemptions per execution (unless
-    /// `LOOM_MAX_PREEMPTIONS` says otherwise): the give-up models have three threads, and
-    /// unbounded they take minutes; every interleaving of the race itself needs at most 2.
+    /// `LOOM_MAX_PREEMPTIONS` says otherwise): the give-up models have four threads besides
+    /// the model's own, and unbounded they take minutes; every interleaving of the race itself
+    /// needs at most 2.
     fn bounded_model(f: impl Fn() + Sync + Send + 'static) {
-        let mut builder = loom::model::Builder::new();
-        if builder.preemption_bound.is_none() {
-            builder.preemption_bound = Some(3);
+        crate::loom::model_bounded(3, f);
+    }
+
+    /// A waiter that gives up when `stop` is set, as in `mutex_loom_models.rs`: it publishes
+    /// its unparker, then acquires with a stop check; `cancel` sets the flag, then unparks the
+    /// waiter if it has published (if not, the waiter sees the flag before it parks). So the
+    /// waiter and its canceller are both spawned threads (tokio-rs/loom#392: see HACKING.md).
+    struct Cancel {
+        stop: AtomicBool,
+        waiter: loom::sync::Mutex<Option<crate::shim::Unparker>>,
+    }
+
+    impl Cancel {
+        fn new() -> Arc<Cancel> {
+            Arc::new(Cancel {
+                stop: AtomicBool::new(false),
+                waiter: loom::sync::Mutex::new(None),
+            })
         }
-        builder.check(f);
+
+        /// `acquire_many_until(n)` as the waiter, unless cancelled first.
+        fn acquire(&self, sem: &Semaphore, n: usize) -> bool {
+            *self.waiter.lock().unwrap() = Some(crate::shim::unparker());
+            sem.acquire_many_until(n, None, &|| self.stop.load(Ordering::SeqCst))
+        }
+
+        fn cancel(&self) {
+            self.stop.store(true, Ordering::SeqCst);
+            if let Some(u) = self.waiter.lock().unwrap().take() {
+                u.unpark();
+            }
+        }
     }
 
     /// The give-up-vs-grant race: the waiter gives up (its stop flag set, then unparked, as a
@@ -621,22 +649,21 @@ mod loom_tests {
     fn loom_semaphore_give_up_vs_grant() {
         bounded_model(|| {
             let sem = Arc::new(Semaphore::new(0));
-            let stop = Arc::new(AtomicBool::new(false));
-            let me = crate::shim::unparker();
+            let cancel = Cancel::new();
+            let waiter = {
+                let (sem, cancel) = (sem.clone(), cancel.clone());
+                thread::spawn(move || {
+                    if cancel.acquire(&sem, 1) {
+                        sem.release();
+                    }
+                })
+            };
             let releaser = {
                 let sem = sem.clone();
                 thread::spawn(move || sem.release())
             };
-            let canceller = {
-                let stop = stop.clone();
-                thread::spawn(move || {
-                    stop.store(true, Ordering::SeqCst);
-                    me.unpark();
-                })
-            };
-            if sem.acquire_many_until(1, None, &|| stop.load(Ordering::SeqCst)) {
-                sem.release();
-            }
+            let canceller = thread::spawn(move || cancel.cancel());
+            waiter.join().unwrap();
             releaser.join().unwrap();
             canceller.join().unwrap();
             assert_eq!(
@@ -655,8 +682,15 @@ mod loom_tests {
     fn loom_semaphore_head_gives_up_serves_the_next() {
         bounded_model(|| {
             let sem = Arc::new(Semaphore::new(1));
-            let stop = Arc::new(AtomicBool::new(false));
-            let me = crate::shim::unparker();
+            let cancel = Cancel::new();
+            let head = {
+                let (sem, cancel) = (sem.clone(), cancel.clone());
+                thread::spawn(move || {
+                    if cancel.acquire(&sem, 2) {
+                        sem.release_many(2);
+                    }
+                })
+            };
             let small = {
                 let sem = sem.clone();
                 thread::spawn(move || {
@@ -664,16 +698,8 @@ mod loom_tests {
                     sem.release();
                 })
             };
-            let canceller = {
-                let stop = stop.clone();
-                thread::spawn(move || {
-                    stop.store(true, Ordering::SeqCst);
-                    me.unpark();
-                })
-            };
-            if sem.acquire_many_until(2, None, &|| stop.load(Ordering::SeqCst)) {
-                sem.release_many(2);
-            }
+            let canceller = thread::spawn(move || cancel.cancel());
+            head.join().unwrap();
             small.join().unwrap();
             canceller.join().unwrap();
             assert_eq!(
@@ -686,9 +712,12 @@ mod loom_tests {
     }
 
     /// A two-permit waiter and two one-permit releasers racing: the waiter gets both.
+    ///
+    /// Bounded to 5 preemptions: with the waiter on a spawned thread, unbounded it ran for
+    /// 28 s (in release: 0.3 s at 3, 1.3 s at 4, 5 s at 5).
     #[test]
     fn loom_semaphore_acquire_many() {
-        loom::model(|| {
+        crate::loom::model_bounded(5, || {
             let sem = Arc::new(Semaphore::new(0));
             let ths: Vec<_> = (0..2)
                 .map(|_| {
@@ -696,7 +725,11 @@ mod loom_tests {
                     thread::spawn(move || sem.release())
                 })
                 .collect();
-            sem.acquire_many(2);
+            let waiter = {
+                let sem = sem.clone();
+                thread::spawn(move || sem.acquire_many(2))
+            };
+            waiter.join().unwrap();
             for t in ths {
                 t.join().unwrap();
             }

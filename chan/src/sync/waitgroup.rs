@@ -223,7 +223,8 @@ mod loom_tests {
     use crate::loom::AtomicUsize;
     use loom::thread;
 
-    /// Two workers `done` a group of two while the main thread waits. Checks: `wait` returns
+    /// Two workers `done` a group of two while a third thread waits (every actor is a spawned
+    /// thread: tokio-rs/loom#392, see HACKING.md). Checks: `wait` returns
     /// (a lost wake-up is a loom deadlock), only after both workers' writes (relaxed stores,
     /// so only the group's ordering can make them visible), and the word ends at zero.
     #[test]
@@ -241,8 +242,14 @@ mod loom_tests {
                     })
                 })
                 .collect();
-            wg.wait();
-            assert_eq!(work.load(Ordering::Relaxed), 2, "wait returned early");
+            let waiter = {
+                let (wg, work) = (wg.clone(), work.clone());
+                thread::spawn(move || {
+                    wg.wait();
+                    assert_eq!(work.load(Ordering::Relaxed), 2, "wait returned early");
+                })
+            };
+            waiter.join().unwrap();
             for w in workers {
                 w.join().unwrap();
             }
@@ -251,9 +258,12 @@ mod loom_tests {
     }
 
     /// Two waiters, one worker: both waiters are released, whatever the interleaving.
+    ///
+    /// Bounded to 4 preemptions: with both waiters on spawned threads, unbounded it runs for
+    /// minutes (in release: 0.3 s at 2, 1.7 s at 3, 9.5 s at 4).
     #[test]
     fn loom_two_waiters() {
-        loom::model(|| {
+        crate::loom::model_bounded(4, || {
             let wg = WaitGroup::new();
             wg.add(1);
             let waiter = {
@@ -264,8 +274,12 @@ mod loom_tests {
                 let wg = wg.clone();
                 thread::spawn(move || wg.done())
             };
-            wg.wait();
+            let waiter2 = {
+                let wg = wg.clone();
+                thread::spawn(move || wg.wait())
+            };
             waiter.join().unwrap();
+            waiter2.join().unwrap();
             worker.join().unwrap();
         });
     }
@@ -290,7 +304,11 @@ mod loom_tests {
                 let wg = wg.clone();
                 thread::spawn(move || wg.done())
             };
-            wait_then_register(&wg);
+            let waiter = {
+                let wg = wg.clone();
+                thread::spawn(move || wait_then_register(&wg))
+            };
+            waiter.join().unwrap();
             worker.join().unwrap();
         });
     }

@@ -675,7 +675,9 @@ impl<P, G> Lists<P, G> {
 #[path = "retake_loom_models.rs"]
 mod retake_loom_models;
 
-/// loom models of the idle protocol, on this module's own code.
+/// loom models of the idle protocol, on this module's own code. Every M and every other
+/// thread is a spawned thread; the model's own thread only sets up, joins and checks
+/// (tokio-rs/loom#392: see HACKING.md).
 #[cfg(all(test, loom))]
 mod loom_models {
     use super::*;
@@ -737,14 +739,20 @@ mod loom_models {
                     Started::Woke | Started::NoIdleP => None,
                 })
             };
-            let (p, spinning) = match idle.watcher_woke(&w, &*world) {
-                Woken::Handed | Woken::Listed => w.wait(),
-                Woken::TookP(p) => (p, false),
+            let m0 = {
+                let (idle, world, w) = (idle.clone(), world.clone(), w.clone());
+                thread::spawn(move || {
+                    let (p, spinning) = match idle.watcher_woke(&w, &*world) {
+                        Woken::Handed | Woken::Listed => w.wait(),
+                        Woken::TookP(p) => (p, false),
+                    };
+                    assert_eq!(p, 0);
+                    // It runs, finds nothing, and goes idle again.
+                    assert!(idle.release_p(p, spinning, &*world).is_none());
+                    idle.stop_m(&w, false, &*world);
+                })
             };
-            assert_eq!(p, 0);
-            // It runs, finds nothing, and goes idle again.
-            assert!(idle.release_p(p, spinning, &*world).is_none());
-            idle.stop_m(&w, false, &*world);
+            m0.join().unwrap();
             let new_m = submitter.join().unwrap();
             // The P is in exactly one place (idle, in M0's slot, or with a new M), M0 is listed
             // unless handed it, and only a handed P counts as spinning.
@@ -782,13 +790,20 @@ mod loom_models {
                     }
                 })
             };
-            // M0 looked everywhere before the push, found nothing, gives up P0.
-            let kept = idle.release_p(0u32, true, &*world);
-            let m0_runs = kept.is_some();
-            if m0_runs {
-                // It takes the goroutine itself.
-                world.global.fetch_sub(1, Ordering::SeqCst);
-            }
+            let m0 = {
+                let (idle, world) = (idle.clone(), world.clone());
+                thread::spawn(move || {
+                    // M0 looked everywhere before the push, found nothing, gives up P0.
+                    let kept = idle.release_p(0u32, true, &*world);
+                    let m0_runs = kept.is_some();
+                    if m0_runs {
+                        // It takes the goroutine itself.
+                        world.global.fetch_sub(1, Ordering::SeqCst);
+                    }
+                    m0_runs
+                })
+            };
+            let m0_runs = m0.join().unwrap();
             submitter.join().unwrap();
             let queued = !world.global_empty();
             let someone_will_run = m0_runs || m1.is_handed();
@@ -817,9 +832,15 @@ mod loom_models {
                     }
                 })
             };
-            // M0 looked at its queues before the push, found nothing, and gives up P0.
-            assert!(idle.release_p(0u32, false, &*world).is_none());
-            idle.stop_m(&home, false, &*world);
+            let m0 = {
+                let (idle, world, home) = (idle.clone(), world.clone(), home.clone());
+                thread::spawn(move || {
+                    // M0 looked at its queues before the push, found nothing, and gives up P0.
+                    assert!(idle.release_p(0u32, false, &*world).is_none());
+                    idle.stop_m(&home, false, &*world);
+                })
+            };
+            m0.join().unwrap();
             waker.join().unwrap();
             // The goroutine is in M0's remote queue; M0 must be handed a P to run it.
             assert!(home.has_remote());
@@ -849,8 +870,14 @@ mod loom_models {
                     }
                 })
             };
-            // M1 runs out of work and gives P1 back.
-            assert!(idle.release_p(1u32, false, &*world).is_none());
+            let m1 = {
+                let (idle, world) = (idle.clone(), world.clone());
+                thread::spawn(move || {
+                    // M1 runs out of work and gives P1 back.
+                    assert!(idle.release_p(1u32, false, &*world).is_none());
+                })
+            };
+            m1.join().unwrap();
             waker.join().unwrap();
             let l = idle.lock();
             assert!(

@@ -5,8 +5,9 @@
 //! and an M that lost its P to `DETACH` asking for one back while the only P is released
 //! (`list_hungry` vs `release_p`).
 //!
-//! The stopped M waits in its signal handler in `Handoff::wait_stopped`, as in
-//! `retake::wait_while_stopped`. A lost wake-up leaves it there for good, which loom reports as
+//! Every M and sysmon is a spawned thread; the model's own thread only sets up, joins and
+//! checks (tokio-rs/loom#392: see HACKING.md). The stopped M waits in its signal handler in
+//! `Handoff::wait_stopped`, as in `retake::wait_while_stopped`. A lost wake-up leaves it there for good, which loom reports as
 //! a deadlock. Ms that legitimately sleep at the end (an idle M with nothing to do) do not
 //! wait: the model looks in their slots after joining them, as `watcher_deadline_vs_start_m`
 //! does.
@@ -57,9 +58,10 @@ fn setup() -> (Idle, IdleM<u32, u32>, IdleM<u32, u32>) {
 #[test]
 fn stop_vs_release() {
     for m1_idle in [true, false] {
-        // Unbounded, the two variants take some 40 s (and pass); at 5, about 5 s. Every
-        // failure named above shows within 2 preemptions.
-        crate::loom::model_bounded(5, move || {
+        // Every failure named above shows within 2 preemptions. With M0 on a spawned thread,
+        // the two variants take 3 s at 3, 25 s at 4 and over four minutes at 5 (at 5 with M0
+        // on the model's thread, which loom under-explored, about 5 s).
+        crate::loom::model_bounded(4, move || {
             let (idle, m0, m1) = setup();
             let world = Arc::new(queues(false));
             if m1_idle {
@@ -101,10 +103,18 @@ fn stop_vs_release() {
                     assert!(!idle.stop_m(m1, false, &**world));
                 })
             };
+            let m0_side = {
+                let model = Model::new((*model).clone());
+                thread::spawn(move || {
+                    let (_, _, m0, _) = &*model;
+                    // M0, in its handler, sleeps until handed a P (nobody resumes it here).
+                    let (p0, spinning) = wait_while_stopped(m0).expect("nobody resumes M0");
+                    assert!(!spinning);
+                    p0
+                })
+            };
             let (idle, _, m0, m1) = &*model;
-            // M0, in its handler, sleeps until handed a P (nobody resumes it here).
-            let (p0, spinning) = wait_while_stopped(m0).expect("nobody resumes M0");
-            assert!(!spinning);
+            let p0 = m0_side.join().unwrap();
             let new_m = sysmon.join().unwrap();
             other.join().unwrap();
             let l = idle.lock();
@@ -138,6 +148,9 @@ fn stop_vs_release() {
 /// if it resumes M0 without unlisting it, M0 both resumes and is handed P0, which is left in
 /// the slot of an M that no longer waits; if it does not check that M0 is still in its stop
 /// wait (as before the model found it), it resumes the idle M0.
+///
+/// Bounded to 4 preemptions: with M0 on a spawned thread, unbounded it runs for over five
+/// minutes (in release: 0.6 s at 2, 3.8 s at 3, 22 s at 4).
 #[test]
 fn stop_vs_resume() {
     static OUTCOMES: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
@@ -145,7 +158,7 @@ fn stop_vs_resume() {
         for n in &OUTCOMES {
             n.store(0, Ordering::Relaxed);
         }
-        loom::model(move || {
+        crate::loom::model_bounded(4, move || {
             let (idle, m0, m1) = setup();
             let world = Arc::new(queues(false));
             // M1 is idle; M0 holds P0 and is stopped: sysmon lists it hungry and hands P0 to
@@ -179,13 +192,21 @@ fn stop_vs_resume() {
                     }
                 })
             };
-            let (idle, world, m0, _) = &*model;
-            let got = wait_while_stopped(m0);
-            if let Some((p, _)) = got {
-                // M0 runs its goroutine on, finds nothing, and goes idle.
-                assert!(idle.release_p(p, false, &**world).is_none());
-                assert!(!idle.stop_m(m0, false, &**world));
-            }
+            let m0_side = {
+                let model = Model::new((*model).clone());
+                thread::spawn(move || {
+                    let (idle, world, m0, _) = &*model;
+                    let got = wait_while_stopped(m0);
+                    if let Some((p, _)) = got {
+                        // M0 runs its goroutine on, finds nothing, and goes idle.
+                        assert!(idle.release_p(p, false, &**world).is_none());
+                        assert!(!idle.stop_m(m0, false, &**world));
+                    }
+                    got
+                })
+            };
+            let (idle, _, m0, _) = &*model;
+            let got = m0_side.join().unwrap();
             let resumed = sysmon.join().unwrap();
             let kept = other.join().unwrap();
             OUTCOMES[usize::from(resumed)].fetch_add(1, Ordering::Relaxed);
@@ -233,11 +254,18 @@ fn detached_m_reacquires_vs_last_p_going_idle() {
                 assert!(!idle.stop_m(m1, false, &**world));
             })
         };
+        let m0_side = {
+            let model = Model::new((*model).clone());
+            thread::spawn(move || {
+                let (idle, _, m0, _) = &*model;
+                if idle.list_hungry(m0) {
+                    m0.wake();
+                }
+                wait_while_stopped(m0).expect("nobody resumes M0")
+            })
+        };
         let (idle, _, m0, m1) = &*model;
-        if idle.list_hungry(m0) {
-            m0.wake();
-        }
-        let (p, spinning) = wait_while_stopped(m0).expect("nobody resumes M0");
+        let (p, spinning) = m0_side.join().unwrap();
         assert_eq!((p, spinning), (0, false));
         other.join().unwrap();
         let l = idle.lock();

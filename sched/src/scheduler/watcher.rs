@@ -290,7 +290,9 @@ fn poke_watcher<P, G>(idle: &IdleSet<P, G>) -> bool {
 
 /// loom models of the watcher's hand-over between the poller and timers, on this file's code
 /// and `handoff.rs`'s and `idle.rs`'s. The watcher blocks in a fake poller; a lost wake-up
-/// leaves it blocked there for good, which loom reports as a deadlock.
+/// leaves it blocked there for good, which loom reports as a deadlock. The watcher, M0, and
+/// every other actor are spawned threads; the model's own thread only sets up, joins and
+/// checks (tokio-rs/loom#392: see HACKING.md).
 ///
 /// What carries the handshake here is the slot lock: `is_handed` takes it after the watcher
 /// sets `in_poll` and before it reads the deadline, and `poke` and `deposit` take it before
@@ -494,6 +496,17 @@ mod loom_models {
         PLAYING.with(|m| m.set(Some(id)));
     }
 
+    /// M0, the watcher, on a spawned thread: it watches (`watch_on`) until it holds a P,
+    /// which it returns with whether it counts as spinning.
+    fn m0_watches(model: &Watching) -> thread::JoinHandle<(u32, bool)> {
+        let model = Model::new((**model).clone());
+        thread::spawn(move || {
+            plays(0);
+            let (idle, fakes, w, _) = &*model;
+            watch_on(idle, w, &**fakes)
+        })
+    }
+
     /// `home::ready` from inside a poll (its caller has no P): goroutine `g`, homed to `home`,
     /// goes to `home`'s remote queue, and if `home` may be idle it is handed a P or made
     /// hungry, and woken unless this thread is `home`'s.
@@ -512,16 +525,13 @@ mod loom_models {
         FAKE.make_ready(move || ready_home(&idle, &home, g));
     }
 
+    /// A model's objects: the idle set, the fakes, M0 (the watcher) and the Ps other Ms hold.
+    type Watching = Model<(Idle, Arc<Fakes>, IdleM<u32, u32>, Vec<u32>)>;
+
     /// Ps `procs` (the last one first), and M0 (returned), which started with a P, found
     /// nothing, gave it back and went idle while `timer` was pending and `io` goroutines waited
     /// for I/O: it is the watcher. `others` more Ms started, each with a P (returned).
-    fn watching(
-        procs: Vec<u32>,
-        others: usize,
-        timer: u8,
-        io: usize,
-    ) -> Model<(Idle, Arc<Fakes>, IdleM<u32, u32>, Vec<u32>)> {
-        plays(0);
+    fn watching(procs: Vec<u32>, others: usize, timer: u8, io: usize) -> Watching {
         crate::poller::install_poller(&FORWARD);
         let ours = crate::poller::poller().map(|p| p as *const dyn Poller as *const ());
         assert_eq!(ours, Some(&FORWARD as *const Forward as *const ()));
@@ -557,7 +567,7 @@ mod loom_models {
         for io in [1, 0] {
             loom::model(move || {
                 let model = watching(vec![0], 0, FAR, io);
-                let (idle, fakes, w, _) = &*model;
+                let (idle, fakes, _, _) = &*model;
                 let arm = {
                     let (idle, fakes) = (idle.clone(), fakes.clone());
                     thread::spawn(move || {
@@ -569,7 +579,7 @@ mod loom_models {
                         }
                     })
                 };
-                let (p, spinning) = watch_on(idle, w, &**fakes);
+                let (p, spinning) = m0_watches(&model).join().unwrap();
                 arm.join().unwrap();
                 assert_eq!(
                     (p, spinning),
@@ -591,14 +601,14 @@ mod loom_models {
         for (timer, io) in [(NONE, 1), (FAR, 0)] {
             loom::model(move || {
                 let model = watching(vec![0], 0, timer, io);
-                let (idle, fakes, w, _) = &*model;
+                let (idle, _, _, _) = &*model;
                 let submitter = {
                     let idle = idle.clone();
                     thread::spawn(move || {
                         assert!(matches!(idle.wakep(), Started::Woke), "M0 is idle");
                     })
                 };
-                let handed = watch_on(idle, w, &**fakes);
+                let handed = m0_watches(&model).join().unwrap();
                 submitter.join().unwrap();
                 assert_eq!(handed, (0, true), "M0 runs with the P wakep handed it");
                 assert_eq!(idle.nmspinning(), 1);
@@ -614,9 +624,12 @@ mod loom_models {
     /// handed P0 by its own poll (`wake_home`), or by M1's `release_p` (`put_p` to the hungry
     /// M), which must interrupt the watcher's next poll. Without the `is_handed` re-check, the
     /// hand-over from M1 can fall just before that poll and loom reports the deadlock.
+    ///
+    /// Bounded to 4 preemptions: with the watcher on a spawned thread, unbounded it runs for
+    /// well over a minute (in release: 0.1 s at 2, 0.4 s at 3, 2.1 s at 4, 8.6 s at 5).
     #[test]
     fn watcher_poll_readies_its_own_goroutine() {
-        loom::model(|| {
+        crate::loom::model_bounded(4, || {
             let model = watching(vec![0, 1], 1, NONE, 2);
             let (idle, fakes, w, held) = &*model;
             idle.retire_idle(&mut idle.lock(), |_| true);
@@ -630,7 +643,7 @@ mod loom_models {
                 let (idle, fakes) = (idle.clone(), fakes.clone());
                 thread::spawn(move || assert!(idle.release_p(0, false, &*fakes).is_none()))
             };
-            let handed = watch_on(idle, w, &**fakes);
+            let handed = m0_watches(&model).join().unwrap();
             io.join().unwrap();
             m1.join().unwrap();
             assert_eq!(handed, (0, false), "M0 runs with P0");
@@ -648,9 +661,12 @@ mod loom_models {
     /// to poll), a watcher that last looked before M1's try would see the tries moved and go
     /// back to sleep on its slot, which only a poke ends (loom's timed waits never time out,
     /// and the model's recheck is an hour): loom reports the deadlock.
+    ///
+    /// Bounded to 5 preemptions: with the watcher on a spawned thread, unbounded it ran for
+    /// over a minute (in release: 0.2 s at 3, 0.8 s at 4, 3.3 s at 5).
     #[test]
     fn watcher_leaves_io_to_ps_vs_an_m_going_idle() {
-        loom::model(|| {
+        crate::loom::model_bounded(5, || {
             // M0 gave up P2; M1 holds P1, the computing M P0.
             let model = watching(vec![0, 1, 2], 2, NONE, 2);
             let (idle, fakes, w, held) = &*model;
@@ -671,7 +687,7 @@ mod loom_models {
                     make_ready_for(idle, w, 7);
                 })
             };
-            let handed = watch_on(idle, w, &**fakes);
+            let handed = m0_watches(&model).join().unwrap();
             m1.join().unwrap();
             assert!(
                 handed.0 != 0 && !handed.1,
@@ -699,7 +715,7 @@ mod loom_models {
         crate::loom::model_bounded(4, || {
             // M0 gave up one P; M1 holds the other.
             let model = watching(vec![0, 1], 1, NONE, 2);
-            let (idle, fakes, w, held) = &*model;
+            let (idle, fakes, _, held) = &*model;
             let p1 = held[0];
             let m1_side = {
                 let (idle, fakes) = (idle.clone(), fakes.clone());
@@ -738,7 +754,7 @@ mod loom_models {
                     p
                 })
             };
-            let mine = watch_on(idle, w, &**fakes);
+            let mine = m0_watches(&model).join().unwrap();
             let theirs = m1_side.join().unwrap();
             assert_ne!(mine.0, theirs, "each M holds its own P");
             assert_eq!(idle.npidle(), 0);
@@ -758,7 +774,7 @@ mod loom_models {
     fn resigned_watcher_takes_the_watch_back() {
         crate::loom::model_bounded(4, || {
             let model = watching(vec![0, 1], 1, NONE, 2);
-            let (idle, fakes, w, held) = &*model;
+            let (idle, _, w, held) = &*model;
             let m1: IdleM<u32, u32> = Arc::new(Handoff::new(1));
             let kernel = {
                 let (idle, w, m1) = (idle.clone(), w.clone(), m1.clone());
@@ -771,7 +787,7 @@ mod loom_models {
                 let w = w.clone();
                 thread::spawn(move || w.poke())
             };
-            let handed = watch_on(idle, w, &**fakes);
+            let handed = m0_watches(&model).join().unwrap();
             kernel.join().unwrap();
             timeout.join().unwrap();
             assert_eq!(handed, (1 - held[0], false), "M0 runs with the idle P");
@@ -788,12 +804,12 @@ mod loom_models {
     fn watcher_readies_its_own_goroutine_with_a_p_idle() {
         loom::model(|| {
             let model = watching(vec![0], 0, NONE, 1);
-            let (idle, fakes, w, _) = &*model;
+            let (idle, _, w, _) = &*model;
             let kernel = {
                 let (idle, w) = (idle.clone(), w.clone());
                 thread::spawn(move || make_ready_for(idle, w, 7))
             };
-            let handed = watch_on(idle, w, &**fakes);
+            let handed = m0_watches(&model).join().unwrap();
             kernel.join().unwrap();
             assert_eq!(handed, (0, false), "M0 runs with P0");
             assert!(w.has_remote(), "its goroutine waits for it there");
