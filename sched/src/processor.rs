@@ -9,10 +9,11 @@
 //!
 //! Run queue discipline, as in Go's `runqput`/`runqget`: a spawned goroutine goes to `runnext`
 //! only if it is empty, else to the tail (`runq_put_spawned`, or the global queue when
-//! `spawn_spreads` and its ring has room: `scheduler/submit.rs`). In migrate mode a goroutine readied by the running one goes to `runnext`
-//! and runs next, and the goroutine it displaces goes to the tail of the local queue (`runq_put`);
-//! in the default mode a P's queues hold only goroutines that have not started, and readied ones
-//! go to their home M (`scheduler/home.rs`). `runq_get` bounds how long `runnext` can keep the
+//! `spawn_spreads` and its ring has room: `scheduler/submit.rs`). In migrate mode a goroutine
+//! readied by the running one goes to `runnext` and runs next, and the goroutine it displaces
+//! goes to the tail of the local queue (`runq_put`); in the default mode a P's queues hold only
+//! goroutines that have not started, and readied ones go to their home M
+//! (`scheduler/home.rs`). `runq_get` bounds how long `runnext` can keep the
 //! queue waiting (`RUNNEXT_STREAK`). The local queue is a fixed ring of Go's 256 slots
 //! (`run_queue.rs`); thieves take half of it (`RunQueue::steal_into`). What is pushed beyond
 //! waits, in order, in the owner's `spill` (a `ChunkedDeque`, on mimalloc), which refills the
