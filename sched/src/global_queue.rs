@@ -21,9 +21,10 @@
 //!
 //! Invariants: `dequeue <= enqueue`; every position in `dequeue..enqueue` is claimed by a pusher
 //! and, once its sequence number says so, holds an owned goroutine; the pointers left in the
-//! slots outside that range are stale and never read. While `overflowed` is non-zero, pushes go to `overflow`, so everything in
-//! the ring is older than everything in `overflow`, and takers empty the ring first: the queue
-//! stays first-in first-out (between pushers that do not race) and nothing in `overflow` waits
+//! slots outside that range are stale and never read. While `overflowed` is non-zero, pushes go
+//! to `overflow`, so everything in the ring is older than everything in `overflow`, and takers
+//! take from `overflow` only once the ring is empty (checked under its lock): the queue stays
+//! first-in first-out (between pushers that do not race) and nothing in `overflow` waits
 //! behind an endless stream of newer goroutines.
 //!
 //! No lost wake-up: a goroutine counts as queued (`is_empty` false) from its pusher's claim on,
