@@ -83,6 +83,8 @@
 
 mod cond;
 mod locker;
+#[cfg(all(test, loom))]
+mod loom_cancel;
 mod mutex;
 mod once;
 mod pool;

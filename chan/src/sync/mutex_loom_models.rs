@@ -8,6 +8,7 @@
 //! thread ends that hold with `raw.unlock()` (what dropping the guard does). A thread that
 //! must start only once H has got somewhere waits for a flag H sets ([`wait_for`]).
 
+use super::super::loom_cancel::Cancel;
 use super::*;
 use crate::loom::AtomicBool;
 use loom::thread;
@@ -202,35 +203,11 @@ fn loom_short_wait_returns_it_to_normal() {
     assert!(ENGAGED.get().is_some(), "starvation mode never engaged");
 }
 
-/// A waiter that gives up when `stop` is set: W publishes its unparker, then locks with a
-/// stop check; `cancel` sets the flag, then unparks W if it has published (if not, W
-/// sees the flag before it parks). The shape of a context's cancellation.
-struct Cancel {
-    stop: AtomicBool,
-    waiter: loom::sync::Mutex<Option<crate::shim::Unparker>>,
-}
-
-impl Cancel {
-    fn new() -> Arc<Cancel> {
-        Arc::new(Cancel {
-            stop: AtomicBool::new(false),
-            waiter: loom::sync::Mutex::new(None),
-        })
-    }
-
-    /// Locks `m` as W unless cancelled first; logs `who` if it got it.
-    fn lock(&self, m: &Log, who: char) {
-        *self.waiter.lock().unwrap() = Some(crate::shim::unparker());
-        if let Some(mut g) = m.lock_until(None, &|| self.stop.load(Ordering::SeqCst)) {
-            took(m, &mut g, who);
-        }
-    }
-
-    fn cancel(&self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(u) = self.waiter.lock().unwrap().take() {
-            u.unpark();
-        }
+/// Locks `m` as W, a waiter that `cancel` can stop (`loom_cancel.rs`, the shape of a
+/// context's cancellation); logs `who` if it got it.
+fn lock(cancel: &Cancel, m: &Log, who: char) {
+    if let Some(mut g) = m.lock_until(None, &cancel.arm()) {
+        took(m, &mut g, who);
     }
 }
 
@@ -256,7 +233,7 @@ fn loom_give_up_vs_unlock() {
         h_holds_from_the_start(&m);
         let w = {
             let (m, cancel) = (m.clone(), cancel.clone());
-            thread::spawn(move || cancel.lock(&m, 'W'))
+            thread::spawn(move || lock(&cancel, &m, 'W'))
         };
         let c = {
             let cancel = cancel.clone();
@@ -288,7 +265,7 @@ fn loom_give_up_as_the_mutex_is_handed_over() {
         h_holds_from_the_start(&m);
         let w = {
             let (m, cancel) = (m.clone(), cancel.clone());
-            thread::spawn(move || cancel.lock(&m, 'W'))
+            thread::spawn(move || lock(&cancel, &m, 'W'))
         };
         let c = {
             let (m, cancel, h_again) = (m.clone(), cancel.clone(), h_again.clone());
@@ -334,7 +311,7 @@ fn loom_give_up_beside_a_waiter() {
             let (m, cancel) = (m.clone(), cancel.clone());
             thread::spawn(move || f(&m, &cancel))
         };
-        let w = spawn(|m, cancel| cancel.lock(m, 'W'));
+        let w = spawn(|m, cancel| lock(cancel, m, 'W'));
         let w2 = spawn(|m, _| {
             let mut g = m.lock();
             took(m, &mut g, '2');

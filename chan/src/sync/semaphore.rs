@@ -572,8 +572,8 @@ mod give_up_tests {
 /// created or lost, mutual exclusion with one permit.
 #[cfg(all(test, loom))]
 mod loom_tests {
+    use super::super::loom_cancel::Cancel;
     use super::*;
-    use crate::loom::AtomicBool;
     use loom::thread;
     use std::sync::Arc;
 
@@ -610,35 +610,9 @@ mod loom_tests {
         crate::loom::model_bounded(3, f);
     }
 
-    /// A waiter that gives up when `stop` is set, as in `mutex_loom_models.rs`: it publishes
-    /// its unparker, then acquires with a stop check; `cancel` sets the flag, then unparks the
-    /// waiter if it has published (if not, the waiter sees the flag before it parks). So the
-    /// waiter and its canceller are both spawned threads (tokio-rs/loom#392: see HACKING.md).
-    struct Cancel {
-        stop: AtomicBool,
-        waiter: loom::sync::Mutex<Option<crate::shim::Unparker>>,
-    }
-
-    impl Cancel {
-        fn new() -> Arc<Cancel> {
-            Arc::new(Cancel {
-                stop: AtomicBool::new(false),
-                waiter: loom::sync::Mutex::new(None),
-            })
-        }
-
-        /// `acquire_many_until(n)` as the waiter, unless cancelled first.
-        fn acquire(&self, sem: &Semaphore, n: usize) -> bool {
-            *self.waiter.lock().unwrap() = Some(crate::shim::unparker());
-            sem.acquire_many_until(n, None, &|| self.stop.load(Ordering::SeqCst))
-        }
-
-        fn cancel(&self) {
-            self.stop.store(true, Ordering::SeqCst);
-            if let Some(u) = self.waiter.lock().unwrap().take() {
-                u.unpark();
-            }
-        }
+    /// `acquire_many_until(n)` as a waiter that `cancel` can stop (`loom_cancel.rs`).
+    fn acquire(cancel: &Cancel, sem: &Semaphore, n: usize) -> bool {
+        sem.acquire_many_until(n, None, &cancel.arm())
     }
 
     /// The give-up-vs-grant race: the waiter gives up (its stop flag set, then unparked, as a
@@ -653,7 +627,7 @@ mod loom_tests {
             let waiter = {
                 let (sem, cancel) = (sem.clone(), cancel.clone());
                 thread::spawn(move || {
-                    if cancel.acquire(&sem, 1) {
+                    if acquire(&cancel, &sem, 1) {
                         sem.release();
                     }
                 })
@@ -686,7 +660,7 @@ mod loom_tests {
             let head = {
                 let (sem, cancel) = (sem.clone(), cancel.clone());
                 thread::spawn(move || {
-                    if cancel.acquire(&sem, 2) {
+                    if acquire(&cancel, &sem, 2) {
                         sem.release_many(2);
                     }
                 })
