@@ -15,7 +15,10 @@
 #
 # Usage: bash benches/echo_side_by_side.sh
 # Env: LOADGEN ("go tokio gort": each in turn), RUNS (5), SECS (5), CONNS ("50 1000"),
-#   SERVERS ("gort go tokio may"), LOAD_PROCS (the load generator's threads: GOMAXPROCS,
+#   SERVERS ("gort go tokio may"; also "mio1" and "mio2", the runtime-free floor of
+#   benches/examples/echo_mio.rs on one thread and on two, and "gort-migrate", gort's server in
+#   migrate mode, and "gort-base", another build of examples/echo_server given as GORT_BASE_BIN,
+#   to compare a change with), LOAD_PROCS (the load generator's threads: GOMAXPROCS,
 #   tokio's worker threads, GORT_MAXPROCS; default: each runtime's default, one per CPU).
 #   Binaries come from $CARGO_TARGET_DIR (default target/) and target/go-bench/.
 # The load generator shares the machine with the server: the figures compare servers under the
@@ -37,13 +40,21 @@ log() { printf '[echo] %s\n' "$*" >&2; }
 
 # --- Build ------------------------------------------------------------------------------------
 cargo build --release -q -p gort --example echo_server --example echo_load
-cargo build --release -q -p gort-benches --example echo_tokio --example echo_may --example echo_load_tokio
+cargo build --release -q -p gort-benches --example echo_tokio --example echo_may --example echo_load_tokio \
+    --example echo_mio
 declare -A SERVER_BIN=(
     [gort]="$TARGET/release/examples/echo_server"
     [tokio]="$TARGET/release/examples/echo_tokio"
     [may]="$TARGET/release/examples/echo_may"
     [go]="$GOBIN/echo_server"
+    [mio1]="$TARGET/release/examples/echo_mio"
+    [mio2]="$TARGET/release/examples/echo_mio"
+    [gort-migrate]="$TARGET/release/examples/echo_server"
+    [gort-base]="${GORT_BASE_BIN:-}"
 )
+# The runtime-free floor (benches/examples/echo_mio.rs) on one thread and on two.
+# gort-migrate: gort's server with goroutines free to move between threads (the unsafe opt-in).
+declare -A SERVER_ENV=([mio1]="WORKERS=1" [mio2]="WORKERS=2" [gort-migrate]="GORT_BENCH_MIGRATE=1")
 declare -A LOAD_BIN=(
     [gort]="$TARGET/release/examples/echo_load"
     [tokio]="$TARGET/release/examples/echo_load_tokio"
@@ -105,7 +116,7 @@ for gen in $LOADGEN; do
         for ((r = 1; r <= RUNS; r++)); do
             for s in $SERVERS; do
                 port=$((port + 1))
-                "${SERVER_BIN[$s]}" "127.0.0.1:$port" >/dev/null 2>&1 &
+                env ${SERVER_ENV[$s]:-} "${SERVER_BIN[$s]}" "127.0.0.1:$port" >/dev/null 2>&1 &
                 pid=$!
                 wait_listening "$port"
                 line="$(run_load "$gen" "$port" "$c")"
