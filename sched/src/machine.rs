@@ -94,7 +94,7 @@ pub(crate) fn current_machine() -> *const Machine {
 }
 
 impl Machine {
-    fn new(id: usize) -> Machine {
+    fn new(id: usize, handoff: &'static Home) -> Machine {
         Machine {
             id,
             p: AtomicPtr::new(std::ptr::null_mut()),
@@ -103,7 +103,7 @@ impl Machine {
             p_lent: AtomicBool::new(false),
             check_timers: Cell::new(false),
             own: RefCell::new(Own::default()),
-            handoff: Box::leak(Box::new(Arc::new(Handoff::new(id)))),
+            handoff,
         }
     }
 
@@ -196,7 +196,9 @@ impl Machine {
     pub(crate) fn pop_local(&self) -> Option<GRef> {
         let mut own = self.own.borrow_mut();
         if own.local.is_empty() {
-            self.handoff.take_remote(&mut own.local);
+            let own = &mut *own;
+            self.handoff
+                .take_remote(&mut own.local, |g| own.later.push_back(g));
         }
         let g = own.local.pop_front()?;
         own.streak = 0;
@@ -250,25 +252,38 @@ pub(crate) fn ready_on_own_m(g: GRef, home: &'static Home, next: bool) -> Result
 
 /// Starts a new M (OS thread) that runs with `p`.
 pub(crate) fn spawn_machine(id: usize, p: Box<Processor>, spinning: bool) -> std::io::Result<()> {
+    let handoff = new_home(id);
+    // Counted as holding its P from now, not from when its thread first runs (which sets it
+    // again): a spawn may home goroutines to it meanwhile (`scheduler/balance.rs`), and under
+    // load a new thread can take milliseconds to start.
+    handoff.monitor.set_holds_p(true);
     std::thread::Builder::new()
         .name(format!("gort-m{id}"))
         .stack_size(256 * 1024)
         .spawn(move || {
-            let m = Machine::new(id);
+            let m = Machine::new(id, handoff);
             m.set_p(p);
             m.set_spinning(spinning);
             machine_main(&m)
         })?;
+    scheduler::register_for_balance(handoff);
     Ok(())
+}
+
+/// A new M's shared part, leaked: goroutine headers point at it for the rest of the process.
+fn new_home(id: usize) -> &'static Home {
+    Box::leak(Box::new(Arc::new(Handoff::new(id))))
 }
 
 /// Starts a new M (OS thread) with no P: it lists itself idle and waits to be handed one
 /// (sysmon's spare: `scheduler/retake.rs`).
 pub(crate) fn spawn_idle_machine(id: usize) -> std::io::Result<()> {
+    let handoff = new_home(id);
     std::thread::Builder::new()
         .name(format!("gort-m{id}"))
         .stack_size(256 * 1024)
-        .spawn(move || machine_main(&Machine::new(id)))?;
+        .spawn(move || machine_main(&Machine::new(id, handoff)))?;
+    scheduler::register_for_balance(handoff);
     Ok(())
 }
 
@@ -314,8 +329,14 @@ fn execute(m: &Machine, g: GRef) {
             Ok(stack) => {
                 h.guard.set(stack.guard_range());
                 if !crate::config::migrate() {
-                    // From now on this goroutine runs on this M only (docs/SOUNDNESS.md).
-                    h.set_home(m.handoff);
+                    // From now on this goroutine runs on this M only (docs/SOUNDNESS.md). One
+                    // homed at its spawn (`balance.rs`) keeps that home: the check below
+                    // stops the process if it was not this M.
+                    let incoming = h.home().is_some();
+                    if !incoming {
+                        h.set_home(m.handoff);
+                    }
+                    m.handoff.count_started(incoming);
                 }
                 let ptr = g.as_ptr() as usize;
                 *coroutine = Some(corosensei::Coroutine::with_stack(stack, move |y, ()| {
@@ -323,6 +344,11 @@ fn execute(m: &Machine, g: GRef) {
                 }));
             }
             Err(e) => {
+                if h.home().is_some() {
+                    // Homed here at its spawn: it counts as started, so that `finish` can
+                    // count it ended.
+                    m.handoff.count_started(true);
+                }
                 g.fail(Box::new(e));
                 finish(m, g);
                 return;
@@ -417,8 +443,12 @@ fn execute(m: &Machine, g: GRef) {
 }
 
 /// Publishes the end of `g` and drops the scheduler's reference.
+#[inline(always)]
 fn finish(m: &Machine, g: GRef) {
     let goid = g.header().id;
+    if let Some(home) = g.header().home() {
+        home.count_ended();
+    }
     // SAFETY: on this M's thread, on its stack; the borrow ends here.
     match unsafe { m.p() } {
         Some(p) => p.count_exit(),
@@ -467,6 +497,13 @@ pub(crate) fn current_in_poll() -> bool {
     let m = current_machine();
     // SAFETY: a non-null `CURRENT_M` points to this thread's live `Machine` (it never exits).
     !m.is_null() && unsafe { (*m).handoff.is_in_poll() }
+}
+
+/// The shared part of this thread's M, if this thread is an M.
+pub(crate) fn current_home() -> Option<&'static Home> {
+    let m = current_machine();
+    // SAFETY: a non-null `CURRENT_M` points to this thread's live `Machine` (it never exits).
+    (!m.is_null()).then(|| unsafe { (*m).handoff })
 }
 
 /// True if this thread is the M whose shared part is `home`.

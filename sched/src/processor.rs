@@ -300,11 +300,17 @@ impl Processor {
     /// (`runnext` is empty: the fork-join hand-off); after it, one spawn in `nprocs` stays and
     /// the others go to the global queue.
     pub(crate) fn spawn_spreads(&mut self, nprocs: usize) -> bool {
-        if nprocs < 2 || self.shared().runnext.is_empty() {
+        if nprocs < 2 || self.runnext_is_empty() {
             return false;
         }
         self.spread_count = self.spread_count.wrapping_add(1);
         self.spread_count as usize % nprocs != 0
+    }
+
+    /// True if `runnext` holds no goroutine.
+    #[inline]
+    pub(crate) fn runnext_is_empty(&self) -> bool {
+        self.shared().runnext.is_empty()
     }
 
     /// Owner: queues `g`. With `next`, `g` goes to `runnext` and the goroutine it displaces to

@@ -42,15 +42,30 @@ pub(crate) struct Handoff<P, G> {
     /// Set by `poke_to_poll`: as the watcher, block in the poller next, even beside busy Ps.
     poll_asked: AtomicBool,
     /// Goroutines homed to this M, readied by other threads; only this M takes them out.
-    remote: Mutex<ChunkedDeque<G>>,
-    /// `remote.len()`, readable without the lock.
+    remote: Mutex<Remote<G>>,
+    /// How many goroutines `remote` holds, readable without the lock.
     nremote: AtomicUsize,
     /// True from the moment the M lists itself idle until it holds a P again.
     idle: AtomicBool,
+    /// Goroutines this M started that have not ended. Written by this M alone (a load and a
+    /// store, no read-modify-write on the spawn path); `balance.rs` reads it, a count for a
+    /// heuristic, so Relaxed.
+    live: AtomicUsize,
+    /// Goroutines other Ms homed here at their spawn (`balance.rs`) that this M has not started.
+    incoming: AtomicUsize,
     /// What sysmon and the preemption signal handler see of this M (`preempt.rs`).
     pub(crate) monitor: crate::preempt::Monitor,
     /// The goroutines homed to this M that have switched out (`debug/registry.rs`).
     pub(crate) registry: crate::debug::registry::Registry,
+}
+
+/// The remote queue: what other threads readied for this M, by kind. Hand-offs run soon (the
+/// M's local queue); other wake-ups (`ready_later`: I/O, timers, a joiner) go behind the M's
+/// other work (its `later`), as they do when the M readies its own goroutines, so a goroutine's
+/// place does not depend on which thread saw its socket ready.
+struct Remote<G> {
+    next: ChunkedDeque<G>,
+    later: ChunkedDeque<G>,
 }
 
 struct Slot<P> {
@@ -74,19 +89,31 @@ impl<P, G> Handoff<P, G> {
             wakeup: Condvar::new(),
             in_poll: AtomicBool::new(false),
             poll_asked: AtomicBool::new(false),
-            remote: Mutex::new(ChunkedDeque::new()),
+            remote: Mutex::new(Remote {
+                next: ChunkedDeque::new(),
+                later: ChunkedDeque::new(),
+            }),
             nremote: AtomicUsize::new(0),
             idle: AtomicBool::new(false),
+            live: AtomicUsize::new(0),
+            incoming: AtomicUsize::new(0),
             monitor: crate::preempt::Monitor::new(),
             registry: crate::debug::registry::Registry::new(),
         }
     }
 
-    /// Another thread readies `g`, homed to this M. True if the M may be idle: the caller must
-    /// then make sure it gets a P (`IdleSet::wake_home`). The fence pairs with `stop_m`'s
-    /// (module docs).
-    pub(crate) fn push_remote(&self, g: G) -> bool {
-        lock(&self.remote).push_back(g);
+    /// Another thread readies `g`, homed to this M: a hand-off, or with `later` a wake-up that
+    /// is not one (`Remote`). True if the M may be idle: the caller must then make sure it gets
+    /// a P (`IdleSet::wake_home`). The fence pairs with `stop_m`'s (module docs).
+    pub(crate) fn push_remote(&self, g: G, later: bool) -> bool {
+        {
+            let mut remote = lock(&self.remote);
+            if later {
+                remote.later.push_back(g);
+            } else {
+                remote.next.push_back(g);
+            }
+        }
         self.nremote.fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         self.idle.load(Ordering::SeqCst)
@@ -102,15 +129,61 @@ impl<P, G> Handoff<P, G> {
         self.nremote.load(Ordering::Relaxed)
     }
 
-    /// This M takes the goroutines others readied for it, oldest first, into `into`.
-    /// (With `into` empty, as `Machine::pop_local` calls it, the chunks change hands whole.)
-    pub(crate) fn take_remote(&self, into: &mut ChunkedDeque<G>) {
-        if !self.has_remote() {
-            return;
+    /// This M takes the goroutines others readied for it, oldest first: hand-offs into `into`
+    /// (with `into` empty, as `Machine::pop_local` calls it, the chunks change hands whole), the
+    /// other wake-ups to `later`.
+    #[inline]
+    pub(crate) fn take_remote(&self, into: &mut ChunkedDeque<G>, later: impl FnMut(G)) {
+        if self.has_remote() {
+            self.take_remote_locked(into, later);
         }
+    }
+
+    /// [`take_remote`](Self::take_remote) once something waits: out of line, so that the check
+    /// on every schedule is a load, not a call that sets up the lock's frame.
+    #[inline(never)]
+    fn take_remote_locked(&self, into: &mut ChunkedDeque<G>, mut later: impl FnMut(G)) {
         let mut remote = lock(&self.remote);
-        self.nremote.fetch_sub(remote.len(), Ordering::SeqCst);
-        into.append(&mut remote);
+        let n = remote.next.len() + remote.later.len();
+        self.nremote.fetch_sub(n, Ordering::SeqCst);
+        into.append(&mut remote.next);
+        while let Some(g) = remote.later.pop_front() {
+            later(g);
+        }
+    }
+
+    /// True while this M is listed idle, waiting for a P.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.idle.load(Ordering::Relaxed)
+    }
+
+    /// Another M homed a goroutine it spawned to this M (`balance.rs`).
+    pub(crate) fn count_incoming(&self) {
+        self.incoming.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// This M starts a goroutine, homed to it; `incoming` if another M homed it here.
+    /// On this M's thread only.
+    pub(crate) fn count_started(&self, incoming: bool) {
+        if incoming {
+            self.incoming.fetch_sub(1, Ordering::Relaxed);
+        }
+        self.live
+            .store(self.live.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    /// A goroutine this M started ended. On this M's thread only.
+    pub(crate) fn count_ended(&self) {
+        self.live.store(
+            self.live.load(Ordering::Relaxed).wrapping_sub(1),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Goroutines homed to this M that have not ended: started here, or on their way.
+    pub(crate) fn live(&self) -> usize {
+        let started = self.live.load(Ordering::Relaxed);
+        started.wrapping_add(self.incoming.load(Ordering::Relaxed))
     }
 
     /// Marks this M idle (listed, no P) or running again. Setting it is followed by a SeqCst
@@ -242,5 +315,27 @@ impl<P, G> Handoff<P, G> {
                 poller.wake();
             }
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// Hand-offs from other threads come out for the local queue, other wake-ups for `later`,
+    /// each kind in the order it was pushed; the count covers both.
+    #[test]
+    fn remote_queue_keeps_hand_offs_and_later_wake_ups_apart() {
+        let m: Handoff<(), u32> = Handoff::new(0);
+        for (g, later) in [(1, true), (2, false), (3, true), (4, false)] {
+            assert!(!m.push_remote(g, later), "the M is not idle");
+        }
+        assert_eq!(m.remote_len(), 4);
+        let mut local = ChunkedDeque::new();
+        let mut behind = Vec::new();
+        m.take_remote(&mut local, |g| behind.push(g));
+        assert_eq!(local.iter().copied().collect::<Vec<_>>(), [2, 4]);
+        assert_eq!(behind, [1, 3]);
+        assert!(!m.has_remote());
     }
 }

@@ -1,4 +1,5 @@
-//! Where a started goroutine goes: to its home M, the one that first ran it, and nowhere else
+//! Where a started goroutine goes: to its home M (the one that first ran it, or the one its
+//! spawn chose: `balance.rs`), and nowhere else
 //! (`docs/SOUNDNESS.md` gives the model and the argument; this file is the routing).
 //!
 //! - Readied or yielded on the home M itself while it holds a P: the M's own queues
@@ -11,9 +12,11 @@
 //!   own goroutine: `IdleSet::serve_itself`); the handshake that keeps this from losing a
 //!   goroutine is in `handoff.rs` and is model-checked in `idle.rs`.
 //!
-//! Unstarted goroutines never come here: they are closures in the Ps' queues and the global
-//! queue, and any P may take them. In migrate mode no goroutine has a home, and `submit.rs`
-//! readies everything onto the waker's P, as Go does.
+//! Unstarted goroutines come here only when their spawn homed them to a lighter M
+//! (`balance.rs`): they go to its remote queue as a goroutine readied from another thread does.
+//! The rest are closures in the Ps' queues and the global queue, and any P may take them. In
+//! migrate mode no goroutine has a home, and `submit.rs` readies everything onto the waker's P,
+//! as Go does.
 
 use super::handoff::Handoff;
 use super::idle::IdleM;
@@ -32,7 +35,7 @@ pub(super) fn ready(g: GRef, home: &'static Home, next: bool) {
     let Err(g) = machine::ready_on_own_m(g, home, next) else {
         return;
     };
-    if Handoff::push_remote(home, g) {
+    if Handoff::push_remote(home, g, !next) {
         if machine::is_current(home) {
             // The watcher's own poll readied it: no wake (`IdleSet::serve_itself`).
             sched().idle.serve_itself(home);

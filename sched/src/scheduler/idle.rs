@@ -827,7 +827,7 @@ mod loom_models {
             let waker = {
                 let (idle, home) = (idle.clone(), home.clone());
                 thread::spawn(move || {
-                    if home.push_remote(7) {
+                    if home.push_remote(7, false) {
                         idle.wake_home(&home);
                     }
                 })
@@ -865,7 +865,7 @@ mod loom_models {
             let waker = {
                 let (idle, home) = (idle.clone(), home.clone());
                 thread::spawn(move || {
-                    if home.push_remote(7) {
+                    if home.push_remote(7, false) {
                         idle.wake_home(&home);
                     }
                 })

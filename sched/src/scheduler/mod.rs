@@ -8,6 +8,7 @@
 //! One concern per file:
 //! - `submit.rs`: adding work (spawn, ready, the global queue) and waking an M for it (`wakep`);
 //! - `home.rs`: where a started goroutine goes (its home M: `docs/SOUNDNESS.md`);
+//! - `balance.rs`: which M a goroutine spawned on a loaded M is homed to;
 //! - `find.rs`: what an M runs next (`find_runnable`), in Go's order;
 //! - `steal.rs`: taking work from other Ps (stealing, the stalled-P takeover);
 //! - `idle.rs`: idle Ps and Ms, `npidle`/`nmspinning`, the watcher: who sleeps, who is woken,
@@ -24,7 +25,8 @@
 //!   or retired (above `maxprocs`). Each P id is created once (`maxprocs.rs`).
 //! - The idle set's invariants are stated (and asserted) in `idle.rs`.
 //! - A started goroutine is queued only on its home M (`home.rs`), never on a P or the global
-//!   queue, unless migration was enabled; `execute` checks it before resuming one.
+//!   queue, unless migration was enabled; `execute` checks it before resuming one. A goroutine
+//!   homed at its spawn (`balance.rs`) is queued only on its home M too, from the start.
 //! - `nmspinning` counts Ms that hold (or were handed) a P and are looking for work; an M starts
 //!   spinning by itself only while fewer than half of the busy Ps have a spinning M
 //!   (`find.rs`), and `wakep` starts one only when none spins.
@@ -35,6 +37,7 @@
 //! Locks: none is held across a stack switch or while user code runs; `docs/HACKING.md` has the
 //! lock order of the whole runtime.
 
+mod balance;
 mod find;
 mod handoff;
 mod home;
@@ -46,6 +49,7 @@ mod steal;
 mod submit;
 mod watcher;
 
+pub(crate) use balance::register as register_for_balance;
 pub(crate) use find::{find_runnable, run_due_timers};
 pub(crate) use handoff::Handoff;
 pub(crate) use home::Home;

@@ -43,22 +43,28 @@ where
         // outruns the Ms taking from it keeps the rest here, for thieves (`global_queue.rs`).
         let g = if affine && p.spawn_spreads(nprocs) {
             match sched().global.try_push(g) {
-                Ok(()) => return Some((handle, goid, true)),
+                Ok(()) => return Some((handle, goid, Placed::Spread)),
                 Err(g) => g,
             }
+        } else if let Some(home) = home_elsewhere(affine, nprocs, p) {
+            // Homed now, before anyone else can see it (`balance.rs`).
+            g.header().set_home(home);
+            home.count_incoming();
+            return Some((handle, goid, Placed::Homed(g, home)));
         } else {
             g
         };
         p.runq_put_spawned(g);
-        Some((handle, goid, false))
+        Some((handle, goid, Placed::OnP))
     });
-    if let Some((handle, goid, spread)) = on_p {
+    if let Some((handle, goid, placed)) = on_p {
         // Outside `with_current_p`: the subscriber is user code (trace.rs).
         trace_event!(goid, "spawn");
-        if spread {
-            wake_for_global();
-        } else {
-            wakep();
+        match placed {
+            Placed::Spread => wake_for_global(),
+            Placed::OnP => wakep(),
+            // As a goroutine readied from another thread: its M's remote queue.
+            Placed::Homed(g, home) => super::home::ready(g, home, false),
         }
         crate::preempt::preempt_point();
         return handle;
@@ -69,6 +75,33 @@ where
     sched().foreign_spawned.fetch_add(1, Ordering::Relaxed);
     push_global(g);
     handle
+}
+
+/// Where `spawn` put a goroutine spawned on a P.
+enum Placed {
+    /// The global queue (a burst spread).
+    Spread,
+    /// The spawner's P (`runnext` or its queue).
+    OnP,
+    /// Homed to another M, which is to be given it (`balance.rs`).
+    Homed(GRef, &'static super::home::Home),
+}
+
+/// The M a goroutine spawned on `p` should live on instead of this one, which would run it
+/// next, if this M has more than its share (`balance.rs`). Only in the thread-affine mode, with
+/// another P to run it, and for a spawn into an empty `runnext`: one at a time, or the first of
+/// a burst (the rest of a burst spreads through the global queue), so a burst pays for the look
+/// once.
+#[inline]
+fn home_elsewhere(
+    affine: bool,
+    nprocs: usize,
+    p: &crate::processor::Processor,
+) -> Option<&'static super::home::Home> {
+    if !affine || nprocs < 2 || !p.runnext_is_empty() {
+        return None;
+    }
+    super::balance::lighter_home(machine::current_home()?)
 }
 
 /// Reserves `n` consecutive goroutine ids and returns the first.

@@ -511,7 +511,7 @@ mod loom_models {
     /// goes to `home`'s remote queue, and if `home` may be idle it is handed a P or made
     /// hungry, and woken unless this thread is `home`'s.
     fn ready_home(idle: &IdleSet<u32, u32>, home: &IdleM<u32, u32>, g: u32) {
-        if home.push_remote(g) {
+        if home.push_remote(g, false) {
             if PLAYING.with(|m| m.get()) == Some(home.id) {
                 idle.serve_itself(home);
             } else {
@@ -732,7 +732,7 @@ mod loom_models {
                     loop {
                         if m1.has_remote() {
                             let mut got = crate::chunked::ChunkedDeque::new();
-                            m1.take_remote(&mut got);
+                            m1.take_remote(&mut got, |_| unreachable!("hand-offs only"));
                             if got.iter().any(|&g| g == 8) {
                                 break;
                             }
