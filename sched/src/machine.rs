@@ -447,6 +447,10 @@ fn execute(m: &Machine, g: GRef) {
 fn finish(m: &Machine, g: GRef) {
     let goid = g.header().id;
     if let Some(home) = g.header().home() {
+        debug_assert!(
+            std::ptr::eq(home, m.handoff),
+            "goroutine {goid} ended off its home"
+        );
         home.count_ended();
     }
     // SAFETY: on this M's thread, on its stack; the borrow ends here.

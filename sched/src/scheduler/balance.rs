@@ -14,9 +14,9 @@
 //! new goroutine to that lightest M at once: it goes to that M's remote queue, as a goroutine
 //! readied from another thread does (`home.rs`), and the M is woken with a P if it idles. "Heavy"
 //! counts live goroutines homed to the M (`Handoff::live`): started and not ended, parked or not.
-//! The candidates are the Ms that hold a P, and idle Ms while a P is idle for them; an M blocked
-//! in a call without its P (`preempt.rs`), or idle while every P is busy, would leave the
-//! goroutine waiting.
+//! The candidates are the Ms that hold a P, and idle Ms while a P is idle for them or handed to
+//! them; an M blocked in a call without its P (`preempt.rs`), or idle while every P is busy,
+//! would leave the goroutine waiting.
 //!
 //! Not for bursts: a spawner that spreads a burst (`Processor::spawn_spreads`) already sends it
 //! to the global queue for every M to take, and a burst of short goroutines is never "live" for
@@ -41,7 +41,7 @@ static NTRACKED: AtomicUsize = AtomicUsize::new(0);
 /// nothing, and spreading them would only add wake-ups.
 const MIN_LIVE: usize = 8;
 
-/// Adds an M (on its own thread, as it starts).
+/// Adds an M, as it is created (before its thread runs: `machine.rs`, `spawn_machine`).
 pub(crate) fn register(home: &'static Home) {
     // Claim a slot, then fill it: a reader that counts the slot before it is filled sees null
     // and skips it.
