@@ -57,6 +57,9 @@ impl Links {
 /// One list of goroutines that have switched out: its head, newest first.
 pub(crate) struct Registry {
     head: Mutex<Head>,
+    /// How many goroutines are listed: changed under the lock, read without it (a count for
+    /// `scheduler/balance.rs`'s heuristic).
+    len: AtomicUsize,
 }
 
 /// The first listed header, or null.
@@ -74,7 +77,14 @@ impl Registry {
     pub(crate) const fn new() -> Registry {
         Registry {
             head: Mutex::new(Head(ptr::null())),
+            len: AtomicUsize::new(0),
         }
+    }
+
+    /// How many goroutines are listed: for a home M's list, its goroutines that have switched
+    /// out and not ended (its long-lived ones).
+    pub(crate) fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
     }
 
     /// Calls `f` on every listed goroutine, under the lock (keep `f` short; it must not park,
@@ -103,6 +113,8 @@ impl Registry {
         }
         head.0 = h;
         h.listing.prev.store(FIRST, Ordering::Relaxed);
+        self.len
+            .store(self.len.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     }
 
     fn remove(&self, h: &Header) {
@@ -128,6 +140,8 @@ impl Registry {
             next.listing.prev.store(prev, Ordering::Relaxed);
         }
         h.listing.next.store(ptr::null_mut(), Ordering::Relaxed);
+        self.len
+            .store(self.len.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
         h.listing.prev.store(0, Ordering::Relaxed);
     }
 }

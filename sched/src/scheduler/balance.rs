@@ -13,7 +13,10 @@
 //! So a spawn on an M that is heavier than the lightest M by more than `slack` (below) homes the
 //! new goroutine to that lightest M at once: it goes to that M's remote queue, as a goroutine
 //! readied from another thread does (`home.rs`), and the M is woken with a P if it idles. "Heavy"
-//! counts live goroutines homed to the M (`Handoff::live`): started and not ended, parked or not.
+//! counts the M's long-lived goroutines (`Handoff::live`): those that have parked or yielded and
+//! not ended (the M's goroutine registry, `debug/registry.rs`, which lists them anyway), plus
+//! those homed to it at spawn and not started yet. A goroutine that runs to its end without
+//! switching out is never counted: spawning and ending one costs nothing here.
 //! The candidates are the Ms that hold a P, and idle Ms while a P is idle for them or handed to
 //! them; an M blocked in a call without its P (`preempt.rs`), or idle while every P is busy,
 //! would leave the goroutine waiting.

@@ -47,10 +47,6 @@ pub(crate) struct Handoff<P, G> {
     nremote: AtomicUsize,
     /// True from the moment the M lists itself idle until it holds a P again.
     idle: AtomicBool,
-    /// Goroutines this M started that have not ended. Written by this M alone (a load and a
-    /// store, no read-modify-write on the spawn path); `balance.rs` reads it, a count for a
-    /// heuristic, so Relaxed.
-    live: AtomicUsize,
     /// Goroutines other Ms homed here at their spawn (`balance.rs`) that this M has not started.
     incoming: AtomicUsize,
     /// What sysmon and the preemption signal handler see of this M (`preempt.rs`).
@@ -95,7 +91,6 @@ impl<P, G> Handoff<P, G> {
             }),
             nremote: AtomicUsize::new(0),
             idle: AtomicBool::new(false),
-            live: AtomicUsize::new(0),
             incoming: AtomicUsize::new(0),
             monitor: crate::preempt::Monitor::new(),
             registry: crate::debug::registry::Registry::new(),
@@ -162,28 +157,17 @@ impl<P, G> Handoff<P, G> {
         self.incoming.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// This M starts a goroutine, homed to it; `incoming` if another M homed it here.
-    /// On this M's thread only.
-    pub(crate) fn count_started(&self, incoming: bool) {
-        if incoming {
-            self.incoming.fetch_sub(1, Ordering::Relaxed);
-        }
-        self.live
-            .store(self.live.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    /// This M starts a goroutine another M homed here (`count_incoming`).
+    pub(crate) fn count_arrived(&self) {
+        self.incoming.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// A goroutine this M started ended. On this M's thread only.
-    pub(crate) fn count_ended(&self) {
-        self.live.store(
-            self.live.load(Ordering::Relaxed).wrapping_sub(1),
-            Ordering::Relaxed,
-        );
-    }
-
-    /// Goroutines homed to this M that have not ended: started here, or on their way.
+    /// This M's long-lived goroutines: those that have switched out and not ended (its
+    /// registry: goroutines that never park cost nothing here), and those other Ms homed here
+    /// that it has not started.
     pub(crate) fn live(&self) -> usize {
-        let started = self.live.load(Ordering::Relaxed);
-        started.wrapping_add(self.incoming.load(Ordering::Relaxed))
+        let listed = self.registry.len();
+        listed.wrapping_add(self.incoming.load(Ordering::Relaxed))
     }
 
     /// Marks this M idle (listed, no P) or running again. Setting it is followed by a SeqCst
