@@ -8,6 +8,11 @@
 //! (RSS with N parked − RSS before spawning) / N: one goroutine's header, its touched stack
 //! page(s) and its place at the gate. The Go twin is `benches/go/cmd/park_many` (N goroutines
 //! blocked on one channel receive).
+//!
+//! `GORT_BENCH_COMPACT=1` runs it with parked-stack compaction (`gort::enable_stack_compaction`):
+//! it then also waits, before it reads the RSS, until the compactor has compacted every parked
+//! goroutine (at most 10 s), and prints how long that took and how long the wake-up of all N
+//! (which copies each stack back) took.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,6 +29,11 @@ fn main() {
     let n: usize = std::env::args()
         .nth(1)
         .map_or(1_000_000, |a| a.parse().expect("N"));
+    if std::env::var("GORT_BENCH_COMPACT").is_ok_and(|v| v == "1") {
+        // SAFETY: no goroutine here lends its stack to another thread: each parks with only
+        // its own locals, and its wake-up comes through an `Unparker` on the heap.
+        unsafe { gort::enable_stack_compaction() }.expect("before the runtime starts");
+    }
     let (per_goroutine, pte) = gort::run(move || park_many(n));
     println!("park_many: page_tables_bytes_per_goroutine={pte}");
     println!("park_many: n={n} rss_bytes_per_goroutine={per_goroutine}");
@@ -49,7 +59,11 @@ fn park_many(n: usize) -> (usize, usize) {
     for _ in 0..1000 {
         gort::yield_now();
     }
+    if compacting() {
+        wait_for_compaction(n);
+    }
     let (rss_parked, pte_parked) = memory();
+    let wake = std::time::Instant::now();
     gate.open.store(true, Ordering::Release);
     let waiters = std::mem::take(&mut *gate.waiters.lock().unwrap());
     for w in &waiters {
@@ -58,6 +72,12 @@ fn park_many(n: usize) -> (usize, usize) {
     while gate.finished.load(Ordering::Acquire) < n {
         gort::park();
     }
+    let s = gort::stats();
+    println!(
+        "park_many: woke all in {:?}; stack_restores={}",
+        wake.elapsed(),
+        s.stack_restores
+    );
     assert_eq!(waiters.len(), n);
     (
         rss_parked.saturating_sub(rss_before) / n,
@@ -74,6 +94,25 @@ fn wait_at(gate: &Gate, n: usize) {
     if gate.finished.fetch_add(1, Ordering::AcqRel) + 1 == n {
         gate.main.unpark();
     }
+}
+
+fn compacting() -> bool {
+    std::env::var("GORT_BENCH_COMPACT").is_ok_and(|v| v == "1")
+}
+
+/// Waits (at most 10 s) until the compactor has compacted all `n` parked goroutines.
+fn wait_for_compaction(n: usize) {
+    let start = std::time::Instant::now();
+    while gort::stats().stacks_compacted < n && start.elapsed().as_secs() < 10 {
+        gort::time::sleep(std::time::Duration::from_millis(20));
+    }
+    let s = gort::stats();
+    println!(
+        "park_many: {} of {n} stacks compacted after {:?}, {} bytes saved each",
+        s.stacks_compacted,
+        start.elapsed(),
+        s.compacted_stack_bytes / s.stacks_compacted.max(1)
+    );
 }
 
 /// (RSS, page-table bytes) of this process, from /proc/self/status.

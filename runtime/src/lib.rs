@@ -19,16 +19,21 @@
 //! A goroutine stays for life on the thread that first runs it, so thread-locals and other
 //! thread-bound values behave across a park as they do in a thread (`docs/SOUNDNESS.md`);
 //! they are shared with the other goroutines of that thread: use [`local!`] for per-goroutine
-//! state. Go's migration of started goroutines is an `unsafe` opt-in, [`enable_migration`].
+//! state. Go's migration of started goroutines is an `unsafe` opt-in, [`enable_migration`];
+//! so is giving back the stack pages of goroutines parked for a while,
+//! [`enable_stack_compaction`].
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub use sched::{
-    current_id, current_machine_id, current_name, current_processor_id, enable_migration, local,
-    maxprocs, num_goroutine, park, park_timeout, preempt_point, run, set_maxprocs,
-    set_unjoined_panic_policy, spawn, stats, unparker, yield_now, Builder, JoinHandle, LocalKey,
-    Panic, RuntimeStarted, StackError, Stats, UnjoinedPanic, Unparker, DEFAULT_STACK_SIZE,
-    MAX_PROCS,
+    current_id, current_machine_id, current_name, current_processor_id, enable_migration,
+    enable_stack_compaction, lend_stack, local, maxprocs, num_goroutine, park, park_timeout,
+    preempt_point, run, set_maxprocs, set_unjoined_panic_policy, spawn, stats, unparker, yield_now,
+    Builder, JoinHandle, LocalKey, Panic, RuntimeStarted, StackError, StackLent, Stats,
+    UnjoinedPanic, Unparker, DEFAULT_STACK_SIZE, MAX_PROCS,
 };
+
+#[doc(hidden)]
+pub use sched::compact_parked_stacks;
 
 pub use sched::{
     blocking, max_blocking_threads, set_max_blocking_threads, BlockingError,

@@ -84,6 +84,9 @@ pub fn scope<'env, F, T>(f: F) -> T
 where
     F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> T,
 {
+    // The scope's goroutines borrow this goroutine's locals while it may park: its stack is
+    // lent until they have all ended (`enable_stack_compaction`).
+    let lent = sched::lend_stack();
     let scope = Scope {
         data: Arc::new(ScopeData::new()),
         scope: PhantomData,
@@ -91,6 +94,7 @@ where
     };
     let result = catch_unwind(AssertUnwindSafe(|| f(&scope)));
     scope.data.wait_all();
+    drop(lent);
     match result {
         Err(payload) => resume_unwind(payload),
         Ok(value) => {

@@ -171,13 +171,16 @@ pub(crate) fn freeze_migration() {
     MIGRATE.fetch_or(MIGRATE_FROZEN, Ordering::SeqCst);
 }
 
-/// `enable_migration` was called after the runtime started.
+/// `enable_migration` or `enable_stack_compaction` was called after the runtime started.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuntimeStarted;
 
 impl std::fmt::Display for RuntimeStarted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the gort runtime has already started: enable migration before the first spawn")
+        f.write_str(
+            "the gort runtime has already started: choose its mode (migration, stack \
+             compaction) before the first spawn",
+        )
     }
 }
 
@@ -210,7 +213,12 @@ impl std::error::Error for RuntimeStarted {}
 /// assert!(enabled.is_ok() || enabled.is_err());
 /// ```
 pub unsafe fn enable_migration() -> Result<(), RuntimeStarted> {
-    let was = MIGRATE
+    turn_on(&MIGRATE)
+}
+
+/// Sets a mode's `MIGRATE_ON` bit unless the starting runtime froze it.
+fn turn_on(mode: &AtomicU8) -> Result<(), RuntimeStarted> {
+    let was = mode
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |m| {
             (m & MIGRATE_FROZEN == 0).then_some(m | MIGRATE_ON)
         })
@@ -219,6 +227,53 @@ pub unsafe fn enable_migration() -> Result<(), RuntimeStarted> {
         return Err(RuntimeStarted);
     }
     Ok(())
+}
+
+/// The compaction mode, as [`MIGRATE`] (same bits): set by `enable_stack_compaction`, frozen
+/// as the runtime starts.
+static COMPACT: AtomicU8 = AtomicU8::new(0);
+
+/// True if parked stacks may be compacted (`enable_stack_compaction`).
+#[inline]
+pub(crate) fn compaction() -> bool {
+    COMPACT.load(Ordering::Relaxed) & MIGRATE_ON != 0
+}
+
+/// Fixes the compaction mode for the runtime's life (called once, as it starts).
+pub(crate) fn freeze_compaction() {
+    COMPACT.fetch_or(MIGRATE_FROZEN, Ordering::SeqCst);
+}
+
+/// Lets the runtime give back the stack memory of goroutines parked for a while: their live
+/// bytes (usually well under a page) are copied to the heap and their stack pages released,
+/// and copied back, to the same addresses, before they run again. A million parked goroutines
+/// then cost about a kilobyte each instead of a page (`docs/BENCHMARKS.md`, park_many).
+/// Which goroutines are compacted, and why the others are not, is in `docs/SOUNDNESS.md`
+/// ("Parked stacks stay resident"): in short, those parked in a wait whose state is off their
+/// stacks (a sleep, a `park`, a `join`, a socket), outside any [`lend_stack`](crate::lend_stack)
+/// guard. [`stats`](crate::stats) counts them.
+///
+/// Must be called before the runtime starts (its first spawn or `run`, or a first timer);
+/// afterwards it changes nothing and returns [`RuntimeStarted`].
+///
+/// # Safety
+/// From this call on, no thread other than a goroutine itself may read or write memory on that
+/// goroutine's stack while it is parked, except through gort's own primitives: a pointer or
+/// reference to a local of a goroutine must not be used by another thread across the
+/// goroutine's park (a `std::thread::scope`, `rayon::scope` or `crossbeam::scope` whose body
+/// parks the goroutine, a buffer lent to the kernel for asynchronous I/O, a hand-made wait
+/// node published to other threads), unless a [`lend_stack`] guard is alive on the goroutine
+/// for as long as other threads may use it. Breaking this is undefined behaviour: the other
+/// thread reads zeros, and what it writes is lost.
+///
+/// ```
+/// // SAFETY: this program lends no goroutine's stack to another thread across a park.
+/// let enabled = unsafe { sched::enable_stack_compaction() };
+/// // In a doctest the runtime may already be running (other tests), so both are possible.
+/// assert!(enabled.is_ok() || enabled.is_err());
+/// ```
+pub unsafe fn enable_stack_compaction() -> Result<(), RuntimeStarted> {
+    turn_on(&COMPACT)
 }
 
 /// What happens when a goroutine panics and nobody joins it.

@@ -129,10 +129,11 @@ pub(crate) fn check_all_asleep(nm: usize, ngoroutines: usize) {
         return;
     }
     let (parked, pool) = (parked as usize, crate::blocking::known_threads());
-    // The runtime's own threads besides the Ms: sysmon, the SIGQUIT dumper and the schedtrace
-    // writer (they never wake a goroutine).
+    // The runtime's own threads besides the Ms: sysmon, the compactor, the SIGQUIT dumper and
+    // the schedtrace writer (they never wake a goroutine).
     let pool = pool
         + crate::sysmon::threads()
+        + crate::compact::threads()
         + crate::debug::sigquit::threads()
         + crate::debug::schedtrace::threads();
     if let Some(episode) = CONFIRMING.get() {

@@ -27,6 +27,7 @@ mod trace;
 mod blocking;
 mod cellcache;
 mod chunked;
+mod compact;
 mod config;
 mod deadlock;
 pub mod debug;
@@ -57,8 +58,10 @@ pub use blocking::{
     set_blocking_keepalive, set_max_blocking_threads, BlockingError, DEFAULT_MAX_BLOCKING_THREADS,
 };
 pub use chunked::ChunkedDeque;
+pub use compact::{compact_parked_stacks, lend_stack, StackLent};
 pub use config::{
-    enable_migration, set_unjoined_panic_policy, RuntimeStarted, UnjoinedPanic, DEFAULT_STACK_SIZE,
+    enable_migration, enable_stack_compaction, set_unjoined_panic_policy, RuntimeStarted,
+    UnjoinedPanic, DEFAULT_STACK_SIZE,
 };
 pub use goroutine::Panic;
 pub use join::JoinHandle;

@@ -327,7 +327,11 @@ fn execute(m: &Machine, g: GRef) {
         let p = unsafe { m.p() }.expect("M runs goroutines only while it holds a P");
         match p.take_stack(h.stack_size) {
             Ok(stack) => {
-                h.guard.set(stack.guard_range());
+                debug_assert_eq!(
+                    stack.usable_size(),
+                    crate::processor::stack_size_for(h.stack_size)
+                );
+                h.stack_lo.set(stack.top() - stack.usable_size());
                 if !crate::config::migrate() {
                     // From now on this goroutine runs on this M only (docs/SOUNDNESS.md). One
                     // homed at its spawn (`balance.rs`) keeps that home: the check below
@@ -354,6 +358,10 @@ fn execute(m: &Machine, g: GRef) {
         }
     }
     let co = coroutine.as_mut().expect("coroutine bound above");
+    if crate::compact::may_be_compacted(h) {
+        // Its stack may have been compacted while it was parked: bring it back first.
+        crate::compact::ensure_resident(h);
+    }
     if h.home().is_some_and(|home| !std::ptr::eq(home, m.handoff)) {
         // The soundness argument of docs/SOUNDNESS.md rests on this never happening.
         crate::config::fatal(&format!(
@@ -469,10 +477,9 @@ fn finish(m: &Machine, g: GRef) {
 
 fn guard_info(h: &Header) -> GuardInfo {
     let name = h.name_str();
-    let (guard_lo, guard_hi) = h.guard.get();
+    let guard_hi = h.stack_lo.get();
     let stack_size = crate::processor::stack_size_for(h.stack_size);
     GuardInfo {
-        guard_lo,
         guard_hi,
         goroutine_id: h.id,
         name_ptr: name.as_ptr(),
@@ -589,6 +596,9 @@ pub(crate) fn park_current_goroutine(wait: impl FnOnce() -> u64) -> bool {
     h.wait.store(wait(), Ordering::Relaxed);
     if crate::debug::stacks::enabled() {
         crate::debug::stacks::note_park(h.id);
+    }
+    if crate::config::compaction() {
+        crate::compact::note_park(h);
     }
     switch_out(Switch::Park)
 }

@@ -94,6 +94,12 @@ impl ParkState {
         self.0.load(Ordering::Acquire) == PARKED
     }
 
+    /// True while the waiter is blocked, as a SeqCst load: for the compactor's claim, which
+    /// pairs it with a SeqCst fence (`compact.rs`).
+    pub(crate) fn is_parked_seqcst(&self) -> bool {
+        self.0.load(Ordering::SeqCst) == PARKED
+    }
+
     /// Waker side. True if the caller won PARKED→RUNNING and must make the waiter runnable.
     #[inline]
     pub(crate) fn unpark(&self) -> bool {

@@ -80,9 +80,8 @@ static PREVIOUS: [AtomicPtr<libc::sigaction>; 2] = [const { AtomicPtr::new(ptr::
 /// The goroutine running on this thread, as far as overflow reports are concerned.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct GuardInfo {
-    /// Lowest address of the goroutine stack's guard.
-    pub guard_lo: usize,
-    /// One past the highest address of the guard.
+    /// One past the highest address of the goroutine stack's guard (its lowest usable
+    /// address); the guard is `stack::guard_bytes()` below it.
     pub guard_hi: usize,
     /// The goroutine's id, as printed in the report.
     pub goroutine_id: u64,
@@ -160,6 +159,8 @@ fn record_thread_stack() {
 pub(crate) fn install_overflow_handler() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
+        // The handler reads the guard's size; computed here, outside it.
+        crate::stack::guard_bytes();
         for (&sig, previous) in SIGNALS.iter().zip(&PREVIOUS) {
             install(sig, previous);
         }
@@ -242,7 +243,8 @@ fn overflowed_guard(info: *mut siginfo_t) -> Option<GuardInfo> {
     // SAFETY: for a kernel-raised SIGSEGV or SIGBUS, `si_addr` is the member that is set.
     let addr = unsafe { info.si_addr() } as usize;
     let guard = CURRENT.try_with(Cell::get).ok().flatten()?;
-    (guard.guard_lo..guard.guard_hi)
+    // `guard_bytes` is a static's load: `install_overflow_handler` computed it.
+    (guard.guard_hi - crate::stack::guard_bytes()..guard.guard_hi)
         .contains(&addr)
         .then_some(guard)
 }
@@ -539,10 +541,9 @@ mod tests {
         disable_altstack();
         thread_init();
         let stack = alloc_stack(round_stack_size(64 << 10)).unwrap();
-        let (guard_lo, guard_hi) = stack.guard_range();
+        let (_, guard_hi) = stack.guard_range();
         let name = "overflow-test";
         let info = GuardInfo {
-            guard_lo,
             guard_hi,
             goroutine_id: 7,
             name_ptr: name.as_ptr(),
@@ -583,9 +584,8 @@ mod tests {
         install_overflow_handler();
         thread_init();
         let stack = alloc_stack(round_stack_size(64 << 10)).unwrap();
-        let (guard_lo, guard_hi) = stack.guard_range();
+        let (_, guard_hi) = stack.guard_range();
         let info = GuardInfo {
-            guard_lo,
             guard_hi,
             goroutine_id: 8,
             name_ptr: ptr::null(),

@@ -183,26 +183,53 @@ impl Stack {
     }
 
     /// `[lo, hi)` of the guard page(s) below the usable area.
+    #[cfg(test)]
     pub(crate) fn guard_range(&self) -> (usize, usize) {
         (self.lo(), self.usable_lo())
+    }
+
+    /// One past the highest usable address.
+    pub(crate) fn top(&self) -> usize {
+        self.top
     }
 
     /// Gives the whole usable area back to the kernel (one `madvise`): the test suite's way to
     /// release one stack as the scavenger releases a run.
     #[cfg(test)]
     fn release_memory(&self) {
-        release_range(self.usable_lo(), self.top);
+        // SAFETY: the tests call this on stacks nothing runs on.
+        unsafe { release_range(self.usable_lo(), self.top) };
+    }
+}
+
+/// The guard's size below every slot's usable area (`GUARD_PAGES`): a load on the path that
+/// starts every goroutine run (`machine::guard_info`).
+#[inline]
+pub(crate) fn guard_bytes() -> usize {
+    static GUARD: AtomicUsize = AtomicUsize::new(0);
+    match GUARD.load(Ordering::Relaxed) {
+        0 => {
+            let bytes = GUARD_PAGES * page_size();
+            GUARD.store(bytes, Ordering::Relaxed);
+            bytes
+        }
+        bytes => bytes,
     }
 }
 
 /// Gives `[lo, hi)`, page-aligned slots of one slab that nothing runs on, back to the kernel
 /// (`MADV_DONTNEED`: the pages read as zero on the next touch). The range may hold guards
 /// (a run of adjacent slots): both kinds survive, as the tests check.
-fn release_range(lo: usize, hi: usize) {
+///
+/// # Safety
+/// Nothing in `[lo, hi)` may be read or written before it is rewritten: every slot in it is
+/// pooled, or is the stack of a parked goroutine whose live bytes `compact.rs` has saved and
+/// that nobody resumes until they are copied back.
+pub(crate) unsafe fn release_range(lo: usize, hi: usize) {
     // `[lo, hi)` lies inside one slab (a run of adjacent slots of one class, which are only
     // ever adjacent inside a slab, or slabs that happen to be adjacent: both mapped RW
-    // anonymous memory of ours or guard ranges). SAFETY: every slot in it is pooled, so no
-    // coroutine runs on it and no live data is lost; DONTNEED leaves the mapping and guards.
+    // anonymous memory of ours or guard ranges). SAFETY: the caller's contract: no coroutine
+    // runs on it and no live data is lost; DONTNEED leaves the mapping and guards.
     let rc = unsafe { libc::madvise(lo as *mut c_void, hi - lo, libc::MADV_DONTNEED) };
     debug_assert_eq!(
         rc,
@@ -323,7 +350,8 @@ pub(crate) fn release_run(batch: &mut Batch) -> usize {
         }
         lo_slot -= 1;
     }
-    release_range(stacks[lo_slot].usable_lo(), hi);
+    // SAFETY: the batch's stacks were taken from the dirty lists: pooled, nothing runs on them.
+    unsafe { release_range(stacks[lo_slot].usable_lo(), hi) };
     let run = stacks.len() - lo_slot;
     let mut state = class.lock();
     for _ in 0..run {

@@ -90,6 +90,14 @@ pub struct Stats {
     pub blocking_threads: usize,
     /// Blocking-pool threads running a job now.
     pub blocking_busy: usize,
+    /// Parked goroutines whose stacks are compacted now (`enable_stack_compaction`).
+    pub stacks_compacted: usize,
+    /// Heap bytes holding the compacted stacks now.
+    pub compacted_stack_bytes: usize,
+    /// Times a parked goroutine's stack was compacted.
+    pub stack_compactions: u64,
+    /// Times a compacted stack was copied back before its goroutine ran.
+    pub stack_restores: u64,
 }
 
 /// The runtime's counters now.
@@ -105,6 +113,7 @@ pub struct Stats {
 pub fn stats() -> Stats {
     let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
     let view = crate::scheduler::view();
+    let compacted = crate::compact::counts();
     Stats {
         goroutines: crate::scheduler::num_goroutine(),
         goroutines_created: view.counts.spawned,
@@ -129,5 +138,9 @@ pub fn stats() -> Stats {
         sysmon_rounds: get(&SYSMON_ROUNDS),
         blocking_threads: crate::blocking::blocking_pool_threads(),
         blocking_busy: crate::blocking::blocking_pool_busy(),
+        stacks_compacted: compacted.0,
+        compacted_stack_bytes: compacted.3,
+        stack_compactions: compacted.1,
+        stack_restores: compacted.2,
     }
 }

@@ -82,6 +82,7 @@ fn runs(name: &str, procs: &[usize], run: impl Fn(usize) + Copy + Send + 'static
 /// resumed here.
 pub fn bounded(what: &str, f: impl FnOnce() + Send + 'static) {
     migrate_if_asked();
+    compact_if_asked();
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let worker = std::thread::Builder::new()
         .name(what.to_string())
@@ -108,6 +109,34 @@ pub fn bounded(what: &str, f: impl FnOnce() + Send + 'static) {
 /// True if this process runs its scenarios in migrate mode (`GORT_TEST_MIGRATE=1`).
 pub fn migrating() -> bool {
     std::env::var("GORT_TEST_MIGRATE").is_ok_and(|v| v == "1")
+}
+
+/// True if this process compacts parked stacks as fast as it can (`GORT_TEST_COMPACT=1`).
+pub fn compacting() -> bool {
+    std::env::var("GORT_TEST_COMPACT").is_ok_and(|v| v == "1")
+}
+
+/// If `GORT_TEST_COMPACT=1`: enables stack compaction before the runtime starts, and starts a
+/// thread that compacts every parked goroutine it can every 2 ms, so that every wait in the
+/// suite longer than that races a compaction (`runtime/tests/stack_compaction.rs` races them
+/// back to back). Not more often: the suite's idle tests count the process's CPU time.
+fn compact_if_asked() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if !compacting() {
+            return;
+        }
+        // SAFETY: the suite's scenarios lend a goroutine's stack to another thread only
+        // through `gort::scope`, which holds a `StackLent` guard.
+        if unsafe { sched::enable_stack_compaction() }.is_ok() {
+            let _ = std::thread::Builder::new()
+                .name("test-compactor".into())
+                .spawn(|| loop {
+                    sched::compact_parked_stacks(Duration::ZERO);
+                    std::thread::sleep(Duration::from_millis(2));
+                });
+        }
+    });
 }
 
 /// Enables migration before the runtime starts if `GORT_TEST_MIGRATE=1`.

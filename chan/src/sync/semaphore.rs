@@ -166,7 +166,8 @@ impl Semaphore {
     ///     let s = s.clone();
     ///     sched::spawn(move || s.acquire_many_deadline(2, Instant::now() + Duration::from_millis(5)))
     /// };
-    /// while s.queue_len() == 0 {
+    /// // Until `big` queues (or, on a slow machine, already gave up: it can never get 2).
+    /// while s.queue_len() == 0 && !big.is_finished() {
     ///     sched::yield_now();
     /// }
     /// s.acquire(); // queued behind `big`, served once it leaves

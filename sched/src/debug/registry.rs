@@ -100,6 +100,39 @@ impl Registry {
         }
     }
 
+    /// Calls `f` under the lock on the listed goroutines after `after` (from the head if
+    /// `None`), until `f` returns false or the list ends. Returns the header `f` returned false
+    /// on, to go on after it later, or `None` at the end of the list.
+    ///
+    /// # Safety
+    /// `after`, if given, must still be listed: it was returned by the previous call, and the
+    /// caller has kept it from ending since (`compact.rs` holds it claimed, so it cannot run).
+    pub(crate) unsafe fn visit_after(
+        &self,
+        after: Option<*const Header>,
+        mut f: impl FnMut(&Header) -> bool,
+    ) -> Option<*const Header> {
+        let head = lock_std(&self.head);
+        let mut at = match after {
+            // SAFETY: the caller's contract: `h` is listed, so alive, and we hold the lock.
+            Some(h) => unsafe { &*h }
+                .listing
+                .next
+                .load(Ordering::Relaxed)
+                .cast_const(),
+            None => head.0,
+        };
+        while !at.is_null() {
+            // SAFETY: listed headers are alive while the lock is held (module invariants).
+            let h = unsafe { &*at };
+            if !f(h) {
+                return Some(at);
+            }
+            at = h.listing.next.load(Ordering::Relaxed);
+        }
+        None
+    }
+
     fn add(&self, h: &Header) {
         let mut head = lock_std(&self.head);
         let old = head.0;
@@ -168,6 +201,14 @@ pub(crate) fn note_end(h: &Header) {
     if h.listing.listed() {
         list_of(h).remove(h);
     }
+}
+
+/// Every list: one per M that ever started, and migrate mode's.
+pub(crate) fn all_lists() -> impl Iterator<Item = &'static Registry> {
+    crate::sysmon::machines()
+        .into_iter()
+        .map(|home| &home.registry)
+        .chain(std::iter::once(&HOMELESS))
 }
 
 /// Calls `f` on every listed goroutine, one list at a time (so not an atomic snapshot: a

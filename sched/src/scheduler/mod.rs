@@ -116,6 +116,7 @@ fn init_sched() -> &'static Scheduler {
         });
         crate::debug::trace::start_from_env();
         crate::sysmon::start();
+        crate::compact::start();
         crate::debug::sigquit::install();
         crate::debug::schedtrace::start();
     }
@@ -126,6 +127,7 @@ impl Scheduler {
     fn new() -> Scheduler {
         crate::signal::install_overflow_handler();
         crate::config::freeze_migration();
+        crate::config::freeze_compaction();
         let n = crate::config::take_initial_maxprocs().clamp(1, MAX_PROCS);
         let procs: &'static [ProcShared] =
             Box::leak((0..MAX_PROCS).map(|_| ProcShared::new()).collect());
