@@ -9,6 +9,9 @@
 //! page(s) and its place at the gate. The Go twin is `benches/go/cmd/park_many` (N goroutines
 //! blocked on one channel receive).
 //!
+//! `park_many N chan` blocks the goroutines in a receive on one channel instead, as the Go twin
+//! does, and closes it to wake them.
+//!
 //! `GORT_BENCH_COMPACT=1` runs it with parked-stack compaction (`gort::enable_stack_compaction`):
 //! it then also waits, before it reads the RSS, until the compactor has compacted every parked
 //! goroutine (at most 10 s), and prints how long that took and how long the wake-up of all N
@@ -34,12 +37,13 @@ fn main() {
         // its own locals, and its wake-up comes through an `Unparker` on the heap.
         unsafe { gort::enable_stack_compaction() }.expect("before the runtime starts");
     }
-    let (per_goroutine, pte) = gort::run(move || park_many(n));
+    let on_channel = std::env::args().nth(2).is_some_and(|a| a == "chan");
+    let (per_goroutine, pte) = gort::run(move || park_many(n, on_channel));
     println!("park_many: page_tables_bytes_per_goroutine={pte}");
     println!("park_many: n={n} rss_bytes_per_goroutine={per_goroutine}");
 }
 
-fn park_many(n: usize) -> (usize, usize) {
+fn park_many(n: usize, on_channel: bool) -> (usize, usize) {
     let gate = Arc::new(Gate {
         open: AtomicBool::new(false),
         waiters: Mutex::new(Vec::with_capacity(n)),
@@ -47,11 +51,18 @@ fn park_many(n: usize) -> (usize, usize) {
         finished: AtomicUsize::new(0),
         main: gort::unparker(),
     });
+    let (release, released) = gort::chan::<()>(0);
     let (rss_before, pte_before) = memory();
     for _ in 0..n {
         let gate = gate.clone();
-        drop(gort::go!(move || wait_at(&gate, n)));
+        if on_channel {
+            let released = released.clone();
+            drop(gort::go!(move || wait_on_channel(&gate, &released, n)));
+        } else {
+            drop(gort::go!(move || wait_at(&gate, n)));
+        }
     }
+    drop(released);
     while gate.registered.load(Ordering::Acquire) < n {
         gort::yield_now();
     }
@@ -65,6 +76,7 @@ fn park_many(n: usize) -> (usize, usize) {
     let (rss_parked, pte_parked) = memory();
     let wake = std::time::Instant::now();
     gate.open.store(true, Ordering::Release);
+    drop(release);
     let waiters = std::mem::take(&mut *gate.waiters.lock().unwrap());
     for w in &waiters {
         w.unpark();
@@ -78,7 +90,7 @@ fn park_many(n: usize) -> (usize, usize) {
         wake.elapsed(),
         s.stack_restores
     );
-    assert_eq!(waiters.len(), n);
+    assert_eq!(waiters.len(), if on_channel { 0 } else { n });
     (
         rss_parked.saturating_sub(rss_before) / n,
         pte_parked.saturating_sub(pte_before) / n,
@@ -113,6 +125,14 @@ fn wait_for_compaction(n: usize) {
         start.elapsed(),
         s.compacted_stack_bytes / s.stacks_compacted.max(1)
     );
+}
+
+fn wait_on_channel(gate: &Gate, released: &gort::Receiver<()>, n: usize) {
+    gate.registered.fetch_add(1, Ordering::Release);
+    assert!(released.recv().is_err(), "the channel is only closed");
+    if gate.finished.fetch_add(1, Ordering::AcqRel) + 1 == n {
+        gate.main.unpark();
+    }
 }
 
 /// (RSS, page-table bytes) of this process, from /proc/self/status.

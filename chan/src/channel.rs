@@ -300,17 +300,48 @@ impl<T: Send> Chan<T> {
             Attempt::Closed(v) => return Err(SendTimeoutError::Closed(v)),
             Attempt::WouldBlock(v) => v,
         };
+        if shim::stack_compaction() {
+            return self.send_boxed(st, v, deadline);
+        }
         let waiter = Waiter::new();
         let slot = Slot::new(Some(v));
         let node = Node::new(Entry::new(&waiter, &slot, 0));
+        self.send_blocked(st, &waiter, &slot, &node, deadline)
+    }
+
+    /// `send_until`'s wait with its operation in a box (`Blocked`). Out of line: the default
+    /// mode's path stays as it was.
+    #[cold]
+    #[inline(never)]
+    fn send_boxed(
+        &self,
+        st: Locked<'_, T>,
+        v: T,
+        deadline: Option<Instant>,
+    ) -> Result<(), SendTimeoutError<T>> {
+        let op = Box::new(Blocked::new(Some(v))).link();
+        self.send_blocked(st, &op.waiter, &op.slot, &op.node, deadline)
+    }
+
+    /// `send_until`'s wait, queued as `node` (wherever `Blocked` says it lives).
+    #[inline(always)]
+    fn send_blocked(
+        &self,
+        mut st: Locked<'_, T>,
+        waiter: &Waiter,
+        slot: &Slot<T>,
+        node: &EntryNode<T>,
+        deadline: Option<Instant>,
+    ) -> Result<(), SendTimeoutError<T>> {
         // SAFETY: we hold the lock; `queued` (below, with nothing that can panic in between)
-        // withdraws the node before `node`, `slot` and `waiter` go out of scope.
-        unsafe { Self::enqueue(&mut st, &node, true) };
+        // withdraws the node before `node`, `slot` and `waiter` go out of scope (in the
+        // caller's frame).
+        unsafe { Self::enqueue(&mut st, node, true) };
         drop(st);
         let queued = Queued {
             chan: self,
-            waiter: &waiter,
-            node: &node,
+            waiter,
+            node,
             send: true,
         };
         let completed = queued.block(deadline);
@@ -347,16 +378,44 @@ impl<T: Send> Chan<T> {
             Err(RecvError) => return Err(RecvTimeoutError::Closed),
             Ok(None) => {}
         }
+        if shim::stack_compaction() {
+            return self.recv_boxed(st, deadline);
+        }
         let waiter = Waiter::new();
         let slot = Slot::new(None);
         let node = Node::new(Entry::new(&waiter, &slot, 0));
-        // SAFETY: as in `send_until`.
-        unsafe { Self::enqueue(&mut st, &node, false) };
+        self.recv_blocked(st, &waiter, &slot, &node, deadline)
+    }
+
+    /// `recv_until`'s wait with its operation in a box (`Blocked`); out of line.
+    #[cold]
+    #[inline(never)]
+    fn recv_boxed(
+        &self,
+        st: Locked<'_, T>,
+        deadline: Option<Instant>,
+    ) -> Result<T, RecvTimeoutError> {
+        let op = Box::new(Blocked::new(None)).link();
+        self.recv_blocked(st, &op.waiter, &op.slot, &op.node, deadline)
+    }
+
+    /// `recv_until`'s wait, queued as `node` (wherever `Blocked` says it lives).
+    #[inline(always)]
+    fn recv_blocked(
+        &self,
+        mut st: Locked<'_, T>,
+        waiter: &Waiter,
+        slot: &Slot<T>,
+        node: &EntryNode<T>,
+        deadline: Option<Instant>,
+    ) -> Result<T, RecvTimeoutError> {
+        // SAFETY: as in `send_blocked`.
+        unsafe { Self::enqueue(&mut st, node, false) };
         drop(st);
         let queued = Queued {
             chan: self,
-            waiter: &waiter,
-            node: &node,
+            waiter,
+            node,
             send: false,
         };
         let completed = queued.block(deadline);
@@ -377,6 +436,34 @@ impl<T: Send> Chan<T> {
     fn queue_lens(&self) -> (usize, usize) {
         let st = self.lock();
         (st.recvq.len(), st.sendq.len())
+    }
+}
+
+/// What a blocked single operation leaves where its peers reach it: its waiter, the slot its
+/// value waits in or lands in, and its queue entry, boxed together while parked stacks may be
+/// compacted (`sched::stack_compaction`), so that a peer never touches the stack of a
+/// goroutine whose stack may have been released (`docs/SOUNDNESS.md`, "Parked stacks stay
+/// resident"). Otherwise the three are locals of the blocked goroutine's frame.
+struct Blocked<T> {
+    waiter: Waiter,
+    slot: Slot<T>,
+    node: EntryNode<T>,
+}
+
+impl<T> Blocked<T> {
+    fn new(value: Option<T>) -> Blocked<T> {
+        Blocked {
+            waiter: Waiter::new(),
+            slot: Slot::new(value),
+            node: Node::new(Entry::unset()),
+        }
+    }
+
+    /// Points the entry at the waiter and the slot, which the box keeps in place.
+    fn link(mut self: Box<Self>) -> Box<Self> {
+        let entry = Entry::new(&self.waiter, &self.slot, 0);
+        *self.node.value_mut() = entry;
+        self
     }
 }
 

@@ -6,7 +6,7 @@
 //! lost wake-up as a deadlock.
 //! [`Mutex`] (a value behind a `RawLock`) and its guard are the same code in both.
 
-pub(crate) use imp::{park_for, park_timeout_for, preempt_point, unparker};
+pub(crate) use imp::{park_for, park_timeout_for, preempt_point, stack_compaction, unparker};
 pub use imp::{RawLock, Unparker};
 
 /// True when a drop guard runs because loom is tearing a model down (it found a deadlock and
@@ -102,6 +102,13 @@ mod imp {
         sched::preempt_point();
     }
 
+    /// `sched::stack_compaction`: parked stacks may be compacted, so a single operation's
+    /// waiter goes to the heap (`channel.rs`, `Blocked`).
+    #[inline]
+    pub(crate) fn stack_compaction() -> bool {
+        sched::stack_compaction()
+    }
+
     /// `sched::park_for`: parks, telling the goroutine dump why; behind the test-only fault
     /// hook.
     pub(crate) fn park_for(reason: WaitReason) {
@@ -189,6 +196,11 @@ mod imp {
     /// No preemption under loom.
     #[inline]
     pub(crate) fn preempt_point() {}
+
+    /// Never in the models: waiters stay on the stack.
+    pub(crate) fn stack_compaction() -> bool {
+        false
+    }
 
     use loom::sync::atomic::{AtomicU8, Ordering};
     use sched::debug::WaitReason;

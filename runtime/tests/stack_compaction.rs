@@ -1,8 +1,8 @@
 //! Parked-stack compaction, the `unsafe` opt-in (`gort::enable_stack_compaction`;
 //! `sched/src/compact.rs`): goroutines parked in waits whose state is off their stacks (a bare
-//! park, a sleep, a join, a socket read) are compacted and come back byte for byte; goroutines
-//! whose stacks other threads use while they wait (channels, `select!`, sync primitives, a
-//! `gort::scope`) are never compacted; and compaction racing wake-ups loses nothing, at
+//! park, a sleep, a join, a socket read, a channel send or receive) are compacted and come back
+//! byte for byte; goroutines whose stacks other threads use while they wait (`select!` with
+//! cases, sync primitives, a `gort::scope`) are never compacted; and compaction racing wake-ups loses nothing, at
 //! maxprocs 1, 2 and 4. CI also runs this file in a release build, whose switch frames differ
 //! (`compact.rs`, `MARGIN`): a margin too small would lose the registers the switch saved, and
 //! the goroutine would crash on its first resume.
@@ -122,6 +122,25 @@ fn parked_stacks_come_back_intact() {
                 check(std::hint::black_box(&f), seed)
             }));
         }
+        // A channel receive and a channel send (their waiters are boxed in this mode).
+        let (to_receivers, receivers_rx) = gort::chan::<u64>(0);
+        for seed in 4 * EACH..5 * EACH {
+            let rx = receivers_rx.clone();
+            handles.push(gort::spawn(move || {
+                let f = frame(seed);
+                let v = rx.recv().unwrap();
+                check(std::hint::black_box(&f), seed).wrapping_add(v)
+            }));
+        }
+        let (senders_tx, from_senders) = gort::chan::<u64>(0);
+        for seed in 5 * EACH..6 * EACH {
+            let tx = senders_tx.clone();
+            handles.push(gort::spawn(move || {
+                let f = frame(seed);
+                tx.send(seed).unwrap();
+                check(std::hint::black_box(&f), seed)
+            }));
+        }
         // A socket read: each connection's goroutine parks in the netpoller.
         let listener = gort::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -139,12 +158,17 @@ fn parked_stacks_come_back_intact() {
                 check(std::hint::black_box(&f), seed)
             }));
         }
-        let parked = (4 * EACH + CONNS) as usize; // the join's inner goroutines too
+        let parked = (6 * EACH + CONNS) as usize; // the join's inner goroutines too
         compact_until(parked);
         let compacted = gort::stats();
         assert!(compacted.stack_compactions >= before.stack_compactions + parked as u64);
         assert!(compacted.compacted_stack_bytes > 0);
         latch.open();
+        for v in 0..EACH {
+            to_receivers.send(v).unwrap();
+        }
+        let sent: u64 = (0..EACH).map(|_| from_senders.recv().unwrap()).sum();
+        assert_eq!(sent, (5 * EACH..6 * EACH).sum::<u64>());
         for (seed, client) in clients.iter_mut().enumerate() {
             let seed = 3 * EACH + seed as u64;
             client.write_all(&seed.to_le_bytes()).unwrap();
@@ -155,7 +179,11 @@ fn parked_stacks_come_back_intact() {
         let got = handles
             .into_iter()
             .fold(0u64, |a, h| a.wrapping_add(h.join().unwrap()));
-        assert_eq!(got, sum_of(0..3 * EACH + CONNS));
+        let received = (0..EACH).sum::<u64>();
+        let seeds = (0..3 * EACH)
+            .chain(4 * EACH..6 * EACH)
+            .chain(3 * EACH..3 * EACH + CONNS);
+        assert_eq!(got, sum_of(seeds).wrapping_add(received));
         let after = gort::stats();
         assert!(after.stack_restores >= before.stack_restores + parked as u64);
         assert_eq!(
@@ -171,24 +199,14 @@ fn stacks_other_threads_use_stay_resident() {
     common::each_procs("stacks_other_threads_use_stay_resident", |_| {
         const EACH: u64 = 50;
         let mut handles = Vec::new();
-        // Channel receivers: the sender writes the value into the receiver's frame.
-        let (tx, rx) = gort::chan::<u64>(0);
-        for seed in 0..EACH {
-            let rx = rx.clone();
-            handles.push(gort::spawn(move || {
-                let f = frame(seed);
-                let v = rx.recv().unwrap();
-                check(std::hint::black_box(&f), seed).wrapping_add(v)
-            }));
-        }
-        // A lock, a wait group and a `select!` with cases.
+        // A lock, a wait group and a `select!` with cases: their waiters are in their frames.
         let lock = Arc::new(gort::sync::Mutex::new(0u64));
         let held = lock.lock();
         let wg = gort::sync::WaitGroup::new();
         wg.add(1);
         let (stop_tx, stop_rx) = gort::chan::<()>(0);
         let (_never_tx, never_rx) = gort::chan::<()>(0);
-        for seed in EACH..2 * EACH {
+        for seed in 0..2 * EACH {
             let (lock, wg) = (lock.clone(), wg.clone());
             let (stop_rx, never_rx) = (stop_rx.clone(), never_rx.clone());
             handles.push(gort::spawn(move || {
@@ -225,10 +243,10 @@ fn stacks_other_threads_use_stay_resident() {
                 sum.load(Ordering::Relaxed) as u64
             }));
         }
-        // Everyone parked: the receivers, lockers, waiters, selectors, scope bodies and their
-        // children. Only the children may be compacted.
+        // Everyone parked: the lockers, waiters, selectors, scope bodies and their children.
+        // Only the children may be compacted.
         let start = Instant::now();
-        while gort::num_goroutine() < handles.len() + children
+        while waiting_in_frames() < 2 * EACH as usize + 2 * children
             || gort::stats().stacks_compacted < children
         {
             assert!(start.elapsed() < common::DEADLINE / 2, "not all parked");
@@ -239,9 +257,6 @@ fn stacks_other_threads_use_stay_resident() {
             gort::compact_parked_stacks(Duration::ZERO);
         }
         assert_eq!(gort::stats().stacks_compacted, children);
-        for seed in 0..EACH {
-            tx.send(seed).unwrap();
-        }
         drop(held);
         wg.done();
         drop(stop_tx);
@@ -249,10 +264,33 @@ fn stacks_other_threads_use_stay_resident() {
         let got = handles
             .into_iter()
             .fold(0u64, |a, h| a.wrapping_add(h.join().unwrap()));
-        let sent = (0..EACH).fold(0u64, |a, s| a.wrapping_add(s));
-        assert_eq!(got, sum_of(0..3 * EACH).wrapping_add(sent));
-        assert_eq!(*lock.lock(), EACH.div_ceil(3));
+        assert_eq!(got, sum_of(0..3 * EACH));
+        assert_eq!(
+            *lock.lock(),
+            (0..2 * EACH).filter(|s| s % 3 == 0).count() as u64
+        );
     });
+}
+
+/// Goroutines parked in a lock, a wait group, a `select!` with cases, or a bare park (the
+/// scope bodies here).
+fn waiting_in_frames() -> usize {
+    use gort::debug::{State, WaitReason};
+    gort::debug::goroutines()
+        .iter()
+        .filter(|g| {
+            matches!(
+                g.state,
+                State::Waiting {
+                    reason: WaitReason::Mutex
+                        | WaitReason::WaitGroup
+                        | WaitReason::Select
+                        | WaitReason::Park,
+                    ..
+                }
+            )
+        })
+        .count()
 }
 
 #[test]
@@ -306,6 +344,33 @@ fn compaction_racing_wake_ups_loses_nothing() {
                 }));
             }
         }
+        // Channel ping-pong: a sender's value and a receiver's slot are boxed; their wake-ups
+        // race it too.
+        for pair in 0..PAIRS {
+            let (ping_tx, ping_rx) = gort::chan::<u64>(0);
+            let (pong_tx, pong_rx) = gort::chan::<u64>(0);
+            let seed = 3 * PAIRS + SLEEPERS + pair;
+            handles.push(gort::spawn(move || {
+                let f = frame(seed);
+                let mut total = 0u64;
+                for round in 0..ROUNDS {
+                    ping_tx.send(round).unwrap();
+                    assert_eq!(pong_rx.recv().unwrap(), round);
+                    total = total.wrapping_add(check(std::hint::black_box(&f), seed));
+                }
+                total
+            }));
+            handles.push(gort::spawn(move || {
+                let f = frame(seed);
+                let mut total = 0u64;
+                for round in 0..ROUNDS {
+                    assert_eq!(ping_rx.recv().unwrap(), round);
+                    pong_tx.send(round).unwrap();
+                    total = total.wrapping_add(check(std::hint::black_box(&f), seed));
+                }
+                total
+            }));
+        }
         // Short sleeps: timer wake-ups race it too.
         for s in 0..SLEEPERS {
             handles.push(gort::spawn(move || {
@@ -326,7 +391,10 @@ fn compaction_racing_wake_ups_loses_nothing() {
         let passes = hammer.join().unwrap();
         let pairs = sum_of(0..2 * PAIRS).wrapping_mul(ROUNDS);
         let sleepers = sum_of(2 * PAIRS..2 * PAIRS + SLEEPERS).wrapping_mul(NAPS);
-        assert_eq!(got, pairs.wrapping_add(sleepers));
+        let chans = sum_of(3 * PAIRS + SLEEPERS..4 * PAIRS + SLEEPERS)
+            .wrapping_mul(ROUNDS)
+            .wrapping_mul(2);
+        assert_eq!(got, pairs.wrapping_add(sleepers).wrapping_add(chans));
         let after = gort::stats();
         assert!(passes > 0);
         assert_eq!(after.stacks_compacted, 0);

@@ -9,11 +9,11 @@
 //! switch below it ([`note_park`]). The compactor thread (`gort-compact`, started with the
 //! runtime in this mode) walks every M's registry of goroutines that have switched out
 //! (`debug/registry.rs`) once a [`PERIOD`]. A goroutine parked for at least a period, in a
-//! wait whose state lives off its stack ([`stack_private`]: not a channel, `select!` or sync
-//! wait, whose wait nodes other threads write into), and inside no [`StackLent`], is *claimed*;
-//! its bytes are copied to the heap, and its whole usable stack is released with
-//! `MADV_DONTNEED` (adjacent slots of one batch in one call). The M that resumes it copies the
-//! bytes back first ([`ensure_resident`]).
+//! wait whose state lives off its stack ([`stack_private`]: not a `select!` with cases or a
+//! sync wait, whose wait nodes other threads write into), and inside no [`StackLent`], is
+//! *claimed*; its bytes are copied to the heap, and its whole usable stack is released with
+//! `MADV_DONTNEED` (adjacent slots of one batch in one call). The M that resumes it copies
+//! the bytes back first ([`ensure_resident`]).
 //!
 //! One word per goroutine says where its stack is (`Parked::stash`):
 //!
@@ -251,10 +251,11 @@ fn layout(len: usize) -> Layout {
 
 /// True for the waits whose state lives off the waiting goroutine's stack, so that no other
 /// thread reads or writes that stack while it waits: timers, joins, the netpoller's
-/// descriptors (all on the heap), a `select!` with no cases, and a bare `park` (whose caller
-/// the `unsafe` contract covers). Channels, `select!` and the sync primitives keep their wait
-/// nodes in the waiting goroutine's frame, and wakers write into them; a blocking-pool call may
-/// borrow the goroutine's locals.
+/// descriptors (all on the heap), a single channel send or receive (whose waiter `chan` boxes
+/// in this mode), a `select!` with no cases, and a bare `park` (whose caller the `unsafe`
+/// contract covers). A `select!` with cases and the sync primitives keep their wait nodes in
+/// the waiting goroutine's frame, and wakers write into them; a blocking-pool call may borrow
+/// the goroutine's locals.
 fn stack_private(reason: WaitReason) -> bool {
     matches!(
         reason,
@@ -264,6 +265,8 @@ fn stack_private(reason: WaitReason) -> bool {
             | WaitReason::Join
             | WaitReason::IoRead
             | WaitReason::IoWrite
+            | WaitReason::ChanReceive
+            | WaitReason::ChanSend
             | WaitReason::SelectNoCases
     )
 }
@@ -505,6 +508,19 @@ impl std::fmt::Debug for StackLent {
     }
 }
 
+/// True if parked stacks may be compacted ([`enable_stack_compaction`](crate::enable_stack_compaction)
+/// was called before the runtime started). Blocking primitives whose waiters other threads
+/// write into then keep those waiters off the stack (`chan`'s single channel operations box
+/// theirs).
+///
+/// ```
+/// assert!(!sched::stack_compaction()); // the default
+/// ```
+#[inline]
+pub fn stack_compaction() -> bool {
+    crate::config::compaction()
+}
+
 /// Runs one compaction pass now, on the calling thread, compacting the goroutines parked for
 /// at least `older_than` (in compaction mode; otherwise nothing). Returns how many. For tests
 /// and benchmarks that cannot wait for the compactor's period.
@@ -514,7 +530,7 @@ impl std::fmt::Debug for StackLent {
 /// ```
 #[doc(hidden)]
 pub fn compact_parked_stacks(older_than: Duration) -> usize {
-    if crate::config::compaction() {
+    if stack_compaction() {
         pass(older_than)
     } else {
         0

@@ -58,7 +58,7 @@ pub use blocking::{
     set_blocking_keepalive, set_max_blocking_threads, BlockingError, DEFAULT_MAX_BLOCKING_THREADS,
 };
 pub use chunked::ChunkedDeque;
-pub use compact::{compact_parked_stacks, lend_stack, StackLent};
+pub use compact::{compact_parked_stacks, lend_stack, stack_compaction, StackLent};
 pub use config::{
     enable_migration, enable_stack_compaction, set_unjoined_panic_policy, RuntimeStarted,
     UnjoinedPanic, DEFAULT_STACK_SIZE,

@@ -594,13 +594,40 @@ pub(crate) fn park_current_goroutine(wait: impl FnOnce() -> u64) -> bool {
     }
     // Only the goroutine itself writes its wait word (`debug/wait.rs`).
     h.wait.store(wait(), Ordering::Relaxed);
-    if crate::debug::stacks::enabled() {
-        crate::debug::stacks::note_park(h.id);
-    }
-    if crate::config::compaction() {
-        crate::compact::note_park(h);
+    let hooks = PARK_HOOKS.load(Ordering::Relaxed);
+    if hooks != 0 {
+        run_park_hooks(h, hooks);
     }
     switch_out(Switch::Park)
+}
+
+/// What a parking goroutine records besides its wait word, fixed as the runtime starts (one
+/// load on the park path for all of them): [`PARKSTACKS`], [`COMPACTION`].
+static PARK_HOOKS: crate::loom::std_only::AtomicU8 = crate::loom::std_only::AtomicU8::new(0);
+/// `GORT_DEBUG=parkstacks`: its backtrace (`debug/stacks.rs`).
+const PARKSTACKS: u8 = 1;
+/// Stack compaction: where its stack ends (`compact.rs`).
+const COMPACTION: u8 = 2;
+
+/// Fixes [`PARK_HOOKS`] (called once, as the runtime starts, before any goroutine parks).
+pub(crate) fn set_park_hooks() {
+    let hooks = u8::from(crate::debug::stacks::enabled()) * PARKSTACKS
+        + u8::from(crate::config::compaction()) * COMPACTION;
+    PARK_HOOKS.store(hooks, Ordering::Relaxed);
+}
+
+/// The park hooks `hooks` says are on. Out of line: the default mode runs none. (Not inlined
+/// into its caller: `compact::note_park` records an address in its own frame, a callee of
+/// `park_current_goroutine` as `switch_out` is.)
+#[cold]
+#[inline(never)]
+fn run_park_hooks(h: &Header, hooks: u8) {
+    if hooks & PARKSTACKS != 0 {
+        crate::debug::stacks::note_park(h.id);
+    }
+    if hooks & COMPACTION != 0 {
+        crate::compact::note_park(h);
+    }
 }
 
 /// Lets other goroutines run; the caller stays runnable. On a plain thread, yields the thread.

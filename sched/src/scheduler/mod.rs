@@ -128,6 +128,7 @@ impl Scheduler {
         crate::signal::install_overflow_handler();
         crate::config::freeze_migration();
         crate::config::freeze_compaction();
+        crate::machine::set_park_hooks();
         let n = crate::config::take_initial_maxprocs().clamp(1, MAX_PROCS);
         let procs: &'static [ProcShared] =
             Box::leak((0..MAX_PROCS).map(|_| ProcShared::new()).collect());
