@@ -1,8 +1,8 @@
 //! Parked-stack compaction, the `unsafe` opt-in (`gort::enable_stack_compaction`;
 //! `sched/src/compact.rs`): goroutines parked in waits whose state is off their stacks (a bare
-//! park, a sleep, a join, a socket read, a channel send or receive) are compacted and come back
-//! byte for byte; goroutines whose stacks other threads use while they wait (`select!` with
-//! cases, sync primitives, a `gort::scope`) are never compacted; and compaction racing wake-ups loses nothing, at
+//! park, a sleep, a join, a socket read, a channel send or receive, a lock, a wait group) are
+//! compacted and come back byte for byte; goroutines whose stacks other threads use while they
+//! wait (a `select!` with cases, a `gort::scope`) are never compacted; and compaction racing wake-ups loses nothing, at
 //! maxprocs 1, 2 and 4. CI also runs this file in a release build, whose switch frames differ
 //! (`compact.rs`, `MARGIN`): a margin too small would lose the registers the switch saved, and
 //! the goroutine would crash on its first resume.
@@ -141,6 +141,23 @@ fn parked_stacks_come_back_intact() {
                 check(std::hint::black_box(&f), seed)
             }));
         }
+        // A lock and a wait group (their waiters are boxed in this mode too).
+        let lock = Arc::new(gort::sync::Mutex::new(0u64));
+        let held = lock.lock();
+        let wg = gort::sync::WaitGroup::new();
+        wg.add(1);
+        for seed in 6 * EACH..7 * EACH {
+            let (lock, wg) = (lock.clone(), wg.clone());
+            handles.push(gort::spawn(move || {
+                let f = frame(seed);
+                if seed % 2 == 0 {
+                    *lock.lock() += 1;
+                } else {
+                    wg.wait();
+                }
+                check(std::hint::black_box(&f), seed)
+            }));
+        }
         // A socket read: each connection's goroutine parks in the netpoller.
         let listener = gort::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -158,12 +175,14 @@ fn parked_stacks_come_back_intact() {
                 check(std::hint::black_box(&f), seed)
             }));
         }
-        let parked = (6 * EACH + CONNS) as usize; // the join's inner goroutines too
+        let parked = (7 * EACH + CONNS) as usize; // the join's inner goroutines too
         compact_until(parked);
         let compacted = gort::stats();
         assert!(compacted.stack_compactions >= before.stack_compactions + parked as u64);
         assert!(compacted.compacted_stack_bytes > 0);
         latch.open();
+        drop(held);
+        wg.done();
         for v in 0..EACH {
             to_receivers.send(v).unwrap();
         }
@@ -181,9 +200,10 @@ fn parked_stacks_come_back_intact() {
             .fold(0u64, |a, h| a.wrapping_add(h.join().unwrap()));
         let received = (0..EACH).sum::<u64>();
         let seeds = (0..3 * EACH)
-            .chain(4 * EACH..6 * EACH)
+            .chain(4 * EACH..7 * EACH)
             .chain(3 * EACH..3 * EACH + CONNS);
         assert_eq!(got, sum_of(seeds).wrapping_add(received));
+        assert_eq!(*lock.lock(), EACH / 2);
         let after = gort::stats();
         assert!(after.stack_restores >= before.stack_restores + parked as u64);
         assert_eq!(
@@ -199,25 +219,16 @@ fn stacks_other_threads_use_stay_resident() {
     common::each_procs("stacks_other_threads_use_stay_resident", |_| {
         const EACH: u64 = 50;
         let mut handles = Vec::new();
-        // A lock, a wait group and a `select!` with cases: their waiters are in their frames.
-        let lock = Arc::new(gort::sync::Mutex::new(0u64));
-        let held = lock.lock();
-        let wg = gort::sync::WaitGroup::new();
-        wg.add(1);
+        // A `select!` with cases: its wait nodes are in its cases, in its frame.
         let (stop_tx, stop_rx) = gort::chan::<()>(0);
         let (_never_tx, never_rx) = gort::chan::<()>(0);
         for seed in 0..2 * EACH {
-            let (lock, wg) = (lock.clone(), wg.clone());
             let (stop_rx, never_rx) = (stop_rx.clone(), never_rx.clone());
             handles.push(gort::spawn(move || {
                 let f = frame(seed);
-                match seed % 3 {
-                    0 => *lock.lock() += 1,
-                    1 => wg.wait(),
-                    _ => gort::select! {
-                        recv(stop_rx) -> _ => {},
-                        recv(never_rx) -> _ => panic!("nothing is sent on this channel"),
-                    },
+                gort::select! {
+                    recv(stop_rx) -> _ => {},
+                    recv(never_rx) -> _ => panic!("nothing is sent on this channel"),
                 }
                 check(std::hint::black_box(&f), seed)
             }));
@@ -243,8 +254,8 @@ fn stacks_other_threads_use_stay_resident() {
                 sum.load(Ordering::Relaxed) as u64
             }));
         }
-        // Everyone parked: the lockers, waiters, selectors, scope bodies and their children.
-        // Only the children may be compacted.
+        // Everyone parked: the selectors, scope bodies and their children. Only the children
+        // may be compacted.
         let start = Instant::now();
         while waiting_in_frames() < 2 * EACH as usize + 2 * children
             || gort::stats().stacks_compacted < children
@@ -257,23 +268,17 @@ fn stacks_other_threads_use_stay_resident() {
             gort::compact_parked_stacks(Duration::ZERO);
         }
         assert_eq!(gort::stats().stacks_compacted, children);
-        drop(held);
-        wg.done();
         drop(stop_tx);
         latch.open();
         let got = handles
             .into_iter()
             .fold(0u64, |a, h| a.wrapping_add(h.join().unwrap()));
         assert_eq!(got, sum_of(0..3 * EACH));
-        assert_eq!(
-            *lock.lock(),
-            (0..2 * EACH).filter(|s| s % 3 == 0).count() as u64
-        );
     });
 }
 
-/// Goroutines parked in a lock, a wait group, a `select!` with cases, or a bare park (the
-/// scope bodies here).
+/// Goroutines parked in a `select!` with cases or a bare park (the scope bodies and their
+/// goroutines here).
 fn waiting_in_frames() -> usize {
     use gort::debug::{State, WaitReason};
     gort::debug::goroutines()
@@ -282,10 +287,7 @@ fn waiting_in_frames() -> usize {
             matches!(
                 g.state,
                 State::Waiting {
-                    reason: WaitReason::Mutex
-                        | WaitReason::WaitGroup
-                        | WaitReason::Select
-                        | WaitReason::Park,
+                    reason: WaitReason::Select | WaitReason::Park,
                     ..
                 }
             )
@@ -371,6 +373,27 @@ fn compaction_racing_wake_ups_loses_nothing() {
                 total
             }));
         }
+        // A contended lock (held across a yield, so the others park on it): its waiters are
+        // boxed, and their hand-offs race it too.
+        const LOCKERS: u64 = 8;
+        const LOCKS: u64 = 500;
+        let counter = Arc::new(gort::sync::Mutex::new(0u64));
+        for l in 0..LOCKERS {
+            let counter = counter.clone();
+            handles.push(gort::spawn(move || {
+                let seed = 4 * PAIRS + SLEEPERS + l;
+                let f = frame(seed);
+                let mut total = 0u64;
+                for _ in 0..LOCKS {
+                    let mut n = counter.lock();
+                    gort::yield_now();
+                    *n += 1;
+                    drop(n);
+                    total = total.wrapping_add(check(std::hint::black_box(&f), seed));
+                }
+                total
+            }));
+        }
         // Short sleeps: timer wake-ups race it too.
         for s in 0..SLEEPERS {
             handles.push(gort::spawn(move || {
@@ -394,7 +417,16 @@ fn compaction_racing_wake_ups_loses_nothing() {
         let chans = sum_of(3 * PAIRS + SLEEPERS..4 * PAIRS + SLEEPERS)
             .wrapping_mul(ROUNDS)
             .wrapping_mul(2);
-        assert_eq!(got, pairs.wrapping_add(sleepers).wrapping_add(chans));
+        let lockers =
+            sum_of(4 * PAIRS + SLEEPERS..4 * PAIRS + SLEEPERS + LOCKERS).wrapping_mul(LOCKS);
+        assert_eq!(
+            got,
+            pairs
+                .wrapping_add(sleepers)
+                .wrapping_add(chans)
+                .wrapping_add(lockers)
+        );
+        assert_eq!(*counter.lock(), LOCKERS * LOCKS);
         let after = gort::stats();
         assert!(passes > 0);
         assert_eq!(after.stacks_compacted, 0);

@@ -25,7 +25,7 @@ use std::ops::{Deref, DerefMut};
 use super::locker::Locker;
 use super::mutex::MutexGuard;
 use super::shim::Lock;
-use super::waiter::{unpark_all, wake_front, Queued, WaitList, Waiter};
+use super::waiter::{unpark_all, wait_node, wake_front, Queued, WaitList};
 use sched::debug::WaitReason;
 
 /// A condition variable: goroutines wait for an event while holding a lock, as Go's
@@ -253,10 +253,10 @@ impl<L> Cond<L> {
     /// The wait itself: queues the caller, runs `unlock` (which releases the caller's lock),
     /// and parks until signalled. The caller relocks.
     fn park_unlocking(&self, unlock: impl FnOnce()) {
-        let me = Waiter::new(0, WaitReason::Cond);
+        wait_node!(me = 0, WaitReason::Cond);
         let mut list = self.waiters.lock();
         // SAFETY: `list` is `waiters` locked; the guard is dropped after it, before `me`.
-        let queued = unsafe { Queued::push(&self.waiters, &mut list, |l| l, &me, false) };
+        let queued = unsafe { Queued::push(&self.waiters, &mut list, |l| l, me, false) };
         drop(list);
         let queued = PassOn { queued, cond: self };
         unlock();

@@ -17,7 +17,7 @@
 //!   passes it on (`Outcome::HandedWhileLeaving`).
 
 use super::shim::Lock;
-use super::waiter::{unpark_all, wake_front, GiveUp, Outcome, Queued, WaitList, Waiter};
+use super::waiter::{unpark_all, wait_node, wake_front, GiveUp, Outcome, Queued, WaitList};
 use sched::debug::WaitReason;
 
 pub(crate) struct Sema {
@@ -60,14 +60,14 @@ impl Sema {
     /// the queue in O(1) (`Withdrew`), unless a permit was handed to it first
     /// (`HandedWhileLeaving`: it holds that permit).
     pub(crate) fn acquire_until(&self, lifo: bool, give_up: &GiveUp<'_>) -> Outcome {
-        let me = Waiter::new(0, self.reason);
+        wait_node!(me = 0, self.reason);
         let mut s = self.state.lock();
         if s.permits > 0 {
             s.permits -= 1;
             return Outcome::Woken;
         }
         // SAFETY: `s` is `state` locked; the guard is dropped after `s`, before `me`.
-        let queued = unsafe { Queued::push(&self.state, &mut s, waiters, &me, lifo) };
+        let queued = unsafe { Queued::push(&self.state, &mut s, waiters, me, lifo) };
         drop(s);
         let outcome = queued.wait_until(give_up);
         drop(queued);

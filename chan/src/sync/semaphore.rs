@@ -33,7 +33,7 @@
 use std::time::{Duration, Instant};
 
 use super::shim::{Lock, Unparker};
-use super::waiter::{unpark_all, wake_front, GiveUp, Queued, WaitList, Waiter};
+use super::waiter::{unpark_all, wait_node, wake_front, GiveUp, Queued, WaitList};
 use crate::loom::{AtomicUsize, Ordering};
 use crate::waiter::deadline_after;
 use sched::debug::WaitReason;
@@ -256,7 +256,7 @@ impl Semaphore {
     /// Queues for `n` permits and waits for them, or until `give_up` is due; true if taken.
     #[cold]
     fn acquire_slow(&self, n: usize, give_up: &GiveUp<'_>) -> bool {
-        let me = Waiter::new(n, WaitReason::Semaphore);
+        wait_node!(me = n, WaitReason::Semaphore);
         let mut queue = self.queue.lock();
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
@@ -274,10 +274,10 @@ impl Semaphore {
             }
         }
         // SAFETY: `queue` is `self.queue` locked; the guard is dropped after it, before `me`.
-        let queued = unsafe { Queued::push(&self.queue, &mut queue, |q| q, &me, false) };
+        let queued = unsafe { Queued::push(&self.queue, &mut queue, |q| q, me, false) };
         drop(queue);
         let queued = GiveBack { queued, sem: self };
-        let taken = me.value().wait_until(give_up) || self.leave(&me);
+        let taken = me.value().wait_until(give_up) || self.leave(me);
         drop(queued);
         taken
     }

@@ -1,6 +1,7 @@
 //! One blocked goroutine or thread, as the queues of `sema.rs`, `cond.rs` and `semaphore.rs`
-//! hold it: a list node ([`WaitNode`], `crate::list`) in the waiter's own stack frame, holding
-//! its unparker and a flag its waker sets.
+//! hold it: a list node ([`WaitNode`], `crate::list`) in the waiter's own stack frame (boxed
+//! while stacks may be compacted: [`wait_node!`]), holding its unparker and a flag its waker
+//! sets.
 //!
 //! Protocol: the waiter makes a [`WaitNode`] on its stack, pushes it onto a queue under that
 //! queue's lock, makes a drop guard ([`Queued`]) right after releasing the lock, and calls
@@ -35,6 +36,25 @@ use sched::debug::WaitReason;
 
 /// A queued waiter: the node the lists link.
 pub(crate) type WaitNode = Node<Waiter>;
+
+/// `let $me: &WaitNode = ...;`: a waiter for the calling goroutine or thread (as
+/// [`Waiter::new`]), in its frame, or in a box of its own while parked stacks may be
+/// compacted (`sched::stack_compaction`), so that its waker never touches the stack of a
+/// goroutine whose stack may have been released (`docs/SOUNDNESS.md`, "Parked stacks stay
+/// resident"). Either lives until the end of the enclosing block.
+macro_rules! wait_node {
+    ($me:ident = $need:expr, $reason:expr) => {
+        let (boxed, on_stack);
+        let $me: &$crate::sync::waiter::WaitNode = if $crate::shim::stack_compaction() {
+            boxed = Box::new($crate::sync::waiter::Waiter::new($need, $reason));
+            &*boxed
+        } else {
+            on_stack = $crate::sync::waiter::Waiter::new($need, $reason);
+            &on_stack
+        };
+    };
+}
+pub(crate) use wait_node;
 
 /// A queue of waiters: FIFO, O(1) removal (`crate::list`).
 pub(crate) type WaitList = List<Waiter>;
