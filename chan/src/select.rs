@@ -86,13 +86,65 @@ pub trait Case: sealed::Sealed {
     fn result_ptr(&mut self) -> *mut ();
 }
 
+/// A case's slot, where its value waits or lands, and the entry `register` queues (pointing
+/// at the slot and the waiter).
+struct Parts<T> {
+    slot: Slot<T>,
+    node: EntryNode<T>,
+}
+
+impl<T> Parts<T> {
+    fn new(value: Option<T>) -> Parts<T> {
+        Parts {
+            slot: Slot::new(value),
+            node: Node::new(Entry::unset()),
+        }
+    }
+}
+
+/// Where a case's [`Parts`] live: in the case, in the selecting goroutine's frame, or, while
+/// parked stacks may be compacted (`sched::stack_compaction`), moved into a box of their own
+/// as the case registers, so that a peer never touches the stack of a goroutine whose stack
+/// may have been released (`docs/SOUNDNESS.md`, "Parked stacks stay resident").
+enum Place<T> {
+    Here(Parts<T>),
+    Boxed(Box<Parts<T>>),
+}
+
+impl<T> Place<T> {
+    #[inline]
+    fn get(&self) -> &Parts<T> {
+        match self {
+            Place::Here(p) => p,
+            Place::Boxed(b) => b,
+        }
+    }
+
+    #[inline]
+    fn get_mut(&mut self) -> &mut Parts<T> {
+        match self {
+            Place::Here(p) => p,
+            Place::Boxed(b) => b,
+        }
+    }
+
+    /// The parts, where they stay while registered: boxed first if stacks may be compacted.
+    /// Only before registering: the parts are not linked yet, so they may move.
+    fn settle(&mut self) -> &mut Parts<T> {
+        if crate::shim::stack_compaction() && matches!(self, Place::Here(_)) {
+            if let Place::Here(parts) = std::mem::replace(self, Place::Here(Parts::new(None))) {
+                *self = Place::Boxed(Box::new(parts));
+            }
+        }
+        self.get_mut()
+    }
+}
+
 /// A receive case: `recv(rx) -> v`.
 #[doc(hidden)]
 pub struct RecvCase<'a, T: Send> {
     rx: Option<&'a Receiver<T>>,
-    slot: Slot<T>,
-    /// The entry `register` queues (pointing at `slot` and the waiter).
-    node: EntryNode<T>,
+    parts: Place<T>,
     result: Option<Result<T, RecvError>>,
 }
 
@@ -100,9 +152,7 @@ pub struct RecvCase<'a, T: Send> {
 #[doc(hidden)]
 pub struct SendCase<'a, T: Send> {
     tx: Option<&'a Sender<T>>,
-    slot: Slot<T>,
-    /// The entry `register` queues (pointing at `slot` and the waiter).
-    node: EntryNode<T>,
+    parts: Place<T>,
     result: Option<Result<(), SendError<T>>>,
 }
 
@@ -111,8 +161,7 @@ impl<'a, T: Send> RecvCase<'a, T> {
     pub fn new(rx: Option<&'a Receiver<T>>) -> Self {
         RecvCase {
             rx,
-            slot: Slot::new(None),
-            node: Node::new(Entry::unset()),
+            parts: Place::Here(Parts::new(None)),
             result: None,
         }
     }
@@ -133,8 +182,7 @@ impl<'a, T: Send> SendCase<'a, T> {
     pub fn new(tx: Option<&'a Sender<T>>, v: T) -> Self {
         SendCase {
             tx,
-            slot: Slot::new(Some(v)),
-            node: Node::new(Entry::unset()),
+            parts: Place::Here(Parts::new(Some(v))),
             result: None,
         }
     }
@@ -158,7 +206,7 @@ impl<'a, T: Send> SendCase<'a, T> {
         // SAFETY: `run_select` has returned, and with it every entry of this case was
         // withdrawn from its channel (the selection's drop guards: `waiter.rs`): no peer can
         // reach the slot any more, so it is ours again, as before registration.
-        unsafe { self.slot.take() }
+        unsafe { self.parts.get().slot.take() }
     }
 }
 
@@ -210,24 +258,25 @@ impl<T: Send + 'static> Case for RecvCase<'_, T> {
         if c.recv_ready(&st, me) {
             return false;
         }
-        *self.node.value_mut() = Entry::new(me, &self.slot, index);
-        // SAFETY: we hold the lock. The case is borrowed in place by `run_select` until its
-        // `Registration` guard has called `unregister` (on every path out), and the waiter
-        // outlives that guard.
-        unsafe { Chan::enqueue(&mut st, &self.node, false) };
+        let parts = self.parts.settle();
+        *parts.node.value_mut() = Entry::new(me, &parts.slot, index);
+        // SAFETY: we hold the lock. The case (and its parts, in it or boxed) is borrowed in
+        // place by `run_select` until its `Registration` guard has called `unregister` (on
+        // every path out), and the waiter outlives that guard.
+        unsafe { Chan::enqueue(&mut st, &parts.node, false) };
         true
     }
 
     fn unregister(&mut self) {
         if let Some(rx) = self.rx {
-            rx.chan().withdraw(&self.node, false);
+            rx.chan().withdraw(&self.parts.get().node, false);
         }
     }
 
     fn finish(&mut self) {
         // SAFETY: the winner published `done` (observed with acquire) and touches the slot no
         // more; we also removed our entries, so no peer can reach it.
-        let v = unsafe { self.slot.take() };
+        let v = unsafe { self.parts.get().slot.take() };
         self.result = Some(v.ok_or(RecvError));
     }
 
@@ -244,7 +293,7 @@ impl<T: Send> SendCase<'_, T> {
     /// The poll of one send case with `c`'s lock held (`st`).
     fn attempt(&mut self, c: &Chan<T>, st: &mut State<T>) -> bool {
         // SAFETY: the slot is ours until registered.
-        let v = unsafe { self.slot.take() }.expect("send case holds its value");
+        let v = unsafe { self.parts.get().slot.take() }.expect("send case holds its value");
         match c.try_send_locked(st, v) {
             Attempt::Done => {
                 self.result = Some(Ok(()));
@@ -256,7 +305,7 @@ impl<T: Send> SendCase<'_, T> {
             }
             Attempt::WouldBlock(v) => {
                 // SAFETY: still unregistered: the slot is ours.
-                unsafe { self.slot.put(v) };
+                unsafe { self.parts.get().slot.put(v) };
                 false
             }
         }
@@ -294,27 +343,27 @@ impl<T: Send + 'static> Case for SendCase<'_, T> {
         if c.send_ready(&st, me) {
             return false;
         }
-        *self.node.value_mut() = Entry::new(me, &self.slot, index);
-        // SAFETY: we hold the lock. The case is borrowed in place by `run_select` until its
-        // `Registration` guard has called `unregister` (on every path out), and the waiter
-        // outlives that guard.
-        unsafe { Chan::enqueue(&mut st, &self.node, true) };
+        let parts = self.parts.settle();
+        *parts.node.value_mut() = Entry::new(me, &parts.slot, index);
+        // SAFETY: as in `RecvCase::register`.
+        unsafe { Chan::enqueue(&mut st, &parts.node, true) };
         true
     }
 
     fn unregister(&mut self) {
         if let Some(tx) = self.tx {
-            tx.chan().withdraw(&self.node, true);
+            tx.chan().withdraw(&self.parts.get().node, true);
         }
     }
 
     fn finish(&mut self) {
+        let slot = &self.parts.get().slot;
         // SAFETY: as in `RecvCase::finish`. A receiver took the value (slot empty) or a closer
         // marked the slot closed and left the value for us.
-        self.result = Some(if unsafe { self.slot.is_closed() } {
+        self.result = Some(if unsafe { slot.is_closed() } {
             // SAFETY: as above.
             Err(SendError(
-                unsafe { self.slot.take() }.expect("value returned on close"),
+                unsafe { slot.take() }.expect("value returned on close"),
             ))
         } else {
             Ok(())
@@ -359,12 +408,20 @@ pub fn run_select(
         if cases.is_empty() && deadline.is_none() {
             block_forever();
         }
-        let waiter = Waiter::new();
+        // In the frame, or boxed while stacks may be compacted (as the cases' parts: `Place`).
+        let (boxed, on_stack);
+        let waiter: &Waiter = if crate::shim::stack_compaction() {
+            boxed = Box::new(Waiter::new());
+            &boxed
+        } else {
+            on_stack = Waiter::new();
+            &on_stack
+        };
         let mut reg = Registration {
             cases: &mut *cases,
             order,
             count: 0,
-            waiter: &waiter,
+            waiter,
         };
         if !reg.register_all() && waiter.try_select(Selection::Aborted) {
             continue; // A case became ready: `reg` withdraws the others; poll again.

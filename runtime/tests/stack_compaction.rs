@@ -1,8 +1,8 @@
 //! Parked-stack compaction, the `unsafe` opt-in (`gort::enable_stack_compaction`;
 //! `sched/src/compact.rs`): goroutines parked in waits whose state is off their stacks (a bare
-//! park, a sleep, a join, a socket read, a channel send or receive, a lock, a wait group) are
-//! compacted and come back byte for byte; goroutines whose stacks other threads use while they
-//! wait (a `select!` with cases, a `gort::scope`) are never compacted; and compaction racing wake-ups loses nothing, at
+//! park, a sleep, a join, a socket read, a channel send or receive, a `select!`, a lock, a wait
+//! group) are compacted and come back byte for byte; goroutines whose stacks other threads use
+//! while they wait (in a `gort::scope`, in the blocking pool) are never compacted; and compaction racing wake-ups loses nothing, at
 //! maxprocs 1, 2 and 4. CI also runs this file in a release build, whose switch frames differ
 //! (`compact.rs`, `MARGIN`): a margin too small would lose the registers the switch saved, and
 //! the goroutine would crash on its first resume.
@@ -158,6 +158,20 @@ fn parked_stacks_come_back_intact() {
                 check(std::hint::black_box(&f), seed)
             }));
         }
+        // A `select!` with cases (its waiter and its cases' slots are boxed in this mode).
+        let (stop_tx, stop_rx) = gort::chan::<u64>(0);
+        let (_never_tx, never_rx) = gort::chan::<()>(0);
+        for seed in 7 * EACH..8 * EACH {
+            let (stop_rx, never_rx) = (stop_rx.clone(), never_rx.clone());
+            handles.push(gort::spawn(move || {
+                let f = frame(seed);
+                let got = gort::select! {
+                    recv(stop_rx) -> v => v.unwrap(),
+                    recv(never_rx) -> _ => panic!("nothing is sent on this channel"),
+                };
+                check(std::hint::black_box(&f), seed).wrapping_add(got)
+            }));
+        }
         // A socket read: each connection's goroutine parks in the netpoller.
         let listener = gort::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -175,7 +189,7 @@ fn parked_stacks_come_back_intact() {
                 check(std::hint::black_box(&f), seed)
             }));
         }
-        let parked = (7 * EACH + CONNS) as usize; // the join's inner goroutines too
+        let parked = (8 * EACH + CONNS) as usize; // the join's inner goroutines too
         compact_until(parked);
         let compacted = gort::stats();
         assert!(compacted.stack_compactions >= before.stack_compactions + parked as u64);
@@ -183,6 +197,9 @@ fn parked_stacks_come_back_intact() {
         latch.open();
         drop(held);
         wg.done();
+        for v in 0..EACH {
+            stop_tx.send(v).unwrap();
+        }
         for v in 0..EACH {
             to_receivers.send(v).unwrap();
         }
@@ -198,9 +215,9 @@ fn parked_stacks_come_back_intact() {
         let got = handles
             .into_iter()
             .fold(0u64, |a, h| a.wrapping_add(h.join().unwrap()));
-        let received = (0..EACH).sum::<u64>();
+        let received = 2 * (0..EACH).sum::<u64>(); // by the receivers, then the selects
         let seeds = (0..3 * EACH)
-            .chain(4 * EACH..7 * EACH)
+            .chain(4 * EACH..8 * EACH)
             .chain(3 * EACH..3 * EACH + CONNS);
         assert_eq!(got, sum_of(seeds).wrapping_add(received));
         assert_eq!(*lock.lock(), EACH / 2);
@@ -219,18 +236,19 @@ fn stacks_other_threads_use_stay_resident() {
     common::each_procs("stacks_other_threads_use_stay_resident", |_| {
         const EACH: u64 = 50;
         let mut handles = Vec::new();
-        // A `select!` with cases: its wait nodes are in its cases, in its frame.
-        let (stop_tx, stop_rx) = gort::chan::<()>(0);
-        let (_never_tx, never_rx) = gort::chan::<()>(0);
-        for seed in 0..2 * EACH {
-            let (stop_rx, never_rx) = (stop_rx.clone(), never_rx.clone());
+        // A call in the blocking pool that reads the caller's local on the pool's thread.
+        const POOLED: u64 = 8;
+        let release = Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+        for seed in 0..POOLED {
+            let release = release.clone();
             handles.push(gort::spawn(move || {
                 let f = frame(seed);
-                gort::select! {
-                    recv(stop_rx) -> _ => {},
-                    recv(never_rx) -> _ => panic!("nothing is sent on this channel"),
-                }
-                check(std::hint::black_box(&f), seed)
+                gort::blocking(|| {
+                    let (open, cv) = &*release;
+                    let _open = cv.wait_while(open.lock().unwrap(), |o| !*o).unwrap();
+                    check(std::hint::black_box(&f), seed)
+                })
+                .unwrap()
             }));
         }
         // A scope whose body parks while its goroutine reads the body's local.
@@ -254,10 +272,10 @@ fn stacks_other_threads_use_stay_resident() {
                 sum.load(Ordering::Relaxed) as u64
             }));
         }
-        // Everyone parked: the selectors, scope bodies and their children. Only the children
-        // may be compacted.
+        // Everyone parked: the blocking-pool callers, scope bodies and their children. Only the
+        // children may be compacted.
         let start = Instant::now();
-        while waiting_in_frames() < 2 * EACH as usize + 2 * children
+        while waiting_in_frames() < POOLED as usize + 2 * children
             || gort::stats().stacks_compacted < children
         {
             assert!(start.elapsed() < common::DEADLINE / 2, "not all parked");
@@ -268,16 +286,17 @@ fn stacks_other_threads_use_stay_resident() {
             gort::compact_parked_stacks(Duration::ZERO);
         }
         assert_eq!(gort::stats().stacks_compacted, children);
-        drop(stop_tx);
+        *release.0.lock().unwrap() = true;
+        release.1.notify_all();
         latch.open();
         let got = handles
             .into_iter()
             .fold(0u64, |a, h| a.wrapping_add(h.join().unwrap()));
-        assert_eq!(got, sum_of(0..3 * EACH));
+        assert_eq!(got, sum_of((0..POOLED).chain(2 * EACH..3 * EACH)));
     });
 }
 
-/// Goroutines parked in a `select!` with cases or a bare park (the scope bodies and their
+/// Goroutines parked in a blocking-pool call or a bare park (the scope bodies and their
 /// goroutines here).
 fn waiting_in_frames() -> usize {
     use gort::debug::{State, WaitReason};
@@ -287,7 +306,7 @@ fn waiting_in_frames() -> usize {
             matches!(
                 g.state,
                 State::Waiting {
-                    reason: WaitReason::Select | WaitReason::Park,
+                    reason: WaitReason::Blocking | WaitReason::Park,
                     ..
                 }
             )
@@ -346,8 +365,8 @@ fn compaction_racing_wake_ups_loses_nothing() {
                 }));
             }
         }
-        // Channel ping-pong: a sender's value and a receiver's slot are boxed; their wake-ups
-        // race it too.
+        // Channel ping-pong, one side in a `select!`: a sender's value and a receiver's slot
+        // are boxed; their wake-ups race it too.
         for pair in 0..PAIRS {
             let (ping_tx, ping_rx) = gort::chan::<u64>(0);
             let (pong_tx, pong_rx) = gort::chan::<u64>(0);
@@ -364,9 +383,15 @@ fn compaction_racing_wake_ups_loses_nothing() {
             }));
             handles.push(gort::spawn(move || {
                 let f = frame(seed);
+                let (_never_tx, never_rx) = gort::chan::<u64>(0);
                 let mut total = 0u64;
                 for round in 0..ROUNDS {
-                    assert_eq!(ping_rx.recv().unwrap(), round);
+                    // A `select!`: its boxed waiter and slots race it too.
+                    let got = gort::select! {
+                        recv(ping_rx) -> v => v.unwrap(),
+                        recv(never_rx) -> _ => unreachable!("nothing is sent on it"),
+                    };
+                    assert_eq!(got, round);
                     pong_tx.send(round).unwrap();
                     total = total.wrapping_add(check(std::hint::black_box(&f), seed));
                 }

@@ -9,8 +9,8 @@
 //! switch below it ([`note_park`]). The compactor thread (`gort-compact`, started with the
 //! runtime in this mode) walks every M's registry of goroutines that have switched out
 //! (`debug/registry.rs`) once a [`PERIOD`]. A goroutine parked for at least a period, in a
-//! wait whose state lives off its stack ([`stack_private`]: not a `select!` with cases, whose
-//! wait nodes other threads write into), and inside no [`StackLent`], is
+//! wait whose state lives off its stack ([`stack_private`]: not a call in the blocking pool,
+//! which may lend its locals), and inside no [`StackLent`], is
 //! *claimed*; its bytes are copied to the heap, and its whole usable stack is released with
 //! `MADV_DONTNEED` (adjacent slots of one batch in one call). The M that resumes it copies
 //! the bytes back first ([`ensure_resident`]).
@@ -251,13 +251,11 @@ fn layout(len: usize) -> Layout {
 
 /// True for the waits whose state lives off the waiting goroutine's stack, so that no other
 /// thread reads or writes that stack while it waits: timers, joins, the netpoller's
-/// descriptors (all on the heap), a single channel send or receive and the sync primitives'
-/// waits (whose waiters `chan` boxes in this mode), a `select!` with no cases, and a bare
-/// `park` (whose caller the `unsafe` contract covers). A `select!` with cases keeps its wait
-/// nodes in its cases, in the waiting goroutine's frame, and wakers write into them; a
-/// blocking-pool call may borrow the goroutine's locals.
-/// (A list of those that are, not of those that are not: a new kind of wait is not
-/// compacted until someone checks where its state lives.)
+/// descriptors (all on the heap), channel operations, `select!` and the sync primitives'
+/// waits (whose waiters and slots `chan` boxes in this mode), and a bare `park` (whose caller
+/// the `unsafe` contract covers). Not a blocking-pool call: it may lend the goroutine's locals
+/// to a pool thread. (A list of those that are, not of those that are not: a new kind of wait
+/// is not compacted until someone checks where its state lives.)
 fn stack_private(reason: WaitReason) -> bool {
     matches!(
         reason,
@@ -269,6 +267,7 @@ fn stack_private(reason: WaitReason) -> bool {
             | WaitReason::IoWrite
             | WaitReason::ChanReceive
             | WaitReason::ChanSend
+            | WaitReason::Select
             | WaitReason::SelectNoCases
             | WaitReason::Mutex
             | WaitReason::RwMutexRead
@@ -517,8 +516,8 @@ impl std::fmt::Debug for StackLent {
 
 /// True if parked stacks may be compacted ([`enable_stack_compaction`](crate::enable_stack_compaction)
 /// was called before the runtime started). Blocking primitives whose waiters other threads
-/// write into then keep those waiters off the stack (`chan` boxes those of single channel
-/// operations and of its sync primitives).
+/// write into then keep those waiters off the stack (`chan` boxes those of its channel
+/// operations, `select!` and sync primitives).
 ///
 /// ```
 /// assert!(!sched::stack_compaction()); // the default

@@ -250,8 +250,8 @@ pub(crate) fn freeze_compaction() {
 /// then cost about a kilobyte each instead of a page (`docs/BENCHMARKS.md`, park_many).
 /// Which goroutines are compacted, and why the others are not, is in `docs/SOUNDNESS.md`
 /// ("Parked stacks stay resident"): in short, those parked in a wait whose state is off their
-/// stacks (any but a `select!` with cases or a blocking-pool call), outside any
-/// [`lend_stack`](crate::lend_stack) guard. [`stats`](crate::stats) counts them.
+/// stacks (any but a blocking-pool call), outside any [`lend_stack`](crate::lend_stack)
+/// guard. [`stats`](crate::stats) counts them.
 ///
 /// Must be called before the runtime starts (its first spawn or `run`, or a first timer);
 /// afterwards it changes nothing and returns [`RuntimeStarted`].
