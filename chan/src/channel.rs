@@ -323,29 +323,43 @@ impl<T: Send> Chan<T> {
         self.send_blocked(st, &op.waiter, &op.slot, &op.node, deadline)
     }
 
-    /// `send_until`'s wait, queued as `node` (wherever `Blocked` says it lives).
+    /// Queues `node` (a send if `send`) under `st`, the lock, and blocks until a peer
+    /// completed it (true) or `deadline` passed (false); on return the node is out of the
+    /// queue either way. `node`, and the waiter and slot its entry points at, live in the
+    /// caller's frame or its box (`Blocked`).
     #[inline(always)]
-    fn send_blocked(
+    fn block_queued(
         &self,
         mut st: Locked<'_, T>,
         waiter: &Waiter,
-        slot: &Slot<T>,
         node: &EntryNode<T>,
+        send: bool,
         deadline: Option<Instant>,
-    ) -> Result<(), SendTimeoutError<T>> {
+    ) -> bool {
         // SAFETY: we hold the lock; `queued` (below, with nothing that can panic in between)
-        // withdraws the node before `node`, `slot` and `waiter` go out of scope (in the
-        // caller's frame).
-        unsafe { Self::enqueue(&mut st, node, true) };
+        // withdraws the node before we return, so before it or what it points at is gone.
+        unsafe { Self::enqueue(&mut st, node, send) };
         drop(st);
         let queued = Queued {
             chan: self,
             waiter,
             node,
-            send: true,
+            send,
         };
-        let completed = queued.block(deadline);
-        drop(queued);
+        queued.block(deadline)
+    }
+
+    /// `send_until`'s wait, queued as `node` (wherever `Blocked` says it lives).
+    #[inline(always)]
+    fn send_blocked(
+        &self,
+        st: Locked<'_, T>,
+        waiter: &Waiter,
+        slot: &Slot<T>,
+        node: &EntryNode<T>,
+        deadline: Option<Instant>,
+    ) -> Result<(), SendTimeoutError<T>> {
+        let completed = self.block_queued(st, waiter, node, true, deadline);
         // SAFETY: the guard is gone: our entry is out of the queue, and a peer that completed
         // it finished before the guard saw `done` or took the lock: the slot is ours alone.
         let closed = unsafe { slot.is_closed() };
@@ -403,24 +417,13 @@ impl<T: Send> Chan<T> {
     #[inline(always)]
     fn recv_blocked(
         &self,
-        mut st: Locked<'_, T>,
+        st: Locked<'_, T>,
         waiter: &Waiter,
         slot: &Slot<T>,
         node: &EntryNode<T>,
         deadline: Option<Instant>,
     ) -> Result<T, RecvTimeoutError> {
-        // SAFETY: as in `send_blocked`.
-        unsafe { Self::enqueue(&mut st, node, false) };
-        drop(st);
-        let queued = Queued {
-            chan: self,
-            waiter,
-            node,
-            send: false,
-        };
-        let completed = queued.block(deadline);
-        drop(queued);
-        if !completed {
+        if !self.block_queued(st, waiter, node, false, deadline) {
             return Err(RecvTimeoutError::Timeout);
         }
         // SAFETY: the guard is gone and the peer that completed us finished with the slot

@@ -229,10 +229,9 @@ fn restore(h: &Header, saved: usize) {
     let low = unsafe { *(saved as *const usize) };
     let (_, top) = h.stack_bounds();
     let len = top - low;
-    // SAFETY: the allocation holds `SAVED_HEADER + len` bytes (`save`; `low` and `top` have not
-    // changed since: the goroutine has not run), and our CAS made us its only owner.
-    // `[low, top)` is this goroutine's stack, which no one else touches while the word is BUSY
-    // (module invariants); released pages fault back in.
+    // The allocation holds `SAVED_HEADER + len` bytes (`save`; `low` and `top` have not changed:
+    // the goroutine has not run), and our CAS made us its only owner. Released pages fault in.
+    // SAFETY: `[low, top)` is this goroutine's stack, touched by no one else while BUSY.
     unsafe {
         let bytes = (saved as *const u8).add(SAVED_HEADER);
         std::ptr::copy_nonoverlapping(bytes, low as *mut u8, len);
