@@ -368,8 +368,8 @@ fn release(batch: &mut [Claim]) {
     }
 }
 
-/// Saves and releases what `batch` holds to compact, and ends every claim but the `keep`
-/// last (the list's place, kept for the next visit).
+/// Releases the stacks `batch` saved, and ends every claim but the `keep` last (the list's
+/// place, kept for the next visit). Returns how many it saved.
 fn compact_batch(batch: &mut Vec<Claim>, keep: usize) -> usize {
     let saved = batch.iter_mut().filter(|c| c.saved).count();
     release(batch);
