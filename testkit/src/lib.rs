@@ -99,10 +99,20 @@ pub fn bounded(what: &str, f: impl FnOnce() + Send + 'static) {
                 std::panic::resume_unwind(payload);
             }
         }
-        Err(RecvTimeoutError::Timeout) => panic!(
-            "{what}: still running after {:?}: hung (lost wake-up, deadlock or starvation)",
-            start.elapsed()
-        ),
+        Err(RecvTimeoutError::Timeout) => {
+            // What every goroutine waits for, so that a hang in CI can be read from its log.
+            let mut dump = Vec::new();
+            let _ = sched::debug::dump(&mut dump);
+            eprintln!(
+                "{what}: hung; {:?}\n{}",
+                sched::stats(),
+                String::from_utf8_lossy(&dump)
+            );
+            panic!(
+                "{what}: still running after {:?}: hung (lost wake-up, deadlock or starvation)",
+                start.elapsed()
+            )
+        }
     }
 }
 
