@@ -2,7 +2,8 @@
 //! whose [`wait`](Group::wait) returns when all are done, with the first error any returned.
 //!
 //! [`Group::with_context`] also derives a [`Context`] that is cancelled on the first error (so
-//! the other members, selecting on its `done()`, stop early) and when `wait` returns.
+//! the other members, selecting on its `done()`, stop early), with that error as its
+//! [`cause`](Context::cause), and when `wait` returns.
 //! [`set_limit`](Group::set_limit) bounds how many members run at once:
 //! [`go`](Group::go) parks (a plain thread blocks) while the limit is reached, and
 //! [`try_go`](Group::try_go) declines instead.
@@ -24,13 +25,14 @@
 //!     });
 //! }
 //! assert_eq!(group.wait(), Err("part 7 failed".to_string())); // the first error wins
-//! assert!(ctx.err().is_some());
+//! assert_eq!(ctx.cause().unwrap().to_string(), "part 7 failed"); // and is the cause
 //! ```
 //!
 //! # Panics
 //!
 //! A member that panics does not take the process down: the group records the first panic,
-//! cancels the derived context as for an error, and [`wait`](Group::wait), once every member
+//! cancels the derived context as for an error (the cause says a member panicked, with the
+//! panic's message), and [`wait`](Group::wait), once every member
 //! is done, resumes it on the waiting goroutine (a panic outranks an error). `wait` is the
 //! members' join, so the unjoined-panic policy
 //! ([`set_unjoined_panic_policy`](crate::set_unjoined_panic_policy)) does not apply to them;
@@ -87,10 +89,17 @@ pub struct Group<E> {
 struct Inner<E> {
     members: WaitGroup,
     outcome: Mutex<Outcome<E>>,
-    /// The derived context's canceller (`with_context` groups only).
-    cancel: Option<CancelFn>,
+    /// The derived context (`with_context` groups only).
+    derived: Option<Derived<E>>,
     /// The limit on running members, `None` without one.
     limit: Mutex<Option<Slots>>,
+}
+
+/// The canceller of a `with_context` group's context, and how an error becomes its cause.
+struct Derived<E> {
+    cancel: CancelFn,
+    /// `E`'s `Display`: the cause's text.
+    describe: fn(&E) -> String,
 }
 
 /// What the members have returned since the last `wait`.
@@ -114,7 +123,7 @@ impl<E: Send + 'static> Group<E> {
     /// assert_eq!(group.wait(), Ok(())); // no members: at once
     /// ```
     pub fn new() -> Group<E> {
-        Group::with_cancel(None)
+        Group::with_derived(None)
     }
 
     /// A group and a context derived from `parent` (Go's `errgroup.WithContext`): the context
@@ -122,20 +131,37 @@ impl<E: Send + 'static> Group<E> {
     /// [`wait`](Group::wait) returns, whichever comes first; also when the last handle of the
     /// group is dropped.
     ///
+    /// The first error is the context's [`cause`](Context::cause), as Go's `context.Cause`
+    /// gives it: an error whose text is the member's error's (`E`'s `Display`); a panic's
+    /// cause is `errgroup: a member panicked: ` and its message. Cancelled by `wait` or a
+    /// drop with no error, the cause is the context's `err()`.
+    ///
     /// ```
     /// use gort::context;
-    /// let (group, ctx) = gort::errgroup::Group::<()>::with_context(&context::background());
+    /// let (group, ctx) = gort::errgroup::Group::<String>::with_context(&context::background());
     /// group.go(|| Ok(()));
     /// assert!(ctx.err().is_none());
     /// group.wait().unwrap();
     /// assert_eq!(ctx.err(), Some(context::ContextError::Canceled)); // wait cancels it
+    ///
+    /// let (group, ctx) = gort::errgroup::Group::with_context(&context::background());
+    /// group.go(|| Err(std::io::Error::other("disk full")));
+    /// assert_eq!(group.wait().unwrap_err().to_string(), "disk full");
+    /// assert_eq!(ctx.cause().unwrap().to_string(), "disk full");
     /// ```
-    pub fn with_context(parent: &Context) -> (Group<E>, Context) {
+    pub fn with_context(parent: &Context) -> (Group<E>, Context)
+    where
+        E: fmt::Display,
+    {
         let (ctx, cancel) = context::with_cancel(parent);
-        (Group::with_cancel(Some(cancel)), ctx)
+        let derived = Derived {
+            cancel,
+            describe: |e: &E| e.to_string(),
+        };
+        (Group::with_derived(Some(derived)), ctx)
     }
 
-    fn with_cancel(cancel: Option<CancelFn>) -> Group<E> {
+    fn with_derived(derived: Option<Derived<E>>) -> Group<E> {
         Group {
             inner: Arc::new(Inner {
                 members: WaitGroup::new(),
@@ -143,7 +169,7 @@ impl<E: Send + 'static> Group<E> {
                     error: None,
                     panic: None,
                 }),
-                cancel,
+                derived,
                 limit: Mutex::new(None),
             }),
         }
@@ -320,30 +346,41 @@ impl<E> Inner<E> {
         self.outcome.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records what a member returned; the first error or panic cancels the context.
+    /// Records what a member returned; the first error or panic cancels the context, with it
+    /// as the cause (described under the lock, as the error moves into the outcome; the
+    /// cancel runs after the lock is released).
     fn record(&self, result: std::thread::Result<Result<(), E>>) {
-        let first = {
+        let cause = {
             let mut outcome = self.outcome();
             let first = outcome.error.is_none() && outcome.panic.is_none();
+            let describe = self.derived.as_ref().filter(|_| first).map(|d| d.describe);
             match result {
                 Ok(Ok(())) => return,
                 Ok(Err(e)) => {
+                    let cause = describe.map(|describe| describe(&e));
                     outcome.error.get_or_insert(e);
+                    cause
                 }
                 Err(payload) => {
+                    let cause = describe.map(|_| {
+                        format!(
+                            "errgroup: a member panicked: {}",
+                            sched::panic_message(&*payload)
+                        )
+                    });
                     outcome.panic.get_or_insert(payload);
+                    cause
                 }
             }
-            first
         };
-        if first {
-            self.cancel();
+        if let (Some(cause), Some(derived)) = (cause, &self.derived) {
+            derived.cancel.cancel_with_cause(cause);
         }
     }
 
     fn cancel(&self) {
-        if let Some(cancel) = &self.cancel {
-            cancel.cancel();
+        if let Some(derived) = &self.derived {
+            derived.cancel.cancel();
         }
     }
 }
@@ -368,7 +405,7 @@ impl<E> fmt::Debug for Group<E> {
         let limit = self.inner.slots().map(|s| s.capacity);
         f.debug_struct("Group")
             .field("limit", &limit)
-            .field("with_context", &self.inner.cancel.is_some())
+            .field("with_context", &self.inner.derived.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -407,8 +444,20 @@ mod tests {
     }
 
     #[test]
+    fn a_panic_is_the_cause_with_its_message() {
+        let (group, ctx) = Group::<String>::with_context(&context::background());
+        group.go(|| panic!("member {} failed", 3));
+        let caught = std::panic::catch_unwind(AssertUnwindSafe(|| group.wait()));
+        assert!(caught.is_err());
+        assert_eq!(
+            ctx.cause().unwrap().to_string(),
+            "errgroup: a member panicked: member 3 failed"
+        );
+    }
+
+    #[test]
     fn dropping_the_group_cancels_its_context() {
-        let (group, ctx) = Group::<()>::with_context(&context::background());
+        let (group, ctx) = Group::<String>::with_context(&context::background());
         drop(group);
         assert_eq!(ctx.err(), Some(ContextError::Canceled));
     }

@@ -1,8 +1,9 @@
-//! `gort::errgroup` (issue 13): the first error wins and cancels the members still running
-//! (they see `ctx.done()`), a limit holds the count of running members to exactly its value,
-//! 10,000 members, a member's panic comes out of `wait`, members starting members, and every
-//! call from goroutines and plain threads alike. Every scenario runs at GORT_MAXPROCS 1, 2
-//! and 4, bounded in time by the harness; nothing here sleeps or times anything.
+//! `gort::errgroup` (issue 13): the first error wins, cancels the members still running (they
+//! see `ctx.done()`) and is the context's cause; a limit holds the count of running members to
+//! exactly its value; 10,000 members; a member's panic comes out of `wait`; members start
+//! members; and every call works from goroutines and plain threads alike. Every scenario runs
+//! at GORT_MAXPROCS 1, 2 and 4, bounded in time by the harness; nothing here sleeps or times
+//! anything.
 
 mod common;
 
@@ -20,6 +21,15 @@ enum Failure {
     First,
     /// A member that stopped because the context was cancelled.
     Stopped(ContextError),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::First => f.write_str("the first failure"),
+            Failure::Stopped(e) => write!(f, "stopped: {e}"),
+        }
+    }
 }
 
 #[test]
@@ -53,6 +63,8 @@ fn the_first_error_wins_and_cancels_the_others() {
                 assert_eq!(group.wait(), Err(Failure::First), "at maxprocs {procs}");
                 assert_eq!(stopped.load(Ordering::SeqCst), OTHERS);
                 assert_eq!(ctx.err(), Some(ContextError::Canceled));
+                // Go's `context.Cause(ctx)`: the first error, not what the others returned.
+                assert_eq!(ctx.cause().unwrap().to_string(), "the first failure");
             });
             join();
         }
@@ -150,6 +162,11 @@ fn ten_thousand_members() {
                 assert!(most.load(Ordering::SeqCst) <= n, "{limit:?}");
             }
             assert_eq!(ctx.err(), Some(ContextError::Canceled), "wait cancels it");
+            assert_eq!(
+                ctx.cause().unwrap().to_string(),
+                "context canceled",
+                "no error"
+            );
         }
     });
 }
@@ -183,6 +200,11 @@ fn a_members_panic_comes_out_of_wait() {
                     "wait came after them all"
                 );
                 assert_eq!(ctx.err(), Some(ContextError::Canceled));
+                let cause = ctx.cause().unwrap().to_string();
+                assert!(
+                    cause.starts_with("errgroup: a member panicked: "),
+                    "{cause}"
+                );
                 // The panic was handed out: the group goes on.
                 group.go(|| Ok(()));
                 assert_eq!(group.wait(), Ok(()));

@@ -362,7 +362,7 @@ pub(crate) fn fatal(why: &str) -> ! {
 /// Reports a panic raised by user code the runtime ran outside any goroutine's closure (a
 /// destructor, a timer action). The scheduler carries on.
 pub(crate) fn report_runtime_context_panic(what: &str, payload: &(dyn std::any::Any + Send)) {
-    let msg = crate::goroutine::payload_message(payload);
+    let msg = crate::goroutine::panic_message(payload);
     eprintln!("gort: panic while {what}: {msg}");
 }
 

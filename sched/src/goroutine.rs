@@ -379,8 +379,14 @@ pub(crate) fn goroutine_main(h: *const Header, yielder: &GYielder) {
     }
 }
 
-/// A human-readable message for a panic payload.
-pub(crate) fn payload_message(payload: &(dyn Any + Send)) -> String {
+/// A panic payload's message: the `&str` or `String` that `panic!` gave it (or a stack
+/// overflow's report), else `Box<dyn Any>`, as std's panic hook prints it.
+///
+/// ```
+/// let payload = sched::spawn(|| panic!("out of {}", "cheese")).join().unwrap_err();
+/// assert_eq!(sched::panic_message(&*payload), "out of cheese");
+/// ```
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&'static str>() {
         (*s).to_string()
     } else if let Some(s) = payload.downcast_ref::<String>() {

@@ -30,7 +30,7 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 
 use crate::debug::WaitReason;
-use crate::goroutine::{payload_message, Panic};
+use crate::goroutine::{panic_message, Panic};
 use crate::loom::{AtomicU32, Ordering};
 use crate::park::{park_for, unparker, Unparker};
 
@@ -174,7 +174,7 @@ impl<T> Packet<T> {
     fn report_unjoined(&self) {
         // SAFETY: called by the packet's last user after COMPLETE: nobody else reads it.
         if let Some(Err(payload)) = unsafe { &*self.result.get() } {
-            let msg = payload_message(payload.as_ref());
+            let msg = panic_message(payload.as_ref());
             crate::config::report_unjoined_panic(self.id, self.name_str(), &msg);
         }
     }

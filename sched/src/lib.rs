@@ -63,7 +63,7 @@ pub use config::{
     enable_migration, enable_stack_compaction, set_unjoined_panic_policy, RuntimeStarted,
     UnjoinedPanic, DEFAULT_STACK_SIZE,
 };
-pub use goroutine::Panic;
+pub use goroutine::{panic_message, Panic};
 pub use join::JoinHandle;
 pub use local::LocalKey;
 pub use machine::{current_id, current_machine_id, current_name, current_processor_id, yield_now};

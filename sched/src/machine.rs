@@ -311,7 +311,7 @@ fn machine_main(m: &Machine) -> ! {
             execute(m, g);
         }));
         if let Err(payload) = ran {
-            let msg = crate::goroutine::payload_message(payload.as_ref());
+            let msg = crate::goroutine::panic_message(payload.as_ref());
             crate::config::fatal(&format!("M{} panicked inside the scheduler: {msg}", m.id));
         }
     }
