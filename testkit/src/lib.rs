@@ -100,19 +100,36 @@ pub fn bounded(what: &str, f: impl FnOnce() + Send + 'static) {
             }
         }
         Err(RecvTimeoutError::Timeout) => {
-            // What every goroutine waits for, so that a hang in CI can be read from its log.
-            let mut dump = Vec::new();
-            let _ = sched::debug::dump(&mut dump);
-            eprintln!(
-                "{what}: hung; {:?}\n{}",
-                sched::stats(),
-                String::from_utf8_lossy(&dump)
-            );
+            eprintln!("{what}: hung; {}", runtime_state());
             panic!(
                 "{what}: still running after {:?}: hung (lost wake-up, deadlock or starvation)",
                 start.elapsed()
             )
         }
+    }
+}
+
+/// The runtime's counters and goroutine dump, so that a hang in CI can be read from its log.
+/// Taken on a thread of its own and waited for at most 5 s: the dump takes the registry's
+/// locks, which a hung runtime may hold.
+fn runtime_state() -> String {
+    let (tx, rx) = mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("testkit-dump".into())
+        .spawn(move || {
+            let mut dump = Vec::new();
+            let _ = sched::debug::dump(&mut dump);
+            let _ = tx.send(format!(
+                "{:?}\n{}",
+                sched::stats(),
+                String::from_utf8_lossy(&dump)
+            ));
+        });
+    match spawned {
+        Ok(_) => rx
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap_or_else(|_| "no goroutine dump: it did not finish in 5 s".into()),
+        Err(e) => format!("no goroutine dump: {e}"),
     }
 }
 
