@@ -79,7 +79,8 @@ fn runs(name: &str, procs: &[usize], run: impl Fn(usize) + Copy + Send + 'static
 }
 
 /// Runs `f` on a new plain thread and waits at most [`DEADLINE`] for it; a panic in `f` is
-/// resumed here.
+/// resumed here. A hang fails the test after printing the runtime's counters and goroutine
+/// dump.
 pub fn bounded(what: &str, f: impl FnOnce() + Send + 'static) {
     migrate_if_asked();
     compact_if_asked();
