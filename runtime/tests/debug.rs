@@ -7,7 +7,9 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use gort::debug::{self, GoroutineInfo, LeakCheck, State, WaitReason};
@@ -333,7 +335,41 @@ fn child(kind: &str, procs: usize, env: &[(&str, &str)]) -> std::process::Child 
     for (k, v) in env {
         cmd.env(k, v);
     }
+    // SIGQUIT at its default in the child, whatever this process inherited: gort keeps an
+    // ignored SIGQUIT ignored (`sched/src/debug/sigquit.rs`), and a test run from a
+    // non-interactive shell's background job starts with it ignored.
+    // SAFETY: `signal` is async-signal-safe, and the closure touches nothing else.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGQUIT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
     cmd.spawn().expect("start child")
+}
+
+/// Kills the child `pid` if it is still running after the harness's deadline, so that a read
+/// from its pipes ends (with EOF) instead of hanging the test; cancelled when dropped (the
+/// sender's drop wakes the watchdog thread).
+struct KillAfterDeadline {
+    _cancel: mpsc::Sender<()>,
+}
+
+impl KillAfterDeadline {
+    fn new(pid: u32) -> KillAfterDeadline {
+        let (cancel, cancelled) = mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if let Err(mpsc::RecvTimeoutError::Timeout) = cancelled.recv_timeout(common::DEADLINE) {
+                eprintln!(
+                    "child {pid} still running after {:?}: killed",
+                    common::DEADLINE
+                );
+                // SAFETY: kill has no memory preconditions; the pid is our unreaped child's.
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            }
+        });
+        KillAfterDeadline { _cancel: cancel }
+    }
 }
 
 /// Waits for `c` to exit, killing it after the harness's deadline.
@@ -420,6 +456,7 @@ fn schedtrace_lines_parse() {
 fn sigquit_dumps_every_goroutine() {
     for (mode, procs) in [("exit", 1), ("exit", 4), ("continue", 2)] {
         let mut c = child("sigquit", procs, &[("GORT_SIGQUIT", mode)]);
+        let _watchdog = KillAfterDeadline::new(c.id());
         let mut out = BufReader::new(c.stdout.take().unwrap());
         // (libtest writes "test child_workload ... " before the test's own output.)
         let mut line = String::new();
