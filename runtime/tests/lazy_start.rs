@@ -47,12 +47,12 @@ fn set_maxprocs_racing_the_start_is_not_lost() {
         return;
     }
     for attempt in 0..40 {
-        let out = Command::new(std::env::current_exe().expect("own path"))
-            .args(["race_child", "--exact", "--nocapture", "--test-threads=1"])
-            .env(RACE_CHILD, "1")
-            .env("GORT_MAXPROCS", "1")
-            .output()
-            .expect("run child");
+        let out = common::output_within(
+            Command::new(std::env::current_exe().expect("own path"))
+                .args(["race_child", "--exact", "--nocapture", "--test-threads=1"])
+                .env(RACE_CHILD, "1")
+                .env("GORT_MAXPROCS", "1"),
+        );
         assert!(
             out.status.success(),
             "attempt {attempt}: {}\n{}",

@@ -237,20 +237,20 @@ fn println_lines_never_interleave() {
         return;
     }
     for procs in PROCS {
-        let out = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "child_println",
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ])
-            .env(CHILD, "println")
-            .env("GORT_MAXPROCS", procs.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .output()
-            .expect("run child");
+        let out = common::output_within(
+            Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "child_println",
+                    "--nocapture",
+                    "--test-threads",
+                    "1",
+                ])
+                .env(CHILD, "println")
+                .env("GORT_MAXPROCS", procs.to_string())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped()),
+        );
         assert!(out.status.success(), "child failed: {out:?}");
         let stdout = String::from_utf8(out.stdout).expect("utf-8");
         let lines: Vec<&str> = stdout.lines().filter(|l| l.starts_with("line ")).collect();
@@ -450,18 +450,18 @@ fn user_sigurg_handler_is_chained() {
     if !signals() {
         return;
     }
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_sigurg",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
-        .env(CHILD, "sigurg")
-        .env("GORT_MAXPROCS", "1")
-        .output()
-        .expect("run child");
+    let out = common::output_within(
+        Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "child_sigurg",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .env(CHILD, "sigurg")
+            .env("GORT_MAXPROCS", "1"),
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "child failed: {out:?}");
     assert!(stdout.contains("child: user handler ran"), "{stdout}");

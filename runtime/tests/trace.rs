@@ -372,16 +372,16 @@ fn gort_trace_writes_the_file_at_exit() {
         let path =
             std::env::temp_dir().join(format!("gort-trace-test-{}.json", std::process::id()));
         let _ = std::fs::remove_file(&path);
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "gort_trace_writes_the_file_at_exit",
-                "--nocapture",
-            ])
-            .env(CHILD, "1")
-            .env("GORT_TRACE", &path)
-            .output()
-            .unwrap();
+        let out = common::output_within(
+            std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "gort_trace_writes_the_file_at_exit",
+                    "--nocapture",
+                ])
+                .env(CHILD, "1")
+                .env("GORT_TRACE", &path),
+        );
         assert!(out.status.success(), "child failed: {out:?}");
         let json = std::fs::read_to_string(&path).expect("GORT_TRACE wrote the file");
         let _ = std::fs::remove_file(&path);

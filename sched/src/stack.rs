@@ -951,6 +951,12 @@ impl fmt::Display for StackError {
 
 impl std::error::Error for StackError {}
 
+/// `Command::output` bounded in time, for the tests' children (the workspace's test
+/// harness's, which this crate's own tests cannot depend on).
+#[cfg(test)]
+#[path = "../../testkit/src/child.rs"]
+mod test_child;
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -986,7 +992,7 @@ pub(crate) mod tests {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        cmd.output().unwrap()
+        super::test_child::output_within(&mut cmd, std::time::Duration::from_secs(60))
     }
 
     #[test]

@@ -20,6 +20,8 @@
 //! types (sockets) stay in `runtime/tests/common`. Each test binary's `common` module
 //! re-exports this crate, so tests call `common::each_procs` and the like.
 
+mod child;
+
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
@@ -190,6 +192,12 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
         assert!(start.elapsed() < DEADLINE, "gave up waiting: {what}");
         sched::yield_now();
     }
+}
+
+/// `cmd.output()` bounded by [`DEADLINE`]: a child that hangs is killed and fails its test
+/// (with what it printed) instead of stalling CI. For tests that run themselves as children.
+pub fn output_within(cmd: &mut std::process::Command) -> std::process::Output {
+    child::output_within(cmd, DEADLINE)
 }
 
 /// Sleeps `d` by parking with a timeout (a goroutine gives its thread away meanwhile).
