@@ -372,16 +372,21 @@ fn execute(m: &Machine, g: GRef) {
     let goid = h.id;
     trace_event!(goid, m = m.id, "run");
     m.current.set(g.as_ptr());
-    // SAFETY: the name lives in the header, which our reference keeps alive until we reset
-    // the guard info below.
-    unsafe { signal::set_current(Some(guard_info(h))) };
+    let current = signal_current(h);
     m.handoff.monitor.enter(goid);
     let tracing = trace_on!();
     trace_record_if!(tracing, Start, goid, 0);
     // The parked goroutine's wait word, read while it is still ours (for the `park` event).
     let mut wait = 0;
     let yielded = loop {
-        match co.resume(()) {
+        // SAFETY: `signal_current`'s contract: our reference keeps the header alive until the
+        // `set_current(None)` right after the switch back.
+        unsafe { signal::set_current(Some(current)) };
+        let result = co.resume(());
+        // SAFETY: `None` carries no pointer. (Before the park's commit, after which another M
+        // may free the goroutine.)
+        unsafe { signal::set_current(None) };
+        match result {
             corosensei::CoroutineResult::Yield(Switch::Park) => {
                 crate::debug::registry::note_switch_out(h);
                 wait = h.wait.load(Ordering::Relaxed);
@@ -410,8 +415,6 @@ fn execute(m: &Machine, g: GRef) {
             corosensei::CoroutineResult::Return(()) => {
                 trace_record_if!(tracing, Exit, goid, 0);
                 m.handoff.monitor.leave();
-                // SAFETY: `None` carries no pointer.
-                unsafe { signal::set_current(None) };
                 m.current.set(std::ptr::null());
                 let stack = coroutine.take().expect("finished coroutine").into_stack();
                 // SAFETY: on this M's thread, on the M's stack; borrow ends here.
@@ -427,8 +430,6 @@ fn execute(m: &Machine, g: GRef) {
         }
     };
     m.handoff.monitor.leave();
-    // SAFETY: `None` carries no pointer.
-    unsafe { signal::set_current(None) };
     m.current.set(std::ptr::null());
     // Only now, with `current` cleared, may user code run.
     if let Some(g) = yielded {
@@ -473,6 +474,29 @@ fn finish(m: &Machine, g: GRef) {
     if let Err(payload) = completed {
         crate::config::contained_panic(&format!("ending goroutine {goid}"), payload);
     }
+}
+
+/// What the signal handlers see of `h` while it runs: its header, described only when a
+/// signal asks ([`describe_header`]).
+///
+/// # Safety (of `set_current` with the result)
+///
+/// The header must stay alive while it is current: `execute` holds a reference across the
+/// switch and clears it before the park's commit.
+fn signal_current(h: &Header) -> signal::Current {
+    // SAFETY: `describe_header` reads only the header's fields and the default stack size's
+    // atomic (set before any goroutine got a stack): async-signal-safe; the header's life is
+    // the caller's part (above).
+    unsafe { signal::Current::new(describe_header, (h as *const Header).cast()) }
+}
+
+/// `signal::Current`'s describe for a goroutine's header.
+///
+/// # Safety
+/// `data` points at a live `Header`.
+unsafe fn describe_header(data: *const ()) -> GuardInfo {
+    // SAFETY: the caller's contract.
+    guard_info(unsafe { &*data.cast::<Header>() })
 }
 
 fn guard_info(h: &Header) -> GuardInfo {

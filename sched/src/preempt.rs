@@ -496,6 +496,11 @@ fn act(m: &crate::machine::Machine, tick: u64, seq: u64, want: u64, ctx: *mut li
         return OUT_STALE;
     }
     if want == WANT_NAME {
+        // Only from the goroutine's own code: on the thread's stack, the scheduler may be
+        // half-way through `signal::set_current`.
+        if crate::signal::on_thread_stack(interrupted_sp(ctx)) {
+            return OUT_NOT_GOROUTINE;
+        }
         mon.copy_name();
         return OUT_NAMED;
     }

@@ -20,9 +20,10 @@
 //! * [`thread_init`] (once per worker thread) makes sure the thread has an alternate signal
 //!   stack: the handler cannot run on the goroutine stack that just overflowed. Threads started by
 //!   `std` usually have one already (std's own overflow handler sets it up); otherwise we map one.
-//! * The scheduler calls [`set_current`] whenever a thread switches into a goroutine (with its
-//!   guard range, id, name and stack size) and back out (`None`). It is one store into a
-//!   thread-local `Cell`.
+//! * The scheduler calls [`set_current`] whenever a thread switches into a goroutine (with a
+//!   [`Current`]: the goroutine's header and how to read its guard range, id, name and stack
+//!   size from it, which the handler does only when a signal comes) and back out (`None`). It
+//!   is two stores into a thread-local `Cell`.
 //! * On a fault, the handler compares the faulting address with the current goroutine's guard
 //!   range. Inside it: write the report to stderr with raw `write(2)` and `abort()`. Anything
 //!   else is not ours: call the previous handler, or, if there was none (`SIG_DFL`/`SIG_IGN`),
@@ -34,13 +35,16 @@
 //! The handler allocates nothing, takes no lock and calls only `write`, `sigaction` and `abort`
 //! (all async-signal-safe). It formats into a buffer on the (alternate) stack. It reads:
 //!
-//! * `CURRENT`, a `const`-initialised thread-local whose type has no destructor: on targets with
+//! * `CURRENT`, a `const`-initialised thread-local whose type has no destructor (and, through
+//!   its `describe`, the current goroutine's header, alive while it is current): on targets with
 //!   native TLS (all of gort's unix targets) std stores it as a plain `#[thread_local]` static,
 //!   with no lazy initialisation and no destructor registration, so reading it is one TLS load
 //!   and cannot fail, even during thread teardown. ([`thread_init`] touches it once so that a
 //!   dynamically loaded copy of this library has its TLS block allocated before any fault.) The
 //!   fault is synchronous (raised by the goroutine's own instructions), so it never interrupts
-//!   [`set_current`] half-way through a store.
+//!   [`set_current`] half-way through its stores; the preemption signal, which is not, reads
+//!   `CURRENT` only when it interrupted a goroutine's own code (`preempt.rs`), and
+//!   `set_current` runs on the thread's stack.
 //! * `PREVIOUS`, pointers to leaked, never-modified copies of the previous actions, published with
 //!   release/acquire. A fault in the instant between installing the handler and publishing the
 //!   previous action is treated as if the previous action were `SIG_DFL`.
@@ -94,10 +98,39 @@ pub(crate) struct GuardInfo {
     pub stack_size: usize,
 }
 
+/// How a signal handler learns about the goroutine this thread runs: `describe(data)`,
+/// called only when a signal needs it (a fault in a guard page, a preemption request copying
+/// the name), so that switching a goroutine in stores two words instead of a `GuardInfo`.
+#[derive(Clone, Copy)]
+pub(crate) struct Current {
+    describe: unsafe fn(*const ()) -> GuardInfo,
+    data: *const (),
+}
+
+impl Current {
+    /// # Safety
+    ///
+    /// For as long as this stays current on a thread (until its next [`set_current`]),
+    /// `describe(data)` must be async-signal-safe (no lock, no allocation) and sound to call,
+    /// and the name in the `GuardInfo` it returns readable.
+    pub(crate) unsafe fn new(
+        describe: unsafe fn(*const ()) -> GuardInfo,
+        data: *const (),
+    ) -> Current {
+        Current { describe, data }
+    }
+
+    fn info(self) -> GuardInfo {
+        // SAFETY: `new`'s contract, for as long as this is current, which it is: it was read
+        // from `CURRENT`.
+        unsafe { (self.describe)(self.data) }
+    }
+}
+
 thread_local! {
     /// The goroutine this thread is running, if any. `const`-initialised and without destructor:
     /// see "Async-signal safety" above.
-    static CURRENT: Cell<Option<GuardInfo>> = const { Cell::new(None) };
+    static CURRENT: Cell<Option<Current>> = const { Cell::new(None) };
 
     /// This thread's own stack `[lo, hi)` ([`on_thread_stack`]); `const`, no destructor.
     static THREAD_STACK: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
@@ -110,19 +143,18 @@ thread_local! {
 ///
 /// # Safety
 ///
-/// If `info` is `Some` with `name_len > 0`, `name_ptr..name_ptr + name_len` must be readable for
-/// as long as `info` stays current on this thread (until the next `set_current`): the signal
-/// handler reads it at any moment in between.
+/// `Current::new`'s contract holds until the next `set_current` on this thread: the signal
+/// handlers call `describe` at any moment in between.
 #[inline]
-pub(crate) unsafe fn set_current(info: Option<GuardInfo>) {
-    CURRENT.set(info);
+pub(crate) unsafe fn set_current(current: Option<Current>) {
+    CURRENT.set(current);
     // The store must not sink past the switch into the goroutine, whose faults read it.
     compiler_fence(Ordering::SeqCst);
 }
 
 /// The goroutine this thread runs, as `set_current` recorded it. Async-signal-safe.
 pub(crate) fn current_guard_info() -> Option<GuardInfo> {
-    CURRENT.get()
+    CURRENT.get().map(Current::info)
 }
 
 /// True if `sp` lies in this thread's own stack (recorded by [`thread_init`]): a signal
@@ -242,7 +274,7 @@ fn overflowed_guard(info: *mut siginfo_t) -> Option<GuardInfo> {
     }
     // SAFETY: for a kernel-raised SIGSEGV or SIGBUS, `si_addr` is the member that is set.
     let addr = unsafe { info.si_addr() } as usize;
-    let guard = CURRENT.try_with(Cell::get).ok().flatten()?;
+    let guard = CURRENT.try_with(Cell::get).ok().flatten()?.info();
     // `guard_bytes` is a static's load: `install_overflow_handler` computed it.
     (guard.guard_hi - crate::stack::guard_bytes()..guard.guard_hi)
         .contains(&addr)
@@ -254,7 +286,8 @@ fn report_overflow(guard: &GuardInfo) -> ! {
     let name: &[u8] = if guard.name_len == 0 || guard.name_ptr.is_null() {
         &[]
     } else {
-        // SAFETY: `set_current`'s contract: the name is readable while `guard` is current.
+        // SAFETY: `Current::new`'s contract: the name is readable while `guard`'s goroutine
+        // is current, which it is (the handler aborts below, still on it).
         unsafe { std::slice::from_raw_parts(guard.name_ptr, guard.name_len.min(MAX_NAME)) }
     };
     let mut buf = [0u8; REPORT_CAP];
@@ -534,6 +567,12 @@ mod tests {
         recurse(depth + 1) + u64::from(black_box(frame[1]))
     }
 
+    /// A test's `Current::describe`: `data` points at a live `GuardInfo`.
+    unsafe fn copy_info(data: *const ()) -> GuardInfo {
+        // SAFETY: the caller's `data` is a `GuardInfo` alive while current.
+        unsafe { *data.cast::<GuardInfo>() }
+    }
+
     /// Child process: run a goroutine-like coroutine, with `GuardInfo` set, that overflows.
     fn overflow_scenario() {
         install_overflow_handler();
@@ -554,8 +593,9 @@ mod tests {
             corosensei::Coroutine::with_stack(stack, |_: &corosensei::Yielder<(), ()>, ()| {
                 recurse(0)
             });
-        // SAFETY: the name is a `&'static str`.
-        unsafe { set_current(Some(info)) };
+        // SAFETY: `info` outlives the coroutine's run (the child aborts inside it), and its
+        // name is a `&'static str`; `copy_info` only reads it.
+        unsafe { set_current(Some(Current::new(copy_info, (&raw const info).cast()))) };
         co.resume(());
         panic!("the recursion returned instead of overflowing");
     }
@@ -592,8 +632,9 @@ mod tests {
             name_len: 0,
             stack_size: stack.usable_size(),
         };
-        // SAFETY: no name.
-        unsafe { set_current(Some(info)) };
+        // SAFETY: `info` outlives the fault (the child dies of it) and has no name;
+        // `copy_info` only reads it.
+        unsafe { set_current(Some(Current::new(copy_info, (&raw const info).cast()))) };
         let page = page_size();
         // SAFETY: a new anonymous mapping at an address the kernel picks.
         let p = unsafe {
