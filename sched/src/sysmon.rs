@@ -16,7 +16,9 @@
 //!   are resumed without a P (`scheduler/retake.rs` says why that keeps a stop from ever
 //!   deadlocking the program);
 //! - a goroutine that ran call-free past `WARN_AFTER` is reported once (`tracing` warning; on
-//!   stderr with `GORT_DEBUG=preempt`), with the remedy.
+//!   stderr with `GORT_DEBUG=preempt`), with the remedy and its name, which only its M's
+//!   signal handler may read (the warning waits for the answer, up to `ANSWER_WAIT`, in later
+//!   rounds if need be).
 //!
 //! Sysmon holds no lock while it sleeps, runs no user code, and takes only the idle set's lock
 //! and the M slots' (which a stopped thread never holds: `preempt.rs`). `GORT_SYSMON=off`
@@ -164,6 +166,8 @@ struct Seen {
     warned: bool,
     /// The number of a signal sent for this run whose answer has not come, and when it went.
     pending: Option<(u64, Instant)>,
+    /// The long-run warning waiting for the goroutine's name: the pending signal asked for it.
+    naming: Option<LongRun>,
     /// The M is stopped in its handler.
     stopped: bool,
 }
@@ -178,6 +182,7 @@ impl Seen {
             asked: false,
             warned: false,
             pending: None,
+            naming: None,
             stopped: false,
         }
     }
@@ -271,6 +276,10 @@ fn look_at(home: &'static Home, seen: &mut Seen, now: Instant, round: &mut Round
     let (tick, goid) = mon.sample();
     if tick != seen.tick {
         round.progress |= mon.holds_p();
+        if let Some(run) = seen.naming.take() {
+            // The run ended before its name came: warn with what there is.
+            warn_long_run(home, run, named(home, seen));
+        }
         *seen = Seen::new(tick, now, mon.cpu_time());
         return;
     }
@@ -294,13 +303,17 @@ fn look_at(home: &'static Home, seen: &mut Seen, now: Instant, round: &mut Round
         seen.warned = true;
         // Detached (no P any more), or asleep in the kernel now: a blocking call.
         let blocked = !mon.holds_p() || mon.sleeping() == Some(true);
-        // (Not while a signal's answer is pending: asking would overwrite it.)
-        let name = if seen.pending.is_some() {
-            None
-        } else {
-            name_of(home, tick)
+        let run = LongRun {
+            goid,
+            ran: whole,
+            blocked,
         };
-        warn_long_run(home, goid, name, whole, blocked);
+        // (Not while a signal's answer is pending: asking would overwrite it.)
+        if seen.pending.is_some() {
+            warn_long_run(home, run, None);
+        } else {
+            ask_name(home, seen, tick, run, round);
+        }
     }
     if seen.pending.is_some() || !mon.holds_p() {
         return;
@@ -333,19 +346,47 @@ fn look_at(home: &'static Home, seen: &mut Seen, now: Instant, round: &mut Round
 }
 
 fn signal(home: &'static Home, seen: &mut Seen, tick: u64, want: u64, round: &mut Round) {
+    if send(home, seen, tick, want, round) {
+        take_released(home, seen, round);
+        collect_answer(home, seen, Instant::now());
+    }
+}
+
+/// Sends `want` to the run `tick` of `home`'s M and waits for the answer a little (the
+/// handler runs as soon as the kernel delivers the signal: so that the P, or the name, comes
+/// in this round); a later round collects an answer that comes later. False if nothing was
+/// sent (the run ended, or signals are off).
+fn send(home: &'static Home, seen: &mut Seen, tick: u64, want: u64, round: &mut Round) -> bool {
     let Some(seq) = home.monitor.signal(tick, want) else {
-        return;
+        return false;
     };
     seen.pending = Some((seq, Instant::now()));
     round.acted = true;
-    // The handler runs as soon as the kernel delivers the signal: wait for it a little, so
-    // the P moves on in this round.
     let deadline = Instant::now() + Duration::from_millis(2);
     while home.monitor.answer(seq).is_none() && Instant::now() < deadline {
         std::thread::sleep(MIN_DELAY);
     }
-    take_released(home, seen, round);
+    true
+}
+
+/// Asks the signal handler of the run `tick` for its goroutine's name (the only code that may
+/// read the goroutine's header while it runs), to warn about `run` when the answer comes
+/// (`collect_answer`), at once if it does not come (signals off, the run ended).
+fn ask_name(home: &'static Home, seen: &mut Seen, tick: u64, run: LongRun, round: &mut Round) {
+    if !send(home, seen, tick, preempt::WANT_NAME, round) {
+        warn_long_run(home, run, None);
+        return;
+    }
+    seen.naming = Some(run);
     collect_answer(home, seen, Instant::now());
+}
+
+/// The name the handler copied, if the pending signal asked for it and was answered so.
+fn named(home: &'static Home, seen: &Seen) -> Option<String> {
+    let (seq, _) = seen.pending?;
+    (home.monitor.answer(seq) == Some(preempt::OUT_NAMED))
+        .then(|| home.monitor.copied_name())
+        .flatten()
 }
 
 /// A signal's answer, for the counters: the P itself comes through `take_released`. One that
@@ -357,9 +398,18 @@ fn collect_answer(home: &'static Home, seen: &mut Seen, now: Instant) {
     let Some(outcome) = home.monitor.answer(seq) else {
         if now - sent > ANSWER_WAIT {
             seen.pending = None;
+            if let Some(run) = seen.naming.take() {
+                warn_long_run(home, run, None);
+            }
         }
         return;
     };
+    if let Some(run) = seen.naming.take() {
+        let name = named(home, seen);
+        seen.pending = None;
+        warn_long_run(home, run, name);
+        return;
+    }
     seen.pending = None;
     stats::count_refusal(outcome);
     if crate::config::debug_preempt() {
@@ -415,32 +465,18 @@ fn end_stops(ms: &[&'static Home], round: &mut Round) {
     }
 }
 
-/// The name of the goroutine of run `tick` on `home`'s M, asked of its signal handler (the
-/// only code that may read the goroutine's header while it runs). `None` if it has none, if
-/// the run ended, or if signals are off.
-fn name_of(home: &'static Home, tick: u64) -> Option<String> {
-    let mon = &home.monitor;
-    let seq = mon.signal(tick, preempt::WANT_NAME)?;
-    let deadline = Instant::now() + Duration::from_millis(2);
-    loop {
-        match mon.answer(seq) {
-            Some(preempt::OUT_NAMED) => return mon.copied_name(),
-            Some(_) => return None,
-            None if Instant::now() >= deadline => return None,
-            None => std::thread::sleep(MIN_DELAY),
-        }
-    }
+/// A run long enough to warn about.
+struct LongRun {
+    goid: u64,
+    ran: Duration,
+    /// Detached (no P any more), or asleep in the kernel: a blocking call.
+    blocked: bool,
 }
 
 /// Reports a long run (at most `MAX_WARNINGS` times per process: a program that blocks a
 /// thousand goroutines the same way needs one line, not a thousand).
-fn warn_long_run(
-    home: &'static Home,
-    goid: u64,
-    name: Option<String>,
-    ran: Duration,
-    blocked: bool,
-) {
+fn warn_long_run(home: &'static Home, run: LongRun, name: Option<String>) {
+    let LongRun { goid, ran, blocked } = run;
     if WARNINGS.fetch_add(1, Ordering::Relaxed) >= MAX_WARNINGS {
         return;
     }
