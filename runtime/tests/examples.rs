@@ -1,7 +1,7 @@
 //! Runs the concurrency-pattern examples (`examples/*.rs`, issue 13; `docs/PATTERNS.md` walks
 //! through them) as users run them: each example binary is started as a child process at
 //! GORT_MAXPROCS 1, 2 and 4 (or only at `GORT_MAXPROCS` when it is set), killed if it has not
-//! ended within `DEADLINE` (the test then fails naming the example), and must exit 0 and print
+//! ended within the harness's deadline (the test then fails naming the example), and must exit 0 and print
 //! its expected lines. `deadlock` must instead exit 2 with Go's message on stderr.
 //!
 //! The binaries: `cargo test` builds a package's examples before it runs its tests, but
@@ -13,14 +13,9 @@
 
 mod common;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
-
-/// How long one run of one example may take before it counts as hung.
-const DEADLINE: Duration = Duration::from_secs(60);
 
 /// Every example this test runs.
 const EXAMPLES: &[&str] = &[
@@ -98,46 +93,18 @@ struct Run {
     stderr: String,
 }
 
-/// Runs example `name` with `args` at `procs`, bounded by [`DEADLINE`].
+/// Runs example `name` with `args` at `procs`, bounded by the harness's deadline
+/// (`common::output_within`).
 fn run(name: &str, args: &[&str], procs: usize) -> Run {
-    let path = examples_dir().join(name);
-    let mut child = Command::new(&path)
-        .args(args)
-        .env("GORT_MAXPROCS", procs.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {}: {e}", path.display()));
-    // Read both pipes while waiting, so a chatty example cannot fill a pipe and stall.
-    let read_all = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = pipe.read_to_string(&mut text);
-            text
-        })
-    };
-    let stdout = read_all(Box::new(child.stdout.take().expect("piped")));
-    let stderr = read_all(Box::new(child.stderr.take().expect("piped")));
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for the example") {
-            break status;
-        }
-        if start.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "{name} {args:?} at GORT_MAXPROCS={procs}: still running after {DEADLINE:?}, \
-                 killed; stdout so far:\n{}",
-                stdout.join().unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let out = common::output_within(
+        Command::new(examples_dir().join(name))
+            .args(args)
+            .env("GORT_MAXPROCS", procs.to_string()),
+    );
     Run {
-        code: status.code(),
-        stdout: stdout.join().expect("stdout reader"),
-        stderr: stderr.join().expect("stderr reader"),
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
 

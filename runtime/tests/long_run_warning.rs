@@ -18,18 +18,9 @@ static WARNINGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 const HOLD: Duration = Duration::from_millis(400);
 
 fn note(e: &tracing::Event<'_>) {
-    struct Message(String);
-    impl tracing::field::Visit for Message {
-        fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
-            if f.name() == "message" {
-                self.0 = format!("{v:?}");
-            }
-        }
-    }
-    let mut m = Message(String::new());
-    e.record(&mut m);
-    if m.0.starts_with("gort: goroutine") {
-        WARNINGS.lock().unwrap().push(m.0);
+    let message = common::event_message(e);
+    if message.starts_with("gort: goroutine") {
+        WARNINGS.lock().unwrap().push(message);
     }
 }
 

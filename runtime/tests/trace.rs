@@ -394,19 +394,9 @@ fn gort_trace_writes_the_file_at_exit() {
 static SEEN: StdMutex<Vec<String>> = StdMutex::new(Vec::new());
 
 fn note(e: &tracing::Event<'_>) {
-    struct Message(String);
-    impl tracing::field::Visit for Message {
-        fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
-            if f.name() == "message" {
-                self.0 = format!("{v:?}");
-            }
-        }
-    }
-    let mut m = Message(String::new());
-    e.record(&mut m);
     if let Ok(mut seen) = SEEN.lock() {
         if seen.len() < 1_000_000 {
-            seen.push(m.0);
+            seen.push(common::event_message(e));
         }
     }
 }

@@ -49,6 +49,21 @@ impl tracing::Subscriber for OnEvent {
     fn exit(&self, _: &tracing::span::Id) {}
 }
 
+/// An event's message (its `message` field, as `tracing::warn!("...")` and the like give it).
+pub fn event_message(e: &tracing::Event<'_>) -> String {
+    struct Message(String);
+    impl tracing::field::Visit for Message {
+        fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+            if f.name() == "message" {
+                self.0 = format!("{v:?}");
+            }
+        }
+    }
+    let mut m = Message(String::new());
+    e.record(&mut m);
+    m.0
+}
+
 /// Resident set size of this process, from `/proc/self/statm`.
 pub fn rss_bytes() -> usize {
     let statm = std::fs::read_to_string("/proc/self/statm").expect("read /proc/self/statm");
