@@ -122,8 +122,13 @@ fn runtime_state() -> String {
         .spawn(move || {
             let mut dump = Vec::new();
             let _ = sched::debug::dump(&mut dump);
+            // Which M each goroutine is homed to (the dump does not say).
+            let homes: Vec<String> = sched::debug::goroutines()
+                .iter()
+                .map(|g| format!("{}: {:?}, home M{:?}", g.id, g.state, g.home))
+                .collect();
             let _ = tx.send(format!(
-                "{:?}\n{}",
+                "{:?}\n{}\nhomes: {homes:?}",
                 sched::stats(),
                 String::from_utf8_lossy(&dump)
             ));
