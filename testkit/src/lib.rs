@@ -128,8 +128,9 @@ fn runtime_state() -> String {
                 .map(|g| format!("{}: {:?}, home M{:?}", g.id, g.state, g.home))
                 .collect();
             let _ = tx.send(format!(
-                "{:?}\n{}\nhomes: {homes:?}",
+                "{:?}\n{}\n{}\nhomes: {homes:?}",
                 sched::stats(),
+                sched::debug::scheduler_state(),
                 String::from_utf8_lossy(&dump)
             ));
         });

@@ -29,6 +29,34 @@ pub(crate) mod wait;
 
 pub(crate) use dump::write_dump;
 pub use dump::{dump, goroutines, GoroutineInfo, State};
+
+/// The scheduler's idle set and each M's state in one line, for hang reports (the test
+/// harness prints it when a scenario hangs): idle and retired Ps, the idle, hungry and watcher
+/// Ms, and per M whether it holds a P, is idle, how many goroutines others readied for it wait
+/// in its remote queue, and how many live goroutines it has. Takes the idle lock.
+///
+/// ```
+/// let state = sched::debug::scheduler_state();
+/// assert!(state.contains("idle Ps"));
+/// ```
+#[doc(hidden)]
+pub fn scheduler_state() -> String {
+    let s = crate::scheduler::describe_idle();
+    let ms: Vec<String> = crate::sysmon::machines()
+        .iter()
+        .map(|h| {
+            format!(
+                "M{}: p={} idle={} remote={} live={}",
+                h.id,
+                h.monitor.holds_p(),
+                h.is_idle(),
+                h.remote_len(),
+                h.live()
+            )
+        })
+        .collect();
+    format!("{s}; {}", ms.join(", "))
+}
 pub(crate) use leak::note_end as leak_note_end;
 pub use leak::{verify_none, LeakCheck, Leaked};
 pub use wait::WaitReason;

@@ -191,6 +191,23 @@ impl<P, G> IdleSet<P, G> {
         self.nmspinning.load(Ordering::SeqCst)
     }
 
+    /// The lists, for a hang report: idle Ps, listed Ms, hungry Ms, the watcher.
+    pub(crate) fn describe(&self) -> String {
+        let l = self.lock();
+        let ids = |v: &[IdleM<P, G>]| v.iter().map(|m| m.id).collect::<Vec<_>>();
+        format!(
+            "idle Ps {}, retired Ps {}, Ms {} (listed idle {:?}, hungry {:?}, watcher {:?}), \
+             spinning {}",
+            l.procs.len(),
+            l.retired.len(),
+            l.nm,
+            ids(&l.machines),
+            ids(&l.hungry),
+            l.watcher.as_ref().map(|m| m.id),
+            self.nmspinning()
+        )
+    }
+
     /// Hungry Ms (idle with homed goroutines waiting), read without the lock.
     pub(crate) fn nhungry(&self) -> usize {
         self.nhungry.load(Ordering::Relaxed)

@@ -182,6 +182,11 @@ impl World for Runtime {
     }
 }
 
+/// The idle set's lists, described (`debug::scheduler_state`).
+pub(crate) fn describe_idle() -> String {
+    sched().idle.describe()
+}
+
 /// Live goroutines (spawned and not yet ended): exact when no goroutine is starting or ending,
 /// approximate while some are (the per-P counters are read one after another).
 pub(crate) fn num_goroutine() -> usize {
