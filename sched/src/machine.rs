@@ -439,7 +439,12 @@ fn execute(m: &Machine, g: GRef) {
             // runs before it again (a busy M otherwise fires them every 61 schedules).
             scheduler::run_due_timers();
         }
+        // (The hungry count first: one load, and almost always zero.)
+        let offer = scheduler::some_m_hungry() && !m.has_own_work();
         scheduler::requeue_yielded(m, g);
+        if offer {
+            scheduler::yield_p_if_hungry(m);
+        }
     } else {
         trace_event!(
             goid,

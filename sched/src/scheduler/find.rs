@@ -1,7 +1,9 @@
 //! What an M runs next (Go's `findRunnable`, `schedule`).
 //!
 //! In order:
-//! 1. every 61st schedule of a P: if an M is hungry, hand it this P (`yield_p_to_hungry`);
+//! 1. every 61st schedule of a P: if an M is hungry, hand it this P (`yield_p_to_hungry`; also
+//!    at once after a yield that leaves this M and its P nothing else to run,
+//!    `yield_p_if_hungry`);
 //!    then due timers, a non-blocking poll (skipped while another thread polls), one G from
 //!    the global queue and the stalled-P check, so none of them can starve behind a P's own
 //!    work;
@@ -124,6 +126,26 @@ fn take_queued(s: &Scheduler, m: &Machine, tick: u32) -> Option<GRef> {
     }
     let local = if own_first { None } else { m.pop_local() };
     local.or_else(|| m.pop_rest())
+}
+
+/// A goroutine yielded on `m` with nothing else of `m`'s own to run: if an M is hungry, it
+/// gets the P now instead of at the 61st schedule. A goroutine that yields in a loop waits for
+/// something, likely of another goroutine's doing; when that one is homed to an M without a P,
+/// it runs only once this M hands its P over, and 61 yields per hand-over made such a
+/// ping-pong between two Ms at `GORT_MAXPROCS=1` some 60 times slower (a livelock, to a
+/// bounded test on a loaded machine). With unstarted goroutines on the P, they run first.
+pub(crate) fn yield_p_if_hungry(m: &Machine) {
+    let s = sched();
+    // SAFETY: on the M's own thread, with no other borrow of its P live.
+    if !unsafe { m.p() }.expect("held").has_work() {
+        yield_p_to_hungry(s, m);
+    }
+}
+
+/// True if some M is hungry (a relaxed load: a hint).
+#[inline]
+pub(crate) fn some_m_hungry() -> bool {
+    sched().idle.nhungry() > 0
 }
 
 /// An M is hungry (goroutines homed to it wait, and no P was free): give it this P, so Ms take

@@ -50,7 +50,7 @@ mod submit;
 mod watcher;
 
 pub(crate) use balance::register as register_for_balance;
-pub(crate) use find::{find_runnable, run_due_timers};
+pub(crate) use find::{find_runnable, run_due_timers, some_m_hungry, yield_p_if_hungry};
 pub(crate) use handoff::Handoff;
 pub(crate) use home::Home;
 pub(crate) use maxprocs::{maxprocs, set_maxprocs};
